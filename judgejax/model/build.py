@@ -1,0 +1,73 @@
+"""Create a CausalLM whose parameters live sharded on a mesh."""
+
+from __future__ import annotations
+
+from typing import Callable, Mapping
+
+import jax
+from flax import nnx
+from jax.sharding import Mesh, NamedSharding
+
+from judgejax.model.config import ModelConfig
+from judgejax.model.llm import PARAM_AXES, CausalLM, param_shapes
+from judgejax.sharding import named_sharding
+
+Tree = dict[str, dict[str, jax.Array]]
+
+
+def group_of(name: str) -> str:
+    """The sub-module holding parameter `name`: stacked decoder `layers` or `outer`."""
+    return "layers" if PARAM_AXES[name][0] == "layers" else "outer"
+
+
+def param_shardings(cfg: ModelConfig, mesh: Mesh) -> dict[str, NamedSharding]:
+    """NamedSharding of every parameter; raises naming the tensor that does not divide."""
+    return {
+        name: named_sharding(mesh, PARAM_AXES[name], shape, name)
+        for name, shape in param_shapes(cfg).items()
+    }
+
+
+def nest(flat: Mapping[str, object]) -> dict[str, dict[str, object]]:
+    tree: dict[str, dict[str, object]] = {"outer": {}, "layers": {}}
+    for name, value in flat.items():
+        tree[group_of(name)][name] = value
+    return tree
+
+
+def flatten(tree: Mapping[str, Mapping[str, object]]) -> dict[str, object]:
+    return {name: value for group in tree.values() for name, value in group.items()}
+
+
+def abstract_params(cfg: ModelConfig, mesh: Mesh) -> Tree:
+    """Shape, dtype and target sharding of each parameter (an Orbax restore target)."""
+    shardings = param_shardings(cfg, mesh)
+    return nest({
+        name: jax.ShapeDtypeStruct(shape, cfg.param_jnp_dtype, sharding=shardings[name])
+        for name, shape in param_shapes(cfg).items()
+    })
+
+
+def model_from_params(cfg: ModelConfig, params: Mapping[str, Mapping[str, jax.Array]]) -> CausalLM:
+    """Wrap existing (sharded) arrays in a CausalLM without copying them."""
+    graphdef, state = nnx.split(nnx.eval_shape(lambda: CausalLM(cfg, rngs=nnx.Rngs(0))))
+    nnx.replace_by_pure_dict(state, {g: dict(v) for g, v in params.items()})
+    return nnx.merge(graphdef, state)
+
+
+def init_model(cfg: ModelConfig, mesh: Mesh, seed: int = 0) -> CausalLM:
+    """Randomly initialised model, each parameter created directly in its sharding."""
+    shardings = nest(param_shardings(cfg, mesh))
+
+    def init() -> Tree:
+        return nnx.to_pure_dict(nnx.state(CausalLM(cfg, rngs=nnx.Rngs(seed))))
+
+    return model_from_params(cfg, jax.jit(init, out_shardings=shardings)())
+
+
+def params_of(model: CausalLM) -> Tree:
+    return nnx.to_pure_dict(nnx.state(model))
+
+
+def map_params(fn: Callable[[str, jax.Array], jax.Array], params: Tree) -> Tree:
+    return {g: {n: fn(n, v) for n, v in group.items()} for g, group in params.items()}

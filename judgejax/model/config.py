@@ -1,0 +1,143 @@
+"""Model configuration, built from a Hugging Face `config.json`."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import pathlib
+from typing import Any
+
+import jax.numpy as jnp
+
+SUPPORTED_ARCHITECTURES = ("LlamaForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM")
+DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
+
+
+class ConfigError(ValueError):
+    """A model config that judgejax cannot run faithfully."""
+
+
+@dataclasses.dataclass(frozen=True)
+class RopeConfig:
+    """Rotary embedding: `default` or Llama-3 `llama3` frequency scaling."""
+
+    theta: float
+    kind: str = "default"
+    factor: float = 1.0
+    low_freq_factor: float = 1.0
+    high_freq_factor: float = 1.0
+    original_max_position_embeddings: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """Shape and numerics of one decoder-only causal LM (Llama, Qwen2/2.5, Qwen3)."""
+
+    architecture: str
+    vocab_size: int
+    hidden_size: int
+    intermediate_size: int
+    num_layers: int
+    num_heads: int
+    num_kv_heads: int
+    head_dim: int
+    rms_norm_eps: float
+    rope: RopeConfig
+    tie_word_embeddings: bool
+    qkv_bias: bool
+    o_bias: bool
+    qk_norm: bool
+    param_dtype: str = "float32"
+    compute_dtype: str = "float32"
+    remat: bool = False
+
+    def __post_init__(self) -> None:
+        if self.num_heads % self.num_kv_heads:
+            raise ConfigError(
+                f"num_attention_heads={self.num_heads} is not a multiple of "
+                f"num_key_value_heads={self.num_kv_heads}"
+            )
+        for field in ("param_dtype", "compute_dtype"):
+            if getattr(self, field) not in DTYPES:
+                raise ConfigError(f"{field}={getattr(self, field)!r}; choose one of {sorted(DTYPES)}")
+
+    @property
+    def param_jnp_dtype(self):
+        return DTYPES[self.param_dtype]
+
+    @property
+    def compute_jnp_dtype(self):
+        return DTYPES[self.compute_dtype]
+
+    def replace(self, **changes: Any) -> "ModelConfig":
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def from_hf(cls, hf: dict[str, Any], **overrides: Any) -> "ModelConfig":
+        """Read a transformers `config.json` dict (v4 or v5 layout)."""
+        archs = hf.get("architectures") or []
+        arch = archs[0] if archs else None
+        if arch not in SUPPORTED_ARCHITECTURES:
+            raise ConfigError(
+                f"unsupported architecture {arch!r} (model_type={hf.get('model_type')!r}); "
+                f"judgejax supports {', '.join(SUPPORTED_ARCHITECTURES)}"
+            )
+        if hf.get("mlp_bias"):
+            raise ConfigError("mlp_bias=true is not supported")
+        if hf.get("use_sliding_window"):
+            raise ConfigError("use_sliding_window=true is not supported")
+        if hf.get("hidden_act", "silu") != "silu":
+            raise ConfigError(f"hidden_act={hf['hidden_act']!r} is not supported (only silu)")
+        heads = hf["num_attention_heads"]
+        attention_bias = bool(hf.get("attention_bias", False))
+        qwen2 = arch == "Qwen2ForCausalLM"
+        return cls(
+            architecture=arch,
+            vocab_size=hf["vocab_size"],
+            hidden_size=hf["hidden_size"],
+            intermediate_size=hf["intermediate_size"],
+            num_layers=hf["num_hidden_layers"],
+            num_heads=heads,
+            num_kv_heads=hf.get("num_key_value_heads") or heads,
+            head_dim=hf.get("head_dim") or hf["hidden_size"] // heads,
+            rms_norm_eps=hf["rms_norm_eps"],
+            rope=_rope_from_hf(hf),
+            tie_word_embeddings=bool(hf.get("tie_word_embeddings", False)),
+            qkv_bias=True if qwen2 else attention_bias,
+            o_bias=False if qwen2 else attention_bias,
+            qk_norm=arch == "Qwen3ForCausalLM",
+            **overrides,
+        )
+
+    @classmethod
+    def from_hf_dir(cls, path: str | pathlib.Path, **overrides: Any) -> "ModelConfig":
+        config_path = pathlib.Path(path) / "config.json"
+        if not config_path.is_file():
+            raise ConfigError(f"{config_path}: no config.json in the model folder")
+        try:
+            hf = json.loads(config_path.read_text())
+        except json.JSONDecodeError as e:
+            raise ConfigError(f"{config_path}: invalid JSON ({e})") from e
+        return cls.from_hf(hf, **overrides)
+
+
+def _rope_from_hf(hf: dict[str, Any]) -> RopeConfig:
+    # transformers 5 stores everything under `rope_parameters`; v4 uses rope_theta + rope_scaling.
+    params = dict(hf.get("rope_parameters") or {})
+    if not params:
+        params = dict(hf.get("rope_scaling") or {})
+        params.setdefault("rope_theta", hf.get("rope_theta", 10000.0))
+    theta = float(params.get("rope_theta", hf.get("rope_theta", 10000.0)))
+    kind = params.get("rope_type") or params.get("type") or "default"
+    if kind == "default":
+        return RopeConfig(theta=theta)
+    if kind == "llama3":
+        return RopeConfig(
+            theta=theta,
+            kind="llama3",
+            factor=float(params["factor"]),
+            low_freq_factor=float(params["low_freq_factor"]),
+            high_freq_factor=float(params["high_freq_factor"]),
+            original_max_position_embeddings=int(params["original_max_position_embeddings"]),
+        )
+    raise ConfigError(f"rope_type={kind!r} is not supported (default, llama3)")

@@ -1,0 +1,237 @@
+"""One Flax NNX decoder-only causal LM for Llama, Qwen2/2.5 and Qwen3.
+
+Weights keep Hugging Face's layout up to transposes/reshapes; names carry their axes:
+b batch, t query time, s key time, d model, n heads, k kv heads, g heads per kv head, h head dim,
+f mlp, v vocab, l layers. The decoder layers are stacked on a leading `l` axis and run by
+`lax.scan`, so compile time does not grow with depth.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from judgejax.model.config import ModelConfig
+from judgejax.model.rope import apply_rope, inverse_frequencies
+from judgejax.sharding import constrain
+
+# Logical axes of every parameter; judgejax.sharding.RULES maps them to mesh axes.
+PARAM_AXES: dict[str, tuple[str, ...]] = {
+    "embed_vd": ("vocab", "embed"),
+    "final_norm_d": ("norm",),
+    "lm_head_dv": ("embed", "vocab"),
+    "attn_norm_ld": ("layers", "norm"),
+    "q_ldnh": ("layers", "embed", "heads", "head_dim"),
+    "k_ldkh": ("layers", "embed", "kv_heads", "head_dim"),
+    "v_ldkh": ("layers", "embed", "kv_heads", "head_dim"),
+    "o_lnhd": ("layers", "heads", "head_dim", "embed"),
+    "q_bias_lnh": ("layers", "heads", "head_dim"),
+    "k_bias_lkh": ("layers", "kv_heads", "head_dim"),
+    "v_bias_lkh": ("layers", "kv_heads", "head_dim"),
+    "o_bias_ld": ("layers", "norm"),
+    "q_norm_lh": ("layers", "head_dim"),
+    "k_norm_lh": ("layers", "head_dim"),
+    "mlp_norm_ld": ("layers", "norm"),
+    "gate_ldf": ("layers", "embed", "mlp"),
+    "up_ldf": ("layers", "embed", "mlp"),
+    "down_lfd": ("layers", "mlp", "embed"),
+}
+CACHE_AXES = ("layers", "batch", "seq", "kv_heads", "head_dim")
+ACT_AXES = ("batch", "seq", None)
+MASK_VALUE = -0.7 * float(jnp.finfo(jnp.float32).max)
+
+
+def param_shapes(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:
+    """Shapes of the parameters this config has (biases and norms only where used)."""
+    L, D, N, K, H = cfg.num_layers, cfg.hidden_size, cfg.num_heads, cfg.num_kv_heads, cfg.head_dim
+    F, V = cfg.intermediate_size, cfg.vocab_size
+    shapes = {
+        "embed_vd": (V, D),
+        "final_norm_d": (D,),
+        "attn_norm_ld": (L, D),
+        "q_ldnh": (L, D, N, H),
+        "k_ldkh": (L, D, K, H),
+        "v_ldkh": (L, D, K, H),
+        "o_lnhd": (L, N, H, D),
+        "mlp_norm_ld": (L, D),
+        "gate_ldf": (L, D, F),
+        "up_ldf": (L, D, F),
+        "down_lfd": (L, F, D),
+    }
+    if not cfg.tie_word_embeddings:
+        shapes["lm_head_dv"] = (D, V)
+    if cfg.qkv_bias:
+        shapes.update(q_bias_lnh=(L, N, H), k_bias_lkh=(L, K, H), v_bias_lkh=(L, K, H))
+    if cfg.o_bias:
+        shapes["o_bias_ld"] = (L, D)
+    if cfg.qk_norm:
+        shapes.update(q_norm_lh=(L, H), k_norm_lh=(L, H))
+    return shapes
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass
+class KVCache:
+    """Per-layer keys and values, the segment id of each cached slot (0 = empty or padding),
+    and the next slot to write. All rows share `index`: prompts are left-padded."""
+
+    k_lbskh: jax.Array
+    v_lbskh: jax.Array
+    segment_ids_bs: jax.Array
+    index: jax.Array
+
+    @property
+    def capacity(self) -> int:
+        return self.k_lbskh.shape[2]
+
+
+class Params(nnx.Module):
+    """Holds the stacked decoder weights; one attribute per PARAM_AXES entry in use."""
+
+    def __init__(self, cfg: ModelConfig, names: list[str], rngs: nnx.Rngs):
+        shapes = param_shapes(cfg)
+        init = nnx.initializers.normal(stddev=0.02)
+        for name in names:
+            shape = shapes[name]
+            if "norm" in name:
+                value = jnp.ones(shape, cfg.param_jnp_dtype)
+            elif "bias" in name:
+                value = jnp.zeros(shape, cfg.param_jnp_dtype)
+            else:
+                value = init(rngs.params(), shape, cfg.param_jnp_dtype)
+            setattr(self, name, nnx.Param(value))
+
+    def arrays(self) -> dict[str, jax.Array]:
+        return {name: v[...] for name, v in vars(self).items() if isinstance(v, nnx.Param)}
+
+
+class CausalLM(nnx.Module):
+    """Decoder-only LM. `__call__` returns float32 logits; `hidden_states` the final-normed
+    activations, for losses that project to the vocabulary chunk by chunk."""
+
+    def __init__(self, cfg: ModelConfig, *, rngs: nnx.Rngs):
+        self.cfg = cfg
+        names = list(param_shapes(cfg))
+        self.outer = Params(cfg, [n for n in names if PARAM_AXES[n][0] != "layers"], rngs)
+        self.layers = Params(cfg, [n for n in names if PARAM_AXES[n][0] == "layers"], rngs)
+
+    def unembed_dv(self) -> jax.Array:
+        if self.cfg.tie_word_embeddings:
+            return self.outer.embed_vd[...].T
+        return self.outer.lm_head_dv[...]
+
+    def __call__(self, tokens_bt, positions_bt, segment_ids_bt, cache: KVCache | None = None):
+        h_btd, cache = self.hidden_states(tokens_bt, positions_bt, segment_ids_bt, cache)
+        dtype = self.cfg.compute_jnp_dtype
+        logits = jnp.einsum(
+            "btd,dv->btv", h_btd, self.unembed_dv().astype(dtype), preferred_element_type=jnp.float32
+        )
+        return logits, cache
+
+    def hidden_states(self, tokens_bt, positions_bt, segment_ids_bt, cache: KVCache | None = None):
+        cfg, dtype = self.cfg, self.cfg.compute_jnp_dtype
+        x_btd = jnp.take(self.outer.embed_vd[...], tokens_bt, axis=0).astype(dtype)
+        x_btd = constrain(x_btd, ACT_AXES)
+        layer = _layer_fn(cfg, inverse_frequencies(cfg.rope, cfg.head_dim))
+        if cfg.remat:
+            layer = jax.checkpoint(layer, prevent_cse=False)
+
+        if cache is None:
+            q_slot_t = jnp.arange(tokens_bt.shape[1])
+            mask_bts = _mask(q_slot_t, q_slot_t, segment_ids_bt, segment_ids_bt)
+
+            def body(x, weights):
+                x, _ = layer(x, weights, positions_bt, mask_bts, None)
+                return x, None
+
+            x_btd, _ = jax.lax.scan(body, x_btd, self.layers.arrays())
+            return _rms_norm(x_btd, self.outer.final_norm_d[...], cfg.rms_norm_eps), None
+
+        T = tokens_bt.shape[1]
+        kv_segments_bs = jax.lax.dynamic_update_slice(
+            cache.segment_ids_bs, segment_ids_bt.astype(cache.segment_ids_bs.dtype), (0, cache.index)
+        )
+        q_slot_t = cache.index + jnp.arange(T)
+        mask_bts = _mask(q_slot_t, jnp.arange(cache.capacity), segment_ids_bt, kv_segments_bs)
+
+        def cached_body(x, layer_inputs):
+            weights, k_bskh, v_bskh = layer_inputs
+            x, (k_bskh, v_bskh) = layer(x, weights, positions_bt, mask_bts, (k_bskh, v_bskh, cache.index))
+            return x, (k_bskh, v_bskh)
+
+        x_btd, (k, v) = jax.lax.scan(
+            cached_body, x_btd, (self.layers.arrays(), cache.k_lbskh, cache.v_lbskh)
+        )
+        new_cache = KVCache(k, v, kv_segments_bs, cache.index + T)
+        return _rms_norm(x_btd, self.outer.final_norm_d[...], cfg.rms_norm_eps), new_cache
+
+    def init_cache(self, batch: int, capacity: int) -> KVCache:
+        cfg = self.cfg
+        shape = (cfg.num_layers, batch, capacity, cfg.num_kv_heads, cfg.head_dim)
+        zeros = jnp.zeros(shape, cfg.compute_jnp_dtype)
+        return KVCache(
+            constrain(zeros, CACHE_AXES),
+            constrain(zeros, CACHE_AXES),
+            jnp.zeros((batch, capacity), jnp.int32),
+            jnp.zeros((), jnp.int32),
+        )
+
+
+def _mask(q_slot_t, k_slot_s, q_segments_bt, k_segments_bs) -> jax.Array:
+    """Causal within a segment; segment 0 (padding, empty cache slots) is never attended."""
+    causal_ts = k_slot_s[None, :] <= q_slot_t[:, None]
+    same_bts = q_segments_bt[:, :, None] == k_segments_bs[:, None, :]
+    return causal_ts[None] & same_bts & (k_segments_bs[:, None, :] != 0)
+
+
+def _rms_norm(x, weight, eps):
+    x32 = x.astype(jnp.float32)
+    normed = x32 * jax.lax.rsqrt(jnp.mean(x32 * x32, axis=-1, keepdims=True) + eps)
+    return weight.astype(x.dtype) * normed.astype(x.dtype)
+
+
+def _layer_fn(cfg: ModelConfig, inv_freq_h):
+    dtype = cfg.compute_jnp_dtype
+    groups = cfg.num_heads // cfg.num_kv_heads
+    scale = cfg.head_dim**-0.5
+
+    def proj(x, w, spec, bias=None):
+        y = jnp.einsum(spec, x, w.astype(dtype))
+        return y if bias is None else y + bias.astype(dtype)
+
+    def layer(x_btd, w, positions_bt, mask_bts, cache):
+        h_btd = _rms_norm(x_btd, w["attn_norm_ld"], cfg.rms_norm_eps)
+        q_btnh = proj(h_btd, w["q_ldnh"], "btd,dnh->btnh", w.get("q_bias_lnh"))
+        k_btkh = proj(h_btd, w["k_ldkh"], "btd,dkh->btkh", w.get("k_bias_lkh"))
+        v_btkh = proj(h_btd, w["v_ldkh"], "btd,dkh->btkh", w.get("v_bias_lkh"))
+        if cfg.qk_norm:
+            q_btnh = _rms_norm(q_btnh, w["q_norm_lh"], cfg.rms_norm_eps)
+            k_btkh = _rms_norm(k_btkh, w["k_norm_lh"], cfg.rms_norm_eps)
+        q_btnh = apply_rope(q_btnh, positions_bt, inv_freq_h)
+        k_btkh = apply_rope(k_btkh, positions_bt, inv_freq_h)
+        new_cache = None
+        if cache is not None:
+            k_bskh, v_bskh, index = cache
+            k_btkh = jax.lax.dynamic_update_slice(k_bskh, k_btkh.astype(k_bskh.dtype), (0, index, 0, 0))
+            v_btkh = jax.lax.dynamic_update_slice(v_bskh, v_btkh.astype(v_bskh.dtype), (0, index, 0, 0))
+            new_cache = (k_btkh, v_btkh)
+        b, t = q_btnh.shape[:2]
+        q_btkgh = q_btnh.reshape(b, t, cfg.num_kv_heads, groups, cfg.head_dim)
+        scores = jnp.einsum("btkgh,bskh->bkgts", q_btkgh, k_btkh, preferred_element_type=jnp.float32)
+        scores = jnp.where(mask_bts[:, None, None], scores * scale, MASK_VALUE)
+        probs = jax.nn.softmax(scores, axis=-1).astype(dtype)
+        attn_btkgh = jnp.einsum("bkgts,bskh->btkgh", probs, v_btkh.astype(dtype))
+        attn_btnh = attn_btkgh.reshape(b, t, cfg.num_heads, cfg.head_dim)
+        out_btd = proj(attn_btnh, w["o_lnhd"], "btnh,nhd->btd", w.get("o_bias_ld"))
+        x_btd = constrain(x_btd + out_btd, ACT_AXES)
+
+        h_btd = _rms_norm(x_btd, w["mlp_norm_ld"], cfg.rms_norm_eps)
+        gate_btf = proj(h_btd, w["gate_ldf"], "btd,df->btf")
+        up_btf = proj(h_btd, w["up_ldf"], "btd,df->btf")
+        mlp_btd = proj(jax.nn.silu(gate_btf) * up_btf, w["down_lfd"], "btf,fd->btd")
+        return constrain(x_btd + mlp_btd, ACT_AXES), new_cache
+
+    return layer

@@ -1,0 +1,111 @@
+"""Device mesh with axes (data, fsdp, tensor) and the logical-axis rules that place tensors on it."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Mapping, Sequence
+
+import jax
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+
+MESH_AXES = ("data", "fsdp", "tensor")
+BATCH = ("data", "fsdp")
+
+# Logical axis name -> mesh axis (None: replicated). The only table of placement rules.
+RULES: Mapping[str, str | tuple[str, ...] | None] = {
+    "batch": BATCH,
+    "vocab": "tensor",
+    "embed": "fsdp",
+    "heads": "tensor",
+    "kv_heads": "tensor",
+    "mlp": "tensor",
+    "head_dim": None,
+    "layers": None,
+    "norm": None,
+    "seq": None,
+}
+
+
+class ShardingError(ValueError):
+    """A tensor dimension that does not divide the mesh axis it is placed on."""
+
+
+@dataclasses.dataclass(frozen=True)
+class MeshConfig:
+    """Mesh shape; -1 on one axis takes all remaining devices."""
+
+    data: int = -1
+    fsdp: int = 1
+    tensor: int = 1
+
+    def shape(self, num_devices: int) -> tuple[int, int, int]:
+        sizes = [self.data, self.fsdp, self.tensor]
+        if sizes.count(-1) > 1:
+            raise ShardingError(f"mesh {sizes}: at most one axis may be -1")
+        known = math.prod(s for s in sizes if s != -1)
+        if -1 in sizes:
+            if num_devices % known:
+                raise ShardingError(f"mesh {sizes} does not divide {num_devices} devices")
+            sizes[sizes.index(-1)] = num_devices // known
+        if math.prod(sizes) != num_devices:
+            raise ShardingError(
+                f"mesh data={sizes[0]} x fsdp={sizes[1]} x tensor={sizes[2]} = {math.prod(sizes)} "
+                f"devices, but {num_devices} are available"
+            )
+        return tuple(sizes)
+
+
+def make_mesh(config: MeshConfig = MeshConfig(), devices: Sequence[jax.Device] | None = None) -> Mesh:
+    devices = list(devices if devices is not None else jax.devices())
+    shape = config.shape(len(devices))
+    return jax.make_mesh(
+        shape, MESH_AXES, axis_types=(jax.sharding.AxisType.Auto,) * 3, devices=devices
+    )
+
+
+def logical_spec(logical_axes: Sequence[str | None]) -> P:
+    return P(*(RULES[a] if a is not None else None for a in logical_axes))
+
+
+def named_sharding(
+    mesh: Mesh, logical_axes: Sequence[str | None], shape: Sequence[int], name: str
+) -> NamedSharding:
+    """Sharding of tensor `name`; raises if a dimension does not divide its mesh axes."""
+    spec = logical_spec(logical_axes)
+    for dim, (size, axes) in enumerate(zip(shape, spec)):
+        if axes is None:
+            continue
+        axes = (axes,) if isinstance(axes, str) else axes
+        ways = math.prod(mesh.shape[a] for a in axes)
+        if size % ways:
+            raise ShardingError(
+                f"{name}: dimension {dim} ({logical_axes[dim]}) has size {size}, which does not "
+                f"divide mesh axes {axes} of size {ways}; choose another mesh"
+            )
+    return NamedSharding(mesh, spec)
+
+
+def constrain(x: jax.Array, logical_axes: Sequence[str | None]) -> jax.Array:
+    """`with_sharding_constraint` under an active mesh (`jax.set_mesh`), a no-op without one."""
+    if jax.sharding.get_abstract_mesh().empty:
+        return x
+    return jax.lax.with_sharding_constraint(x, logical_spec(logical_axes))
+
+
+def batch_sharding(mesh: Mesh, ndim: int) -> NamedSharding:
+    return NamedSharding(mesh, P(BATCH, *([None] * (ndim - 1))))
+
+
+def shard_batch(mesh: Mesh, batch: Mapping[str, np.ndarray]) -> dict[str, jax.Array]:
+    """Place a host batch on the mesh, rows split over (data, fsdp)."""
+    ways = mesh.shape["data"] * mesh.shape["fsdp"]
+    out = {}
+    for key, value in batch.items():
+        if value.shape[0] % ways:
+            raise ShardingError(
+                f"batch field {key}: {value.shape[0]} rows do not divide data x fsdp = {ways}"
+            )
+        out[key] = jax.device_put(value, batch_sharding(mesh, value.ndim))
+    return out
