@@ -1,0 +1,63 @@
+"""Model checkpoints on disk: Orbax parameters plus the HF files (config, tokenizer, chat
+template) they came with. Restores onto any mesh: targets carry the new shardings."""
+
+from __future__ import annotations
+
+import pathlib
+import shutil
+from typing import Any
+
+import orbax.checkpoint as ocp
+from jax.sharding import Mesh
+
+from judgejax.model.build import abstract_params, model_from_params, params_of
+from judgejax.model.config import ModelConfig
+from judgejax.model.hf_import import import_hf
+from judgejax.model.llm import CausalLM
+
+ASSETS = "hf"
+PARAMS = "params"
+
+
+def copy_assets(src: str | pathlib.Path, dst: str | pathlib.Path) -> pathlib.Path:
+    """Copy the non-weight files of an HF folder (config, generation config, tokenizer)."""
+    src, dst = pathlib.Path(src), pathlib.Path(dst)
+    dst.mkdir(parents=True, exist_ok=True)
+    for path in src.iterdir():
+        if path.is_file() and not path.name.startswith("model") and not path.name.endswith(".bin"):
+            shutil.copy2(path, dst / path.name)
+    return dst
+
+
+def save_model(path: str | pathlib.Path, model: CausalLM, assets: str | pathlib.Path) -> None:
+    """Write `path/params` (Orbax, collective across processes) and `path/hf`."""
+    path = pathlib.Path(path).absolute()
+    with ocp.StandardCheckpointer() as checkpointer:
+        checkpointer.save(path / PARAMS, params_of(model))
+    if pathlib.Path(assets).absolute() != path / ASSETS:
+        copy_assets(assets, path / ASSETS)
+
+
+def restore_params(path: str | pathlib.Path, cfg: ModelConfig, mesh: Mesh):
+    with ocp.StandardCheckpointer() as checkpointer:
+        return checkpointer.restore(pathlib.Path(path).absolute(), abstract_params(cfg, mesh))
+
+
+def assets_dir(path: str | pathlib.Path) -> pathlib.Path:
+    """The HF files of a model: the folder itself for an HF folder, `path/hf` otherwise."""
+    path = pathlib.Path(path)
+    return path if (path / "config.json").is_file() else path / ASSETS
+
+
+def load_model(path: str | pathlib.Path, mesh: Mesh, **config_overrides: Any) -> CausalLM:
+    """Load an HF folder or a judgejax model checkpoint onto `mesh`."""
+    path = pathlib.Path(path)
+    if (path / "config.json").is_file():
+        return import_hf(path, mesh, **config_overrides)
+    if not (path / PARAMS).is_dir() or not (path / ASSETS / "config.json").is_file():
+        raise FileNotFoundError(
+            f"{path}: neither an HF model folder (config.json) nor a judgejax checkpoint "
+            f"({PARAMS}/ and {ASSETS}/config.json)"
+        )
+    cfg = ModelConfig.from_hf_dir(path / ASSETS, **config_overrides)
+    return model_from_params(cfg, restore_params(path / PARAMS, cfg, mesh))
