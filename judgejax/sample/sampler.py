@@ -1,0 +1,150 @@
+"""Batched generation: one jitted prefill over left-padded prompts, then a `lax.while_loop`
+decode over the per-layer KV cache until every row stops, reaches max_new_tokens, or the cache
+is full. Each row reports why it finished."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from judgejax.model.llm import CausalLM
+from judgejax.sample.methods import Greedy, Sample
+from judgejax.sharding import batch_sharding
+
+FINISH_REASONS = ("running", "stop", "length", "cache_full")
+RUNNING, STOP, LENGTH, CACHE_FULL = range(4)
+DEFAULT_BUCKETS = (32, 64, 128, 256, 512, 1024, 2048, 4096)
+
+
+@dataclasses.dataclass(frozen=True)
+class Completion:
+    tokens: list[int]  # generated tokens, the stop token included when finish_reason == "stop"
+    finish_reason: str  # "stop", "length" or "cache_full"
+    logprobs: list[float] | None  # log p(token) under the model (untempered), if asked for
+
+
+def bucket_length(n: int, buckets: Sequence[int]) -> int:
+    for b in sorted(buckets):
+        if n <= b:
+            return b
+    raise ValueError(f"prompt of {n} tokens exceeds the largest bucket {max(buckets)}")
+
+
+def left_pad(prompts: Sequence[Sequence[int]], length: int, rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """Tokens and segment ids (1 real, 0 pad) [rows, length]; rows beyond the prompts are
+    one-token fillers dropped after generation."""
+    tokens = np.zeros((rows, length), np.int32)
+    segments = np.zeros((rows, length), np.int32)
+    for i in range(rows):
+        prompt = prompts[i] if i < len(prompts) else [0]
+        tokens[i, length - len(prompt):] = prompt
+        segments[i, length - len(prompt):] = 1
+    return tokens, segments
+
+
+@functools.partial(jax.jit, static_argnames=("graphdef", "method", "max_new_tokens", "capacity", "stop_ids"))
+def _generate(graphdef, state, tokens_bp, segments_bp, key, *, method, max_new_tokens, capacity, stop_ids):
+    model: CausalLM = nnx.merge(graphdef, state)
+    batch = tokens_bp.shape[0]
+    stops = jnp.asarray(stop_ids, jnp.int32)
+    positions_bp = jnp.maximum(jnp.cumsum(segments_bp, axis=1) - 1, 0)
+    logits_btv, cache = model(tokens_bp, positions_bp, segments_bp, model.init_cache(batch, capacity))
+
+    def pick(logits_bv, step):
+        token = method(logits_bv, jax.random.fold_in(key, step))
+        logprob = jnp.take_along_axis(jax.nn.log_softmax(logits_bv), token[:, None], axis=-1)[:, 0]
+        return token, logprob
+
+    token, logprob = pick(logits_btv[:, -1], 0)
+    carry = dict(
+        step=jnp.zeros((), jnp.int32),
+        token=token,
+        logprob=logprob,
+        position=positions_bp[:, -1] + 1,
+        cache=cache,
+        reason=jnp.full((batch,), RUNNING, jnp.int32),
+        out=jnp.full((batch, max_new_tokens), -1, jnp.int32),
+        out_logprobs=jnp.zeros((batch, max_new_tokens), jnp.float32),
+    )
+
+    def body(c):
+        running = c["reason"] == RUNNING
+        out = c["out"].at[:, c["step"]].set(jnp.where(running, c["token"], -1))
+        out_logprobs = c["out_logprobs"].at[:, c["step"]].set(jnp.where(running, c["logprob"], 0.0))
+        step = c["step"] + 1
+        reason = c["reason"]
+        reason = jnp.where(running & jnp.isin(c["token"], stops), STOP, reason)
+        reason = jnp.where((reason == RUNNING) & (step >= max_new_tokens), LENGTH, reason)
+        reason = jnp.where((reason == RUNNING) & (c["cache"].index >= capacity), CACHE_FULL, reason)
+
+        def decode(c):
+            segments = jnp.ones((batch, 1), jnp.int32)
+            logits, cache = model(c["token"][:, None], c["position"][:, None], segments, c["cache"])
+            token, logprob = pick(logits[:, 0], step)
+            return token, logprob, cache
+
+        token, logprob, cache = jax.lax.cond(
+            jnp.all(reason != RUNNING), lambda c: (c["token"], c["logprob"], c["cache"]), decode, c
+        )
+        return dict(step=step, token=token, logprob=logprob, position=c["position"] + 1, cache=cache,
+                    reason=reason, out=out, out_logprobs=out_logprobs)
+
+    final = jax.lax.while_loop(lambda c: jnp.any(c["reason"] == RUNNING), body, carry)
+    return final["out"], final["out_logprobs"], final["reason"]
+
+
+def generate(
+    model: CausalLM,
+    prompts: Sequence[Sequence[int]],
+    *,
+    max_new_tokens: int,
+    stop_ids: Sequence[int],
+    method: Greedy | Sample = Greedy(),
+    seed: int = 0,
+    buckets: Sequence[int] = DEFAULT_BUCKETS,
+    max_cache_len: int | None = None,
+    batch_multiple: int = 1,
+    return_logprobs: bool = False,
+) -> list[Completion]:
+    """Generate for token-id prompts. Prompts are left-padded to the smallest bucket that fits
+    (few recompilations); the batch is padded to a multiple of `batch_multiple` (the number of
+    data-parallel shards). The cache holds prompt + max_new_tokens slots, capped at
+    `max_cache_len`: a row that runs out of cache finishes with reason "cache_full"."""
+    if not prompts:
+        return []
+    if max_new_tokens < 1:
+        raise ValueError(f"max_new_tokens={max_new_tokens}: must be >= 1")
+    empty = [i for i, p in enumerate(prompts) if len(p) == 0]
+    if empty:
+        raise ValueError(f"prompt {empty[0]} is empty")
+    length = bucket_length(max(len(p) for p in prompts), buckets)
+    capacity = length + max_new_tokens
+    if max_cache_len is not None:
+        if max_cache_len <= length:
+            raise ValueError(f"max_cache_len={max_cache_len} leaves no room after a {length}-token prompt bucket")
+        capacity = min(capacity, max_cache_len)
+    rows = -(-len(prompts) // batch_multiple) * batch_multiple
+    tokens, segments = left_pad(prompts, length, rows)
+    mesh = model.outer.embed_vd[...].sharding.mesh
+    if isinstance(mesh, jax.sharding.Mesh) and rows % (mesh.shape["data"] * mesh.shape["fsdp"]) == 0:
+        tokens, segments = (jax.device_put(x, batch_sharding(mesh, 2)) for x in (tokens, segments))
+    graphdef, state = nnx.split(model)
+    out, out_logprobs, reason = jax.device_get(_generate(
+        graphdef, state, tokens, segments, jax.random.key(seed),
+        method=method, max_new_tokens=max_new_tokens, capacity=capacity, stop_ids=tuple(stop_ids),
+    ))
+    completions = []
+    for i in range(len(prompts)):
+        n = int((out[i] >= 0).sum())
+        completions.append(Completion(
+            tokens=out[i, :n].tolist(),
+            finish_reason=FINISH_REASONS[int(reason[i])],
+            logprobs=out_logprobs[i, :n].tolist() if return_logprobs else None,
+        ))
+    return completions
