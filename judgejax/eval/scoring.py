@@ -17,6 +17,7 @@ say which subsets and sections they lack.
 from __future__ import annotations
 
 import math
+import numbers
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -97,7 +98,7 @@ def subset_scores(records: Iterable[Mapping[str, Any]]) -> dict[str, float]:
         subset, result = _field(record, "subset", i), _field(record, "result", i)
         if subset not in EXAMPLE_COUNTS:
             raise ValueError(f"record {i}: unknown RewardBench subset {subset!r}")
-        if isinstance(result, bool) or not isinstance(result, (int, float)) or not 0 <= result <= 1:
+        if isinstance(result, bool) or not isinstance(result, numbers.Real) or not 0 <= result <= 1:
             raise ValueError(f"record {i} ({subset}): result must be a number in [0, 1], "
                              f"got {result!r}")
         sums[subset] += float(result)
@@ -164,7 +165,7 @@ def score_report(records: Iterable[Mapping[str, Any]], partial: bool = False) ->
     }
 
 
-def both_order_diagnostics(records: Iterable[Mapping[str, Any]]) -> dict[str, float]:
+def both_order_diagnostics(records: Iterable[Mapping[str, Any]]) -> dict[str, float | int]:
     """Diagnostics of a run that judged every example in both A/B orders.
 
     Each record needs "subset", "id", "swapped" (True when the chosen answer was shown as B) and
@@ -174,7 +175,8 @@ def both_order_diagnostics(records: Iterable[Mapping[str, Any]]) -> dict[str, fl
       consistency: fraction of examples whose verdicts pick the same underlying answer in both
         orders (an error in either order is inconsistent);
       p_verdict_a: position bias, the fraction of parsed verdicts that say "A" (NaN if none);
-      parse_error_rate: fraction of all judgements whose verdict is "error".
+      parse_error_rate: fraction of all judgements whose verdict is "error";
+      num_examples: the number of (subset, id) examples.
     """
     pairs: dict[tuple[str, Any], dict[bool, str]] = defaultdict(dict)
     for i, record in enumerate(records):
@@ -183,7 +185,8 @@ def both_order_diagnostics(records: Iterable[Mapping[str, Any]]) -> dict[str, fl
         if not isinstance(swapped, bool):
             raise ValueError(f"record {i} {key}: swapped must be a bool, got {swapped!r}")
         if verdict not in VERDICTS:
-            raise ValueError(f"record {i} {key}: verdict must be one of {VERDICTS}, got {verdict!r}")
+            raise ValueError(f"record {i} {key}: verdict must be one of {VERDICTS}, "
+                             f"got {verdict!r}")
         if swapped in pairs[key]:
             raise ValueError(f"record {i}: {key} judged twice with swapped={swapped}")
         pairs[key][swapped] = verdict

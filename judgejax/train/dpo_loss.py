@@ -43,7 +43,8 @@ def dpo_loss(
     `rewards/margins` = their difference, `rewards/accuracies` = 1.0 where the chosen reward is
     strictly greater, `logps/chosen` = pi_c and `logps/rejected` = pi_r (summed log-probs, also for
     IPO). Metrics carry no gradient. `chosen_lengths` and `rejected_lengths` are required for
-    `loss_type="ipo"` and rejected otherwise.
+    `loss_type="ipo"` and rejected otherwise. `beta`, `loss_type` and `label_smoothing` are
+    Python values (static under `jax.jit`).
     """
     if loss_type not in LOSS_TYPES:
         raise ValueError(f"dpo_loss: loss_type must be one of {LOSS_TYPES}, got {loss_type!r}")
@@ -55,7 +56,9 @@ def dpo_loss(
         raise ValueError(f"dpo_loss: label_smoothing applies only to loss_type='sigmoid', not {loss_type!r}")
     has_lengths = (chosen_lengths is not None, rejected_lengths is not None)
     if loss_type == "ipo" and has_lengths != (True, True):
-        raise ValueError("dpo_loss: loss_type='ipo' needs chosen_lengths and rejected_lengths (completion token counts)")
+        raise ValueError(
+            "dpo_loss: loss_type='ipo' needs chosen_lengths and rejected_lengths (completion token counts)"
+        )
     if loss_type != "ipo" and any(has_lengths):
         raise ValueError(f"dpo_loss: chosen_lengths/rejected_lengths apply only to loss_type='ipo', not {loss_type!r}")
     named = {

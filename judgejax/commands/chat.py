@@ -1,0 +1,55 @@
+"""`judgejax chat`: load a model (HF folder or checkpoint) and answer one chat prompt."""
+
+from __future__ import annotations
+
+import time
+
+import jax
+
+from judgejax.model.checkpoint import assets_dir, load_model
+from judgejax.sample.methods import method_from_config
+from judgejax.sample.sampler import generate
+from judgejax.sharding import MeshConfig, make_mesh
+from judgejax.tokenizer import chat_token_ids, load_tokenizer, stop_token_ids
+
+
+def chat(
+    model_path: str,
+    prompt: str,
+    *,
+    system: str | None = None,
+    max_new_tokens: int = 256,
+    temperature: float = 0.0,
+    top_k: int = 0,
+    top_p: float = 1.0,
+    seed: int = 0,
+    mesh_config: MeshConfig = MeshConfig(),
+    param_dtype: str = "float32",
+    compute_dtype: str = "float32",
+) -> str:
+    mesh = make_mesh(mesh_config)
+    assets = assets_dir(model_path)
+    tokenizer = load_tokenizer(assets)
+    messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": prompt}]
+    prompt_ids = chat_token_ids(tokenizer, messages, add_generation_prompt=True)
+    with jax.set_mesh(mesh):
+        model = load_model(model_path, mesh, param_dtype=param_dtype, compute_dtype=compute_dtype)
+        start = time.perf_counter()
+        [completion] = generate(
+            model,
+            [prompt_ids],
+            max_new_tokens=max_new_tokens,
+            stop_ids=stop_token_ids(tokenizer, assets / "generation_config.json"),
+            method=method_from_config(temperature, top_k, top_p),
+            seed=seed,
+            batch_multiple=mesh.shape["data"] * mesh.shape["fsdp"],
+        )
+        seconds = time.perf_counter() - start
+    text = tokenizer.decode(completion.tokens, skip_special_tokens=True)
+    print(text)
+    print(
+        f"[{len(completion.tokens)} tokens, finish_reason={completion.finish_reason}, "
+        f"{seconds:.1f} s including compilation]",
+        file=__import__("sys").stderr,
+    )
+    return text
