@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 
 import jax
@@ -32,6 +33,7 @@ def chat(
     tokenizer = load_tokenizer(assets)
     messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": prompt}]
     prompt_ids = chat_token_ids(tokenizer, messages, add_generation_prompt=True)
+    generation_config = assets / "generation_config.json"
     with jax.set_mesh(mesh):
         model = load_model(model_path, mesh, param_dtype=param_dtype, compute_dtype=compute_dtype)
         start = time.perf_counter()
@@ -39,7 +41,7 @@ def chat(
             model,
             [prompt_ids],
             max_new_tokens=max_new_tokens,
-            stop_ids=stop_token_ids(tokenizer, assets / "generation_config.json"),
+            stop_ids=stop_token_ids(tokenizer, generation_config if generation_config.is_file() else None),
             method=method_from_config(temperature, top_k, top_p),
             seed=seed,
             batch_multiple=mesh.shape["data"] * mesh.shape["fsdp"],
@@ -50,6 +52,6 @@ def chat(
     print(
         f"[{len(completion.tokens)} tokens, finish_reason={completion.finish_reason}, "
         f"{seconds:.1f} s including compilation]",
-        file=__import__("sys").stderr,
+        file=sys.stderr,
     )
     return text

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Callable, Mapping
+import functools
+from typing import Mapping
 
 import jax
 from flax import nnx
@@ -48,11 +49,14 @@ def abstract_params(cfg: ModelConfig, mesh: Mesh) -> Tree:
     })
 
 
+@functools.lru_cache(maxsize=None)
+def graphdef_of(cfg: ModelConfig) -> nnx.GraphDef:
+    return nnx.split(nnx.eval_shape(lambda: CausalLM(cfg, rngs=nnx.Rngs(0))))[0]
+
+
 def model_from_params(cfg: ModelConfig, params: Mapping[str, Mapping[str, jax.Array]]) -> CausalLM:
-    """Wrap existing (sharded) arrays in a CausalLM without copying them."""
-    graphdef, state = nnx.split(nnx.eval_shape(lambda: CausalLM(cfg, rngs=nnx.Rngs(0))))
-    nnx.replace_by_pure_dict(state, {g: dict(v) for g, v in params.items()})
-    return nnx.merge(graphdef, state)
+    """Wrap existing (sharded) arrays in a CausalLM without copying them (also under jit)."""
+    return nnx.merge(graphdef_of(cfg), {g: dict(v) for g, v in params.items()})
 
 
 def init_model(cfg: ModelConfig, mesh: Mesh, seed: int = 0) -> CausalLM:
@@ -68,6 +72,3 @@ def init_model(cfg: ModelConfig, mesh: Mesh, seed: int = 0) -> CausalLM:
 def params_of(model: CausalLM) -> Tree:
     return nnx.to_pure_dict(nnx.state(model))
 
-
-def map_params(fn: Callable[[str, jax.Array], jax.Array], params: Tree) -> Tree:
-    return {g: {n: fn(n, v) for n, v in group.items()} for g, group in params.items()}

