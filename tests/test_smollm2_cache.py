@@ -77,15 +77,6 @@ def test_incomplete_cached_folder_is_reported(tmp_path: Path) -> None:
         smollm2_path(tmp_path)
 
 
-@pytest.fixture(scope="session")
-def smollm2_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if os.environ.get("JUDGEJAX_CACHE"):
-        path = smollm2_path()
-        assert path == Path(os.environ["JUDGEJAX_CACHE"]) / FOLDER_NAME
-        return path
-    return smollm2_path(tmp_path_factory.mktemp("judgejax_cache"))
-
-
 @pytest.mark.slow
 def test_second_call_reuses_without_rebuilding(
     smollm2_dir: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
