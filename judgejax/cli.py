@@ -48,6 +48,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_mesh(p)
     _add_dtypes(p)
 
+    for stage, about in (("sft", "supervised fine-tuning on chat conversations (loss on assistant tokens)"),
+                         ("dpo", "DPO (+NLL on chosen) on preference pairs, against the starting model")):
+        p = sub.add_parser(stage, help=about, description=f"{about}. Reads a YAML run config; key=value "
+                           "overrides such as optim.learning_rate=1e-5 or train.steps=100 follow it. Resumes "
+                           "from the latest complete checkpoint in train.output_dir.")
+        p.add_argument("--config", required=True, help="YAML run config (see configs/)")
+        p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="dotted config overrides")
+
     p = sub.add_parser("import", help="HF folder -> judgejax checkpoint (Orbax)",
                        description="Stream a local HF folder's safetensors into sharded parameters and save "
                                    "them as an Orbax checkpoint, with the config and tokenizer files beside.")
@@ -77,6 +85,11 @@ def main(argv: list[str] | None = None) -> int:
              max_new_tokens=args.max_new_tokens, temperature=args.temperature, top_k=args.top_k,
              top_p=args.top_p, seed=args.seed, mesh_config=args.mesh,
              param_dtype=args.param_dtype, compute_dtype=args.compute_dtype)
+    elif args.command in ("sft", "dpo"):
+        from judgejax.config import load_config
+        from judgejax.train.loop import run
+
+        run(load_config(args.config, args.overrides), args.command)
     elif args.command == "import":
         from judgejax.model.checkpoint import save_model
         from judgejax.model.hf_import import import_hf

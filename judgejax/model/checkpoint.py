@@ -17,6 +17,7 @@ from judgejax.model.llm import CausalLM
 
 ASSETS = "hf"
 PARAMS = "params"
+RUN_CHECKPOINTS = "checkpoints"  # a training run's folder: checkpoints/<step>/state holds params
 
 
 def copy_assets(src: str | pathlib.Path, dst: str | pathlib.Path) -> pathlib.Path:
@@ -43,6 +44,19 @@ def restore_params(path: str | pathlib.Path, cfg: ModelConfig, mesh: Mesh):
         return checkpointer.restore(pathlib.Path(path).absolute(), abstract_params(cfg, mesh))
 
 
+def restore_run_params(run: pathlib.Path, cfg: ModelConfig, mesh: Mesh):
+    """The parameters of a training run's latest committed checkpoint (optimizer state skipped)."""
+    manager = ocp.CheckpointManager(run.absolute() / RUN_CHECKPOINTS, item_names=("state",))
+    step = manager.latest_step()
+    if step is None:
+        raise FileNotFoundError(f"{run / RUN_CHECKPOINTS}: no complete checkpoint")
+    target = {"params": abstract_params(cfg, mesh)}
+    restored = manager.restore(step, args=ocp.args.Composite(state=ocp.args.PyTreeRestore(
+        item=target, restore_args=ocp.checkpoint_utils.construct_restore_args(target), partial_restore=True)))
+    manager.close()
+    return restored["state"]["params"]
+
+
 def assets_dir(path: str | pathlib.Path) -> pathlib.Path:
     """The HF files of a model: the folder itself for an HF folder, `path/hf` otherwise."""
     path = pathlib.Path(path)
@@ -50,14 +64,18 @@ def assets_dir(path: str | pathlib.Path) -> pathlib.Path:
 
 
 def load_model(path: str | pathlib.Path, mesh: Mesh, **config_overrides: Any) -> CausalLM:
-    """Load an HF folder or a judgejax model checkpoint onto `mesh`."""
+    """Load an HF folder, a judgejax model checkpoint or a training run's latest checkpoint."""
     path = pathlib.Path(path)
     if (path / "config.json").is_file():
         return import_hf(path, mesh, **config_overrides)
-    if not (path / PARAMS).is_dir() or not (path / ASSETS / "config.json").is_file():
+    if not (path / ASSETS / "config.json").is_file() or not any(
+        (path / sub).is_dir() for sub in (PARAMS, RUN_CHECKPOINTS)
+    ):
         raise FileNotFoundError(
-            f"{path}: neither an HF model folder (config.json) nor a judgejax checkpoint "
-            f"({PARAMS}/ and {ASSETS}/config.json)"
+            f"{path}: neither an HF model folder (config.json), a judgejax checkpoint "
+            f"({PARAMS}/ and {ASSETS}/config.json) nor a training run ({RUN_CHECKPOINTS}/ and {ASSETS}/)"
         )
     cfg = ModelConfig.from_hf_dir(path / ASSETS, **config_overrides)
-    return model_from_params(cfg, restore_params(path / PARAMS, cfg, mesh))
+    if (path / PARAMS).is_dir():
+        return model_from_params(cfg, restore_params(path / PARAMS, cfg, mesh))
+    return model_from_params(cfg, restore_run_params(path, cfg, mesh))
