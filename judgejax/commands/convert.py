@@ -1,0 +1,51 @@
+"""`judgejax import` and `judgejax export`: between HF folders and judgejax checkpoints."""
+
+from __future__ import annotations
+
+import argparse
+
+from judgejax.commands.common import add_mesh
+
+
+def register(sub) -> None:
+    p = sub.add_parser("import", help="HF folder -> judgejax checkpoint (Orbax)",
+                       description="Stream a local HF folder's safetensors into sharded parameters and save "
+                                   "them as an Orbax checkpoint, with the config and tokenizer files beside.")
+    p.add_argument("hf_dir", help="local HF model folder (config.json, tokenizer, *.safetensors)")
+    p.add_argument("out", help="checkpoint folder to write")
+    add_mesh(p)
+    p.add_argument("--param-dtype", choices=("float32", "bfloat16"), default="float32")
+    p.set_defaults(func=import_main)
+
+    p = sub.add_parser("export", help="judgejax checkpoint or training run -> HF folder for serving",
+                       description="Write sharded safetensors, config.json, generation_config.json and the "
+                                   "tokenizer files (with the chat template trained with) that transformers "
+                                   "loads unchanged. Accepts a checkpoint from `judgejax import`, a training "
+                                   "run's output_dir (its latest checkpoint) or an HF folder.")
+    p.add_argument("checkpoint", help="judgejax checkpoint, training run folder, or HF folder")
+    p.add_argument("out", help="HF folder to write")
+    p.add_argument("--dtype", choices=("float32", "bfloat16"), default="bfloat16", help="dtype of the exported weights")
+    p.add_argument("--max-shard-gb", type=float, default=2.0, help="largest safetensors shard, in GB")
+    add_mesh(p)
+    p.set_defaults(func=export_main)
+
+
+def import_main(args: argparse.Namespace) -> None:
+    from judgejax.model.checkpoint import save_model
+    from judgejax.model.hf_import import import_hf
+    from judgejax.sharding import make_mesh
+
+    save_model(args.out, import_hf(args.hf_dir, make_mesh(args.mesh), param_dtype=args.param_dtype), args.hf_dir)
+    print(f"wrote {args.out}")
+
+
+def export_main(args: argparse.Namespace) -> None:
+    from judgejax.model.build import params_of
+    from judgejax.model.checkpoint import assets_dir, load_model
+    from judgejax.model.hf_export import export_hf
+    from judgejax.sharding import make_mesh
+
+    model = load_model(args.checkpoint, make_mesh(args.mesh))
+    export_hf(params_of(model), model.cfg, assets_dir(args.checkpoint), args.out,
+              dtype=args.dtype, max_shard_bytes=int(args.max_shard_gb * 2**30))
+    print(f"wrote {args.out}")
