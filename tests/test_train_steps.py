@@ -124,3 +124,68 @@ def test_dpo_step_against_torch_logps(hf, loss_type):
     for _ in range(4):
         state, m = step(state, micro(full, 2))
     assert float(m["rewards/margins"]) > 0 and float(m["rewards/accuracies"]) > 0.5
+
+
+def test_sft_gradients_match_torch_autograd(hf):
+    from judgejax.model.build import flatten
+    from judgejax.model.hf_names import hf_names, is_stacked, to_hf
+    from judgejax.train.steps import sequence_token_logps
+
+    path, torch_model = hf
+    model = import_hf(path, make_mesh(MeshConfig(data=1), devices=jax.devices()[:1]))
+    batch = seq_batch(4, 16, seed=3)
+    tokens = batch["loss_mask"].sum()
+
+    def loss_fn(params):
+        return -sequence_token_logps(model.cfg, params, batch, chunk_size=8).sum() / tokens
+
+    grads = flatten(jax.grad(loss_fn)(params_of(model)))
+    torch_model.zero_grad()
+    logits = torch_model(input_ids=torch.tensor(batch["tokens"], dtype=torch.long),
+                         attention_mask=torch.tensor(batch["segment_ids"])).logits
+    logps = torch.log_softmax(logits, -1).gather(-1, torch.tensor(batch["targets"], dtype=torch.long)[..., None])[..., 0]
+    (-(logps * torch.tensor(batch["loss_mask"])).sum() / float(tokens)).backward()
+    torch_grads = {n: p.grad.numpy() for n, p in torch_model.named_parameters()}
+    checked = 0
+    for name, grad in grads.items():
+        per_layer = [np.asarray(grad[l]) for l in range(grad.shape[0])] if is_stacked(name) else [np.asarray(grad)]
+        for hf_name, g in zip(hf_names(name, model.cfg), per_layer):
+            ref = torch_grads[hf_name]
+            rel = np.abs(to_hf(name, g) - ref).max() / np.abs(ref).max()
+            assert rel < 1e-4, (hf_name, rel)
+            checked += 1
+    assert checked == len(torch_grads)
+
+
+def test_packed_loss_equals_unpacked(hf):
+    """Two sequences packed in one row (segment ids, restarting positions) give the same token
+    log-probs as the same sequences in separate rows: attention never crosses segments."""
+    from judgejax.train.steps import sequence_token_logps
+
+    path, _ = hf
+    model = import_hf(path, make_mesh(MeshConfig(data=1), devices=jax.devices()[:1]))
+    rng = np.random.default_rng(5)
+    a, b = rng.integers(1, 128, 9).astype(np.int32), rng.integers(1, 128, 6).astype(np.int32)
+
+    def rows(seqs, length):
+        out = {k: np.zeros((len(seqs), length), np.int32) for k in SEQ_FIELDS}
+        out["loss_mask"] = out["loss_mask"].astype(np.float32)
+        for r, row in enumerate(seqs):
+            offset = 0
+            for s, seq in enumerate(row, start=1):
+                n = len(seq)
+                out["tokens"][r, offset:offset + n] = seq
+                out["targets"][r, offset:offset + n - 1] = seq[1:]
+                out["loss_mask"][r, offset:offset + n - 1] = 1.0
+                out["positions"][r, offset:offset + n] = np.arange(n)
+                out["segment_ids"][r, offset:offset + n] = s
+                offset += n
+        return out
+
+    packed = rows([[a, b]], 16)
+    unpacked = rows([[a], [b]], 16)
+    lp_packed = np.asarray(sequence_token_logps(model.cfg, params_of(model), packed, 8))
+    lp_unpacked = np.asarray(sequence_token_logps(model.cfg, params_of(model), unpacked, 8))
+    np.testing.assert_allclose(lp_packed[0, :8], lp_unpacked[0, :8], atol=1e-6)
+    np.testing.assert_allclose(lp_packed[0, 9:14], lp_unpacked[1, :5], atol=1e-6)
+    assert abs(lp_packed.sum() - lp_unpacked.sum()) < 1e-4

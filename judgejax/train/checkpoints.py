@@ -5,7 +5,12 @@ reported and the previous one used."""
 from __future__ import annotations
 
 import pathlib
+import shutil
 import sys
+import time
+
+import jax
+from jax.experimental import multihost_utils
 import orbax.checkpoint as ocp
 
 from judgejax.train.state import TrainState
@@ -47,11 +52,22 @@ class TrainCheckpoints:
                     ),
                 )
             except Exception as e:  # noqa: BLE001 - any damage means: try the previous one
-                print(f"checkpoint {self.directory / str(step)} is damaged ({type(e).__name__}: "
-                      f"{str(e)[:300]}); trying the previous one", file=sys.stderr)
+                self._set_aside(step, e)
                 continue
             return step, restored["state"], restored["data"]
         return None
+
+    def _set_aside(self, step: int, error: Exception) -> None:
+        """Move a damaged checkpoint out of the way (kept for inspection) so its step can be
+        written again by the resumed run."""
+        aside = self.directory.parent / f"{self.directory.name}-damaged" / f"{step}-{int(time.time())}"
+        if jax.process_index() == 0:
+            print(f"checkpoint {self.directory / str(step)} is damaged ({type(error).__name__}: "
+                  f"{str(error)[:300]}); moved to {aside}; trying the previous one", file=sys.stderr)
+            aside.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(str(self.directory / str(step)), aside)
+        multihost_utils.sync_global_devices(f"set aside checkpoint {step}")
+        self.manager.reload()
 
     def wait(self) -> None:
         self.manager.wait_until_finished()

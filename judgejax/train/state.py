@@ -22,10 +22,16 @@ class TrainState:
     opt_state: Any
 
 
+def _on_mesh(sharding, mesh: Mesh) -> NamedSharding:
+    """Moments keep their parameter's sharding; scalars (step counts) are replicated."""
+    return sharding if isinstance(sharding, NamedSharding) else NamedSharding(mesh, P())
+
+
 def create_state(params, tx: optax.GradientTransformation) -> TrainState:
     """Optimizer state built under jit, so its moments inherit the parameters' shardings."""
-    opt_state = jax.jit(tx.init)(params)
     mesh = jax.tree.leaves(params)[0].sharding.mesh
+    opt_state = jax.jit(tx.init)(params)
+    opt_state = jax.tree.map(lambda x: jax.device_put(x, _on_mesh(x.sharding, mesh)), opt_state)
     step = jax.device_put(jnp.zeros((), jnp.int32), NamedSharding(mesh, P()))
     return TrainState(step=step, params=params, opt_state=opt_state)
 
@@ -36,7 +42,8 @@ def abstract_state(cfg: ModelConfig, mesh: Mesh, tx: optax.GradientTransformatio
     init = jax.jit(tx.init).lower(params).compile()
     opt_shapes = jax.eval_shape(tx.init, params)
     opt_state = jax.tree.map(
-        lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s), opt_shapes, init.output_shardings
+        lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=_on_mesh(s, mesh)), opt_shapes,
+        init.output_shardings
     )
     step = jax.ShapeDtypeStruct((), jnp.int32, sharding=NamedSharding(mesh, P()))
     return TrainState(step=step, params=params, opt_state=opt_state)
