@@ -85,8 +85,14 @@ def _coerce(hint, value, key: str, source: str):
         return tuple(value)
     if origin in (typing.Union, types.UnionType):
         return value
-    if hint is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
+    if hint is float and not isinstance(value, bool):
+        if isinstance(value, int):
+            return float(value)
+        if isinstance(value, str):  # YAML reads 2e-5 (no dot) as a string
+            try:
+                return float(value)
+            except ValueError:
+                pass
     if isinstance(hint, type) and not isinstance(value, hint):
         raise ConfigFileError(f"{source}: {key} must be {hint.__name__}, got {value!r}")
     return value
