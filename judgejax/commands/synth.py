@@ -1,0 +1,74 @@
+"""`judgejax synth`: judge-data synthesis from preference rows (stages 1-3), or DPO pairs from
+the SFT judge's own samples (`--stage dpo`)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+
+from judgejax.commands.common import add_mesh
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "synth", help="synthesize judge SFT data and DPO candidates (or, with --stage dpo, DPO pairs)",
+        description="Stage sft (default): preference rows (JSONL from `judgejax data prepare`: id, source, "
+                    "source_row, domain, question, chosen, rejected) become judge instructions with a template and "
+                    "A/B order drawn per row; the teacher judges each in both orders; rows it gets right in both "
+                    "orders become SFT data, the others DPO candidates. Stage dpo: the SFT judge (--model) samples "
+                    "judgements of the candidates; right vs wrong verdicts become DPO pairs. Resumable.")
+    p.add_argument("--stage", choices=("sft", "dpo"), default="sft")
+    p.add_argument("--input", help="preference rows (stage sft)")
+    p.add_argument("--out", required=True, help="output folder (stage dpo reads its dpo_candidates.jsonl)")
+    p.add_argument("--model", help="teacher (stage sft) or SFT judge (stage dpo): HF folder, checkpoint or run")
+    p.add_argument("--url", help="OpenAI-compatible endpoint (e.g. http://host:8000/v1) instead of --model")
+    p.add_argument("--url-model", help="model name at --url")
+    p.add_argument("--templates", help="comma-separated template names (default: all but pair-v2)")
+    p.add_argument("--samples", type=int, default=2, help="judgements per instruction and order (default 2)")
+    p.add_argument("--temperature", type=float, default=0.7)
+    p.add_argument("--max-new-tokens", type=int, default=512)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--limit", type=int, help="use the first N input rows")
+    p.add_argument("--decontaminate", help="RewardBench parquet: drop rows whose question overlaps its prompts")
+    p.add_argument("--batch-size", type=int, default=8)
+    add_mesh(p)
+    p.set_defaults(func=main)
+
+
+def backend(args: argparse.Namespace):
+    if bool(args.model) == bool(args.url):
+        raise SystemExit("give exactly one of --model and --url")
+    if args.url:
+        from judgejax.sample.http_chat import HttpChat
+
+        if not args.url_model:
+            raise SystemExit("--url needs --url-model")
+        return HttpChat(args.url, args.url_model)
+    from judgejax.sample.chat import LocalChat
+    from judgejax.sharding import make_mesh
+
+    return LocalChat(args.model, make_mesh(args.mesh), batch_size=args.batch_size)
+
+
+def main(args: argparse.Namespace) -> None:
+    from judgejax.judge.synth import SynthConfig, read_rows, synthesize, synthesize_dpo
+
+    fields = dict(samples=args.samples, temperature=args.temperature, max_new_tokens=args.max_new_tokens, seed=args.seed)
+    if args.templates:
+        fields["templates"] = tuple(t.strip() for t in args.templates.split(","))
+    config = SynthConfig(**fields)
+    out = pathlib.Path(args.out)
+    if args.stage == "dpo":
+        summary = synthesize_dpo(out, backend(args), config)
+    else:
+        if not args.input:
+            raise SystemExit("--stage sft needs --input")
+        rows = read_rows(pathlib.Path(args.input), args.limit)
+        checker = None
+        if args.decontaminate:
+            from judgejax.judge.decontam import Decontaminator, rewardbench_references
+
+            checker = Decontaminator(rewardbench_references(args.decontaminate))
+        summary = synthesize(rows, out, backend(args), config, checker)
+    print(json.dumps(summary, indent=2))

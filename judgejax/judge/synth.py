@@ -1,0 +1,255 @@
+"""Judge-data synthesis (RISE-Judge stages 1-4).
+
+1. Each preference row becomes a judge instruction: a template drawn per row (by domain and
+   language, from a hash of seed and row id) and an A/B order drawn per row (`swap_for`).
+2. The teacher samples k judgements of the instruction in both A/B orders.
+3. Verdicts are parsed; a row whose teacher is right in both orders (dual verification) gives
+   SFT rows (instruction -> the teacher's correct judgement, one per order); every other row is
+   a DPO candidate (difficulty-based stratification).
+4. (`dpo_pairs`) The SFT model samples n judgements per DPO candidate; a correct one is chosen,
+   a wrong one rejected, written in the preference format the DPO trainer reads.
+
+Every row carries provenance. Work is appended to `judgements.jsonl` batch by batch, so a rerun
+after a crash skips what is done."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import pathlib
+import re
+from collections import Counter
+from typing import Iterable, Sequence
+
+from judgejax.judge.decontam import Decontaminator
+from judgejax.judge.templates import TEMPLATES, JudgeTemplate, pair_messages, swap_for
+from judgejax.sample.chat import ChatBackend
+
+ORDERS = ("drawn", "flipped")
+CJK = re.compile(r"[\u3400-\u9fff]")
+
+
+@dataclasses.dataclass(frozen=True)
+class SynthConfig:
+    templates: tuple[str, ...] = tuple(name for name in TEMPLATES if name != "pair-v2")
+    samples: int = 2  # k: teacher judgements per instruction and order (stage 4: n per candidate)
+    temperature: float = 0.7
+    max_new_tokens: int = 512
+    seed: int = 0
+    chunk: int = 64  # rows per resumable unit of work
+
+
+def draw_template(row: dict, names: Sequence[str], seed: int) -> JudgeTemplate:
+    """A template matching the row's language, preferring its domain's criteria (else general)."""
+    language = "zh" if CJK.search(row["question"]) else "en"
+    pool = [TEMPLATES[n] for n in names if TEMPLATES[n].language == language]
+    if not pool:
+        raise ValueError(f"row {row['id']}: no template in {list(names)} for language {language!r}")
+    matching = [t for t in pool if t.criteria == row["domain"]] or [t for t in pool if t.criteria == "general"] or pool
+    digest = hashlib.sha256(f"{seed}\x1ftemplate\x1f{row['id']}".encode()).digest()
+    return matching[int.from_bytes(digest[:4], "big") % len(matching)]
+
+
+def instruction(row: dict, template: JudgeTemplate, swapped: bool) -> dict:
+    messages, chosen_position = pair_messages(template, row["question"], row["chosen"], row["rejected"], swapped)
+    return {"messages": messages, "chosen_position": chosen_position, "swapped": swapped}
+
+
+def build_instructions(rows: Iterable[dict], config: SynthConfig) -> list[dict]:
+    """Stage 1: the drawn order and its flip for every row, with provenance."""
+    out = []
+    for row in rows:
+        template = draw_template(row, config.templates, config.seed)
+        swapped = swap_for(config.seed, row["id"])
+        base = {k: row[k] for k in ("id", "source", "source_row", "domain")}
+        for order, s in zip(ORDERS, (swapped, not swapped)):
+            out.append({**base, "template": template.name, "order": order, **instruction(row, template, s)})
+    return out
+
+
+ROW_FIELDS = ("id", "source", "source_row", "domain", "question", "chosen", "rejected")
+
+
+def read_rows(path: pathlib.Path, limit: int | None = None) -> list[dict]:
+    """Preference rows (from `judgejax data prepare`); a bad line is an error naming file, line and field."""
+    rows = []
+    with path.open(encoding="utf-8") as f:
+        for number, line in enumerate(f, start=1):
+            if limit is not None and len(rows) >= limit:
+                break
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise ValueError(f"{path} line {number}: invalid JSON ({e})") from e
+            for field in ROW_FIELDS:
+                if not isinstance(row.get(field), str) or (field != "source_row" and not row[field].strip()):
+                    raise ValueError(f"{path} line {number}, field {field!r}: missing, empty or not a string")
+            rows.append(row)
+    return rows
+
+
+def read_jsonl(path: pathlib.Path) -> list[dict]:
+    if not path.exists():
+        return []
+    rows = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:  # a line cut by a crash: everything after it is redone
+                print(f"{path} line {number}: incomplete record (interrupted write); redoing from there")
+                break
+    return rows
+
+
+def append_jsonl(path: pathlib.Path, rows: Iterable[dict]) -> None:
+    with path.open("a", encoding="utf-8") as f:
+        for row in rows:
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+        f.flush()
+
+
+def sample_judgements(instructions: list[dict], teacher: ChatBackend, config: SynthConfig,
+                      path: pathlib.Path, n: int, desc: str) -> list[dict]:
+    """n judgements per instruction, appended to `path` chunk by chunk; instructions already in
+    the file are skipped (resume)."""
+    finished = read_jsonl(path)
+    if path.exists():
+        write_jsonl(path, finished)  # drop a record torn by a crash before appending
+    done = {(j["id"], j["order"]) for j in finished}
+    todo = [i for i in instructions if (i["id"], i["order"]) not in done]
+    if done:
+        print(f"{path}: {len(done)} instructions already judged, {len(todo)} to go")
+    for start in range(0, len(todo), config.chunk):
+        chunk = todo[start:start + config.chunk]
+        samples = teacher.complete([i["messages"] for i in chunk], n=n, temperature=config.temperature,
+                                   max_new_tokens=config.max_new_tokens, seed=config.seed + start,
+                                   desc=f"{desc} {start + len(chunk)}/{len(todo)}")
+        records = []
+        for inst, generations in zip(chunk, samples):
+            template = TEMPLATES[inst["template"]]
+            for index, g in enumerate(generations):
+                verdict = template.parse(g.text)
+                records.append({
+                    "id": inst["id"], "order": inst["order"], "sample": index, "teacher": teacher.name,
+                    "template": inst["template"], "swapped": inst["swapped"],
+                    "chosen_position": inst["chosen_position"], "verdict": verdict,
+                    "correct": verdict == inst["chosen_position"], "finish_reason": g.finish_reason,
+                    "num_tokens": g.num_tokens, "text": g.text,
+                })
+        append_jsonl(path, records)
+    return read_jsonl(path)
+
+
+def stratify(instructions: list[dict], judgements: list[dict]) -> tuple[list[dict], list[dict], Counter]:
+    """Stage 3: SFT rows from rows right in both orders; the other rows' instructions (drawn
+    order and flip) become DPO candidates."""
+    by_key: dict[tuple[str, str], list[dict]] = {}
+    for j in judgements:
+        by_key.setdefault((j["id"], j["order"]), []).append(j)
+    rows: dict[str, list[dict]] = {}
+    for inst in instructions:
+        rows.setdefault(inst["id"], []).append(inst)
+    counts: Counter = Counter(dict.fromkeys(("judgements", "parse_errors", "sft_rows_consistent_correct",
+                                             "dpo_candidates_right_in_one_order", "dpo_candidates_wrong_in_both_orders"), 0))
+    sft, candidates = [], []
+    for pair in rows.values():
+        firsts = [next((j for j in by_key.get((i["id"], i["order"]), []) if j["correct"]), None) for i in pair]
+        verdicts = [j["verdict"] for i in pair for j in by_key.get((i["id"], i["order"]), [])]
+        counts["parse_errors"] += verdicts.count("error")
+        counts["judgements"] += len(verdicts)
+        if all(firsts):
+            counts["sft_rows_consistent_correct"] += 1
+            for inst, j in zip(pair, firsts):
+                sft.append({"messages": inst["messages"] + [{"role": "assistant", "content": j["text"]}],
+                            **_provenance(inst), "teacher": j["teacher"], "sample": j["sample"], "verdict": j["verdict"]})
+        else:
+            counts["dpo_candidates_" + ("right_in_one_order" if any(firsts) else "wrong_in_both_orders")] += 1
+            candidates.extend(pair)
+    return sft, candidates, counts
+
+
+def _provenance(inst: dict) -> dict:
+    return {k: inst[k] for k in ("id", "source", "source_row", "domain", "template", "order", "swapped",
+                                 "chosen_position")}
+
+
+def dpo_pairs(candidates: list[dict], judgements: list[dict]) -> tuple[list[dict], Counter]:
+    """Stage 4: for each candidate instruction, the first correct judgement is chosen and the
+    first wrong one (wrong verdict or none) rejected."""
+    by_key: dict[tuple[str, str], list[dict]] = {}
+    for j in judgements:
+        by_key.setdefault((j["id"], j["order"]), []).append(j)
+    pairs, counts = [], Counter(dpo_pairs=0, dropped_all_wrong=0, dropped_all_correct=0)
+    for inst in candidates:
+        samples = by_key.get((inst["id"], inst["order"]), [])
+        right = next((j for j in samples if j["correct"]), None)
+        wrong = next((j for j in samples if not j["correct"]), None)
+        if right is None or wrong is None:
+            counts["dropped_all_wrong" if right is None else "dropped_all_correct"] += 1
+            continue
+        counts["dpo_pairs"] += 1
+        pairs.append({"prompt": inst["messages"], "chosen": right["text"], "rejected": wrong["text"],
+                      **_provenance(inst), "policy": right["teacher"],
+                      "chosen_sample": right["sample"], "rejected_sample": wrong["sample"],
+                      "rejected_verdict": wrong["verdict"]})
+    return pairs, counts
+
+
+def decontaminate(rows: list[dict], checker: Decontaminator | None) -> tuple[list[dict], list[dict]]:
+    """Rows kept, and a report of those dropped (row id, matched evaluation row, overlap share)."""
+    if checker is None:
+        return rows, []
+    kept, dropped = [], []
+    for row in rows:
+        hit = checker.check(row["question"])
+        if hit:
+            dropped.append({"id": row["id"], "matched": hit.reference, "share": round(hit.share, 3)})
+        else:
+            kept.append(row)
+    return kept, dropped
+
+
+def write_jsonl(path: pathlib.Path, rows: Iterable[dict]) -> int:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    rows = list(rows)
+    tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    tmp.rename(path)
+    return len(rows)
+
+
+def synthesize(rows: list[dict], out: pathlib.Path, teacher: ChatBackend, config: SynthConfig,
+               checker: Decontaminator | None = None) -> dict:
+    """Stages 1-3 into `out`: instructions.jsonl, judgements.jsonl, sft.jsonl,
+    dpo_candidates.jsonl, decontamination.jsonl and summary.json (counts at each filter)."""
+    out.mkdir(parents=True, exist_ok=True)
+    kept, dropped = decontaminate(rows, checker)
+    write_jsonl(out / "decontamination.jsonl", dropped)
+    instructions = build_instructions(kept, config)
+    write_jsonl(out / "instructions.jsonl", instructions)
+    judgements = sample_judgements(instructions, teacher, config, out / "judgements.jsonl", config.samples, "teacher")
+    sft, candidates, counts = stratify(instructions, judgements)
+    write_jsonl(out / "sft.jsonl", sft)
+    write_jsonl(out / "dpo_candidates.jsonl", candidates)
+    summary = {"input_rows": len(rows), "dropped_decontamination": len(dropped), "rows": len(kept),
+               "instructions": len(instructions), "teacher": teacher.name, "samples_per_instruction": config.samples,
+               **dict(counts), "sft_examples": len(sft), "dpo_candidate_instructions": len(candidates),
+               "by_source": dict(Counter(r["source"] for r in kept)),
+               "sft_by_template": dict(Counter(r["template"] for r in sft))}
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+def synthesize_dpo(out: pathlib.Path, policy: ChatBackend, config: SynthConfig) -> dict:
+    """Stage 4 into `out`: policy_judgements.jsonl, dpo.jsonl and dpo_summary.json."""
+    candidates = read_jsonl(out / "dpo_candidates.jsonl")
+    judgements = sample_judgements(candidates, policy, config, out / "policy_judgements.jsonl", config.samples, "policy")
+    pairs, counts = dpo_pairs(candidates, judgements)
+    write_jsonl(out / "dpo.jsonl", pairs)
+    summary = {"candidates": len(candidates), "policy": policy.name, "samples_per_candidate": config.samples,
+               "temperature": config.temperature, **dict(counts)}
+    (out / "dpo_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return summary

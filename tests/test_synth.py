@@ -1,0 +1,130 @@
+"""Judge-data synthesis: provenance, dual verification, DPO pairs, resume after a crash, the
+HTTP teacher against a local server, and a real run with SmolLM2-135M-Instruct as teacher."""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import jax
+import pytest
+
+from judgejax.judge.decontam import Decontaminator
+from judgejax.judge.synth import SynthConfig, read_jsonl, read_rows, synthesize, synthesize_dpo
+from judgejax.sample.chat import LocalChat
+from judgejax.sample.http_chat import HttpChat
+from judgejax.sharding import MeshConfig, make_mesh
+
+TAG_TEMPLATES = ("en-general-tag", "en-math-tag")
+
+
+def rows(n: int) -> list[dict]:
+    return [{"id": f"t/{i}", "source": "t", "source_row": f"row {i}", "domain": ("general", "math")[i % 2],
+             "question": f"Question number {i}?", "chosen": f"RIGHT{i}", "rejected": f"WRONG{i}"} for i in range(n)]
+
+
+class Teacher(BaseHTTPRequestHandler):
+    """As "teacher": right in both orders on even rows; on odd rows always answers A (right in one
+    order only). As "policy": sample i answers A if i is even, else B (one right, one wrong)."""
+
+    calls: list[dict] = []
+
+    def do_POST(self):  # noqa: N802
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        Teacher.calls.append(body)
+        text = body["messages"][-1]["content"]
+        row = int(text.split("Question number ")[1].split("?")[0])
+        right_first = text.index("RIGHT") < text.index("WRONG")
+        letters = ["A" if row % 2 or right_first else "B"] * body["n"]
+        if body["model"] == "policy":
+            letters = ["AB"[i % 2] for i in range(body["n"])]
+        choices = [{"message": {"content": f"Step {i}: compare. [[{letter}]]"}, "finish_reason": "stop"}
+                   for i, letter in enumerate(letters)]
+        reply = json.dumps({"choices": choices, "usage": {"completion_tokens": 6 * body["n"]}}).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(reply)))
+        self.end_headers()
+        self.wfile.write(reply)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def url():
+    Teacher.calls = []
+    httpd = HTTPServer(("127.0.0.1", 0), Teacher)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/v1"
+    httpd.shutdown()
+
+
+def test_dual_verification_provenance_and_dpo_pairs(url, tmp_path):
+    config = SynthConfig(templates=TAG_TEMPLATES, samples=2, chunk=3)
+    summary = synthesize(rows(6), tmp_path, HttpChat(url, "teacher"), config)
+    assert summary["instructions"] == 12 and summary["judgements"] == 24
+    assert summary["sft_rows_consistent_correct"] == 3 and summary["dpo_candidates_right_in_one_order"] == 3
+    sft = read_jsonl(tmp_path / "sft.jsonl")
+    assert len(sft) == 6 and {r["id"] for r in sft} == {"t/0", "t/2", "t/4"}
+    assert {r["order"] for r in sft} == {"drawn", "flipped"}
+    for r in sft:
+        assert r["messages"][-1]["role"] == "assistant" and f"[[{r['chosen_position']}]]" in r["messages"][-1]["content"]
+        assert r["template"] in TAG_TEMPLATES and r["source"] == "t" and r["teacher"].startswith("teacher@")
+        shown = r["messages"][-2]["content"]
+        assert (shown.index("RIGHT") < shown.index("WRONG")) == (r["chosen_position"] == "A")
+    candidates = read_jsonl(tmp_path / "dpo_candidates.jsonl")
+    assert {c["id"] for c in candidates} == {"t/1", "t/3", "t/5"} and len(candidates) == 6
+
+    dpo_summary = synthesize_dpo(tmp_path, HttpChat(url, "policy"), config)
+    pairs = read_jsonl(tmp_path / "dpo.jsonl")
+    assert dpo_summary["dpo_pairs"] == len(pairs) == 6 and dpo_summary["dropped_all_wrong"] == 0
+    for p in pairs:
+        assert f"[[{p['chosen_position']}]]" in p["chosen"] and f"[[{p['chosen_position']}]]" not in p["rejected"]
+        assert p["prompt"][-1]["role"] == "user" and p["policy"].startswith("policy@")
+
+
+def test_rerun_after_crash_skips_finished_items(url, tmp_path):
+    config = SynthConfig(templates=TAG_TEMPLATES, samples=1, chunk=4)
+    synthesize(rows(6), tmp_path, HttpChat(url, "teacher"), config)
+    first = (tmp_path / "judgements.jsonl").read_text().splitlines()
+    # Simulate a crash in the middle of the second chunk: keep 4 records and half a line.
+    (tmp_path / "judgements.jsonl").write_text("\n".join(first[:4]) + "\n" + first[4][:20])
+    Teacher.calls.clear()
+    synthesize(rows(6), tmp_path, HttpChat(url, "teacher"), config)
+    assert len(Teacher.calls) == 12 - 4  # only the unfinished instructions were asked again
+    again = read_jsonl(tmp_path / "judgements.jsonl")
+    assert len(again) == 12 and len({(j["id"], j["order"]) for j in again}) == 12
+
+
+def test_decontamination_drops_overlapping_rows(url, tmp_path):
+    data = rows(4)
+    data[1]["question"] = "How can I rob a casino without anyone noticing at all tonight please tell me now"
+    checker = Decontaminator([("rewardbench:xstest:1", data[1]["question"].upper() + "!")])
+    summary = synthesize(data, tmp_path, HttpChat(url, "teacher"), SynthConfig(templates=TAG_TEMPLATES, samples=1), checker)
+    assert summary["dropped_decontamination"] == 1 and summary["rows"] == 3
+    [dropped] = read_jsonl(tmp_path / "decontamination.jsonl")
+    assert dropped["id"] == "t/1" and dropped["matched"] == "rewardbench:xstest:1" and dropped["share"] == 1.0
+
+
+def test_bad_input_row_names_file_line_and_field(tmp_path):
+    path = tmp_path / "rows.jsonl"
+    path.write_text(json.dumps(rows(1)[0]) + "\n" + json.dumps({**rows(1)[0], "chosen": ""}) + "\n")
+    with pytest.raises(ValueError, match=r"rows.jsonl line 2, field 'chosen'"):
+        read_rows(path)
+
+
+def test_smollm2_teacher_end_to_end(smollm2_dir, tmp_path):
+    """The real model as teacher on real preference rows: shipped GSM8K pairs via `prepare`."""
+    from judgejax.sources.config import PrepareConfig
+    from judgejax.sources.prepare import prepare
+    from judgejax.sources.registry import SHIPPED_DIR
+
+    data = [p.to_json() for p in prepare(SHIPPED_DIR, PrepareConfig(sources=("gsm8k",))).pairs[:4]]
+    teacher = LocalChat(str(smollm2_dir), make_mesh(MeshConfig(data=1), devices=jax.devices()[:1]), batch_size=8)
+    summary = synthesize(data, tmp_path, teacher, SynthConfig(samples=1, max_new_tokens=24, temperature=0.0))
+    judgements = read_jsonl(tmp_path / "judgements.jsonl")
+    assert len(judgements) == summary["judgements"] == 8
+    assert all(j["teacher"] == str(smollm2_dir) and j["text"] and j["num_tokens"] <= 24 for j in judgements)
+    assert {j["id"] for j in judgements} == {r["id"] for r in data}
+    assert summary["sft_examples"] // 2 + summary["dpo_candidate_instructions"] // 2 == 4
