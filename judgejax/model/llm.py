@@ -125,11 +125,12 @@ class CausalLM(nnx.Module):
 
     def __call__(self, tokens_bt, positions_bt, segment_ids_bt, cache: KVCache | None = None):
         h_btd, cache = self.hidden_states(tokens_bt, positions_bt, segment_ids_bt, cache)
+        return self.logits(h_btd), cache
+
+    def logits(self, h_btd) -> jax.Array:
+        """Float32 logits of final-normed activations."""
         dtype = self.cfg.compute_jnp_dtype
-        logits = jnp.einsum(
-            "btd,dv->btv", h_btd, self.unembed_dv().astype(dtype), preferred_element_type=jnp.float32
-        )
-        return logits, cache
+        return jnp.einsum("btd,dv->btv", h_btd, self.unembed_dv().astype(dtype), preferred_element_type=jnp.float32)
 
     def hidden_states(self, tokens_bt, positions_bt, segment_ids_bt, cache: KVCache | None = None):
         cfg, dtype = self.cfg, self.cfg.compute_jnp_dtype

@@ -54,14 +54,16 @@ def _generate(graphdef, state, tokens_bp, segments_bp, key, *, method, max_new_t
     batch = tokens_bp.shape[0]
     stops = jnp.asarray(stop_ids, jnp.int32)
     positions_bp = jnp.maximum(jnp.cumsum(segments_bp, axis=1) - 1, 0)
-    logits_btv, cache = model(tokens_bp, positions_bp, segments_bp, model.init_cache(batch, capacity))
+    # Prefill: only the last position's logits are needed, never [batch, prompt, vocab].
+    hidden_btd, cache = model.hidden_states(tokens_bp, positions_bp, segments_bp, model.init_cache(batch, capacity))
+    last_logits_bv = model.logits(hidden_btd[:, -1:])[:, 0]
 
     def pick(logits_bv, step):
         token = method(logits_bv, jax.random.fold_in(key, step))
         logprob = jnp.take_along_axis(jax.nn.log_softmax(logits_bv), token[:, None], axis=-1)[:, 0]
         return token, logprob
 
-    token, logprob = pick(logits_btv[:, -1], 0)
+    token, logprob = pick(last_logits_bv, 0)
     carry = dict(
         step=jnp.zeros((), jnp.int32),
         token=token,
