@@ -128,3 +128,19 @@ def test_smollm2_teacher_end_to_end(smollm2_dir, tmp_path):
     assert all(j["teacher"] == str(smollm2_dir) and j["text"] and j["num_tokens"] <= 24 for j in judgements)
     assert {j["id"] for j in judgements} == {r["id"] for r in data}
     assert summary["sft_examples"] // 2 + summary["dpo_candidate_instructions"] // 2 == 4
+
+
+def test_label_teacher_holds_out_dpo_rows(tmp_path):
+    from judgejax.judge.synth import LabelTeacher
+
+    config = SynthConfig(samples=1, dpo_share=0.5, seed=3)
+    summary = synthesize(rows(20), tmp_path, LabelTeacher(), config)
+    sft, candidates = read_jsonl(tmp_path / "sft.jsonl"), read_jsonl(tmp_path / "dpo_candidates.jsonl")
+    held = summary["dpo_candidates_held_out"]
+    assert 0 < held < 20 and len(sft) == 2 * (20 - held) and len(candidates) == 2 * held
+    assert not {r["id"] for r in sft} & {c["id"] for c in candidates}
+    assert summary["sft_rows_consistent_correct"] == 20 - held and summary["parse_errors"] == 0
+    for r in sft:  # every template's own parser reads back the label
+        from judgejax.judge.templates import TEMPLATES
+
+        assert TEMPLATES[r["template"]].parse(r["messages"][-1]["content"]) == r["chosen_position"]

@@ -21,7 +21,10 @@ def register(sub) -> None:
     p.add_argument("--stage", choices=("sft", "dpo"), default="sft")
     p.add_argument("--input", help="preference rows (stage sft)")
     p.add_argument("--out", required=True, help="output folder (stage dpo reads its dpo_candidates.jsonl)")
-    p.add_argument("--model", help="teacher (stage sft) or SFT judge (stage dpo): HF folder, checkpoint or run")
+    p.add_argument("--model", help="teacher (stage sft) or SFT judge (stage dpo): HF folder, checkpoint or run; "
+                                   "`labels` (stage sft) writes a fixed short analysis with the correct verdict "
+                                   "and holds --dpo-share of the rows out for the DPO stage")
+    p.add_argument("--dpo-share", type=float, default=0.5, help="with --model labels: rows held out for DPO")
     p.add_argument("--url", help="OpenAI-compatible endpoint (e.g. http://host:8000/v1) instead of --model")
     p.add_argument("--url-model", help="model name at --url")
     p.add_argument("--templates", help="comma-separated template names (default: all but pair-v2)")
@@ -39,6 +42,10 @@ def register(sub) -> None:
 def backend(args: argparse.Namespace):
     if bool(args.model) == bool(args.url):
         raise SystemExit("give exactly one of --model and --url")
+    if args.model == "labels":
+        from judgejax.judge.synth import LabelTeacher
+
+        return LabelTeacher()
     if args.url:
         from judgejax.sample.http_chat import HttpChat
 
@@ -54,7 +61,7 @@ def backend(args: argparse.Namespace):
 def main(args: argparse.Namespace) -> None:
     from judgejax.judge.synth import SynthConfig, read_rows, synthesize, synthesize_dpo
 
-    fields = dict(samples=args.samples, temperature=args.temperature, max_new_tokens=args.max_new_tokens, seed=args.seed)
+    fields = dict(dpo_share=args.dpo_share, samples=args.samples, temperature=args.temperature, max_new_tokens=args.max_new_tokens, seed=args.seed)
     if args.templates:
         fields["templates"] = tuple(t.strip() for t in args.templates.split(","))
     config = SynthConfig(**fields)

@@ -24,7 +24,7 @@ from typing import Iterable, Sequence
 
 from judgejax.judge.decontam import Decontaminator
 from judgejax.judge.templates import TEMPLATES, JudgeTemplate, pair_messages, swap_for
-from judgejax.sample.chat import ChatBackend
+from judgejax.sample.chat import ChatBackend, Generation
 
 ORDERS = ("drawn", "flipped")
 CJK = re.compile(r"[\u3400-\u9fff]")
@@ -38,6 +38,7 @@ class SynthConfig:
     max_new_tokens: int = 512
     seed: int = 0
     chunk: int = 64  # rows per resumable unit of work
+    dpo_share: float = 0.5  # label teacher only: share of rows held out for the DPO stage
 
 
 def draw_template(row: dict, names: Sequence[str], seed: int) -> JudgeTemplate:
@@ -91,6 +92,34 @@ def read_rows(path: pathlib.Path, limit: int | None = None) -> list[dict]:
     return rows
 
 
+class LabelTeacher:
+    """A teacher that knows the label: a short fixed analysis ending in the correct verdict, in the
+    template's language and format. For CPU demos and for bootstrapping the judge format when no
+    strong teacher is at hand; it teaches the format and the label, not a real analysis."""
+
+    name = "labels"
+    ANALYSIS = {
+        "en": "Comparing the two answers to the question, Assistant {w}'s answer is more accurate, relevant "
+              "and helpful, while Assistant {l}'s answer is weaker.",
+        "zh": "比较两个回答：助手{w}的回答更准确、更相关、更有帮助，而助手{l}的回答较弱。",
+    }
+
+    def judge(self, instructions: Sequence[dict], n: int) -> list[list[str]]:
+        out = []
+        for inst in instructions:
+            template = TEMPLATES[inst["template"]]
+            w = inst["chosen_position"]
+            analysis = self.ANALYSIS[template.language].format(w=w, l="B" if w == "A" else "A")
+            out.append([template.judgement(analysis, w)] * n)
+        return out
+
+
+def held_out(row_id: str, seed: int, share: float) -> bool:
+    """Whether a row goes straight to the DPO candidates (label teacher only): a seeded hash draw."""
+    digest = hashlib.sha256(f"{seed}\x1fdpo\x1f{row_id}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") / 2**32 < share
+
+
 def read_jsonl(path: pathlib.Path) -> list[dict]:
     if not path.exists():
         return []
@@ -125,9 +154,12 @@ def sample_judgements(instructions: list[dict], teacher: ChatBackend, config: Sy
         print(f"{path}: {len(done)} instructions already judged, {len(todo)} to go")
     for start in range(0, len(todo), config.chunk):
         chunk = todo[start:start + config.chunk]
-        samples = teacher.complete([i["messages"] for i in chunk], n=n, temperature=config.temperature,
-                                   max_new_tokens=config.max_new_tokens, seed=config.seed + start,
-                                   desc=f"{desc} {start + len(chunk)}/{len(todo)}")
+        if isinstance(teacher, LabelTeacher):
+            samples = [[Generation(text, 0, "stop") for text in texts] for texts in teacher.judge(chunk, n)]
+        else:
+            samples = teacher.complete([i["messages"] for i in chunk], n=n, temperature=config.temperature,
+                                       max_new_tokens=config.max_new_tokens, seed=config.seed + start,
+                                       desc=f"{desc} {start + len(chunk)}/{len(todo)}")
         records = []
         for inst, generations in zip(chunk, samples):
             template = TEMPLATES[inst["template"]]
@@ -221,7 +253,7 @@ def write_jsonl(path: pathlib.Path, rows: Iterable[dict]) -> int:
     return len(rows)
 
 
-def synthesize(rows: list[dict], out: pathlib.Path, teacher: ChatBackend, config: SynthConfig,
+def synthesize(rows: list[dict], out: pathlib.Path, teacher: ChatBackend | LabelTeacher, config: SynthConfig,
                checker: Decontaminator | None = None) -> dict:
     """Stages 1-3 into `out`: instructions.jsonl, judgements.jsonl, sft.jsonl,
     dpo_candidates.jsonl, decontamination.jsonl and summary.json (counts at each filter)."""
@@ -230,12 +262,18 @@ def synthesize(rows: list[dict], out: pathlib.Path, teacher: ChatBackend, config
     write_jsonl(out / "decontamination.jsonl", dropped)
     instructions = build_instructions(kept, config)
     write_jsonl(out / "instructions.jsonl", instructions)
+    held = []
+    if isinstance(teacher, LabelTeacher):
+        held = [i for i in instructions if held_out(i["id"], config.seed, config.dpo_share)]
+        instructions = [i for i in instructions if not held_out(i["id"], config.seed, config.dpo_share)]
     judgements = sample_judgements(instructions, teacher, config, out / "judgements.jsonl", config.samples, "teacher")
     sft, candidates, counts = stratify(instructions, judgements)
+    candidates += held
+    counts["dpo_candidates_held_out"] = len(held) // len(ORDERS)
     write_jsonl(out / "sft.jsonl", sft)
     write_jsonl(out / "dpo_candidates.jsonl", candidates)
     summary = {"input_rows": len(rows), "dropped_decontamination": len(dropped), "rows": len(kept),
-               "instructions": len(instructions), "teacher": teacher.name, "samples_per_instruction": config.samples,
+               "instructions": len(instructions) + len(held), "teacher": teacher.name, "samples_per_instruction": config.samples,
                **dict(counts), "sft_examples": len(sft), "dpo_candidate_instructions": len(candidates),
                "by_source": dict(Counter(r["source"] for r in kept)),
                "sft_by_template": dict(Counter(r["template"] for r in sft))}
