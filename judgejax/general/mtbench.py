@@ -1,0 +1,148 @@
+"""MT-Bench end to end: answers of the models under test, single-answer grading by one judge,
+and the report of every model that judge graded.
+
+Answers follow FastChat's `gen_model_answer.py`: one conversation per question in the model's own
+chat template; turn 2 is asked after the model's own turn-1 answer; the temperature comes from
+the question's category (0 = greedy); one choice per question. Records use FastChat's
+`model_answer` format, so answers from FastChat (e.g. the reference models') can be graded too.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+from typing import Sequence
+
+from tqdm import tqdm
+
+from judgejax.general import mtbench_data as data
+from judgejax.general.chat_model import LocalChat
+from judgejax.general.judges import Judge
+from judgejax.general.layout import Layout, batch_seed, done_keys
+from judgejax.general.mtbench_prompts import judge_request, parse_rating
+from judgejax.general.records import append_jsonl
+from judgejax.general.report import write_mtbench_report
+
+
+def generate_answers(chat: LocalChat, model: str, questions: Sequence[data.Question], path: Path, *, seed: int) -> int:
+    """Answer the questions not yet in `path`, a batch at a time (one temperature per batch);
+    returns how many were answered."""
+    done = done_keys(path, lambda r: r["question_id"])
+    pending = [q for q in questions if q.id not in done]
+    if not pending:
+        return 0
+    pending.sort(key=lambda q: (data.temperature_for(q.category), len(q.turns[0])))
+    batches = []
+    for q in pending:
+        same = batches and data.temperature_for(batches[-1][0].category) == data.temperature_for(q.category)
+        if same and len(batches[-1]) < chat.batch_size:
+            batches[-1].append(q)
+        else:
+            batches.append([q])
+    with tqdm(total=len(pending), desc=f"mtbench answers {model}", unit="question") as progress:
+        for batch in batches:
+            temperature = data.temperature_for(batch[0].category)
+            seed_1 = batch_seed(seed, [q.id for q in batch])
+            first = chat.reply([[{"role": "user", "content": q.turns[0]}] for q in batch],
+                               temperature=temperature, seed=seed_1)
+            second = chat.reply([[{"role": "user", "content": q.turns[0]},
+                                  {"role": "assistant", "content": a.text},
+                                  {"role": "user", "content": q.turns[1]}] for q, a in zip(batch, first)],
+                                temperature=temperature, seed=seed_1 + 1)
+            append_jsonl(path, [{
+                "question_id": q.id,
+                "answer_id": f"{q.id}_{model}",
+                "model_id": model,
+                "choices": [{"index": 0, "turns": [a1.text, a2.text]}],
+                "tstamp": time.time(),
+                "generate_params": {"temperature": temperature, "method": repr(chat.method(temperature)),
+                                    "max_new_tokens": chat.max_new_tokens, "seed": seed_1},
+                "finish_reasons": [a1.finish_reason, a2.finish_reason],
+                "tokens": [a1.tokens, a2.tokens],
+            } for q, a1, a2 in zip(batch, first, second)])
+            progress.update(len(batch))
+    return len(pending)
+
+
+def import_answers(source: str | Path, model: str, layout: Layout) -> None:
+    """Copy a FastChat-format answer file (checked) to `answers/{model}.jsonl`."""
+    data.load_answers(source)
+    target = layout.answers(model)
+    if target.is_file():
+        if target.read_bytes() != Path(source).read_bytes():
+            raise FileExistsError(f"{target} exists and differs from {source}; name the model differently "
+                                  "(--answers NAME=FILE) or remove the old file")
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source, target)
+
+
+def grade(judge: Judge, model: str, questions: Sequence[data.Question], layout: Layout) -> int:
+    """Judge both turns of every question not yet graded; returns how many judgments were made."""
+    path = layout.judgments(judge.name, model)
+    done = done_keys(path, lambda r: (r["question_id"], r["turn"]))
+    pending = [(q, turn) for turn in (1, 2) for q in questions if (q.id, turn) not in done]
+    if not pending:
+        return 0
+    answers_path = layout.answers(model)
+    answers = data.load_answers(answers_path)
+    references = data.load_reference_answers()
+    prompts = data.load_judge_prompts()
+    requests = []
+    for q, turn in pending:
+        if q.id not in answers:
+            raise ValueError(f"{answers_path}: no answer to question {q.id}")
+        requests.append((q, turn, judge_request(prompts, q, answers[q.id][0], references.get(q.id), turn)))
+    requests.sort(key=lambda item: len(item[2].user_prompt))
+    with tqdm(total=len(requests), desc=f"mtbench judge {judge.name} on {model}", unit="judgment") as progress:
+        for start in range(0, len(requests), judge.chunk_size):
+            chunk = requests[start:start + judge.chunk_size]
+            replies = judge.complete([request.messages for _, _, request in chunk])
+            append_jsonl(path, [{
+                "question_id": q.id,
+                "model": model,
+                "judge": [judge.name, request.prompt_name],
+                "user_prompt": request.user_prompt,
+                "judgment": reply.text,
+                "score": parse_rating(reply.text),
+                "turn": turn,
+                "tstamp": time.time(),
+                "category": q.category,
+                "finish_reason": reply.finish_reason,
+            } for (q, turn, request), reply in zip(chunk, replies)])
+            progress.update(len(chunk))
+    return len(requests)
+
+
+def run_mtbench(
+    out: str | Path,
+    *,
+    models: Sequence[tuple[str, LocalChat]] = (),
+    answer_files: Sequence[tuple[str, str]] = (),
+    judge: Judge | None = None,
+    limit: int | None = None,
+    seed: int = 0,
+    command: str = "",
+) -> dict[str, Path] | None:
+    """Answer with each model, import each answer file, grade all of them with `judge` and write
+    the judge's report (over every model it graded in `out`). Returns the report's files, or
+    None without a judge. Everything already done in `out` is skipped."""
+    layout = Layout(Path(out))
+    if command:
+        layout.record_command(command)
+    questions = data.load_questions()[:limit]
+    names = [name for name, _ in models] + [name for name, _ in answer_files]
+    if len(set(names)) != len(names):
+        raise ValueError(f"model names {names} repeat; name them with NAME=PATH")
+    for name, source in answer_files:
+        import_answers(source, name, layout)
+    for name, chat in models:
+        generate_answers(chat, name, questions, layout.answers(name), seed=seed)
+        chat.release()
+    if judge is None:
+        return None
+    for name in names:
+        grade(judge, name, questions, layout)
+    return write_mtbench_report(layout, judge.name)
+
