@@ -50,7 +50,7 @@ class RunConfig:
     dpo: DPOConfig = DPOConfig()
 
 
-def _build(cls, raw: Any, where: str, source: str):
+def build(cls, raw: Any, where: str, source: str):
     """Instantiate dataclass `cls` from `raw`, checking keys and value types."""
     if not isinstance(raw, dict):
         raise ConfigFileError(f"{source}: {where or 'top level'} must be a mapping, got {raw!r}")
@@ -73,7 +73,7 @@ def _build(cls, raw: Any, where: str, source: str):
 
 def _coerce(hint, value, key: str, source: str):
     if dataclasses.is_dataclass(hint):
-        return _build(hint, value, key, source)
+        return build(hint, value, key, source)
     origin = typing.get_origin(hint)
     if origin is Literal:
         if value not in typing.get_args(hint):
@@ -112,7 +112,8 @@ def apply_override(raw: dict, override: str) -> None:
     node[parts[-1]] = yaml.safe_load(text)
 
 
-def load_config(path: str | pathlib.Path, overrides: typing.Sequence[str] = ()) -> RunConfig:
+def read_yaml(path: str | pathlib.Path, overrides: typing.Sequence[str] = ()) -> tuple[dict, str]:
+    """The YAML mapping with overrides applied, and a description of where it came from."""
     path = pathlib.Path(path)
     try:
         raw = yaml.safe_load(path.read_text()) or {}
@@ -120,8 +121,12 @@ def load_config(path: str | pathlib.Path, overrides: typing.Sequence[str] = ()) 
         raise ConfigFileError(f"{path}: cannot read config ({e})") from e
     for override in overrides:
         apply_override(raw, override)
-    source = f"{path}" + (f" (with overrides {' '.join(overrides)})" if overrides else "")
-    return _build(RunConfig, raw, "", source)
+    return raw, f"{path}" + (f" (with overrides {' '.join(overrides)})" if overrides else "")
+
+
+def load_config(path: str | pathlib.Path, overrides: typing.Sequence[str] = ()) -> RunConfig:
+    raw, source = read_yaml(path, overrides)
+    return build(RunConfig, raw, "", source)
 
 
 def to_dict(config: RunConfig) -> dict:

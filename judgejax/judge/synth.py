@@ -209,17 +209,22 @@ def _provenance(inst: dict) -> dict:
                                  "chosen_position")}
 
 
-def dpo_pairs(candidates: list[dict], judgements: list[dict]) -> tuple[list[dict], Counter]:
+def dpo_pairs(candidates: list[dict], judgements: list[dict],
+              fallback: LabelTeacher | None = None) -> tuple[list[dict], Counter]:
     """Stage 4: for each candidate instruction, the first correct judgement is chosen and the
-    first wrong one (wrong verdict or none) rejected."""
+    first wrong one (wrong verdict or none) rejected. With a `fallback` label teacher, a candidate
+    the policy never gets right takes the label judgement as chosen."""
     by_key: dict[tuple[str, str], list[dict]] = {}
     for j in judgements:
         by_key.setdefault((j["id"], j["order"]), []).append(j)
-    pairs, counts = [], Counter(dpo_pairs=0, dropped_all_wrong=0, dropped_all_correct=0)
+    pairs, counts = [], Counter(dpo_pairs=0, dropped_all_wrong=0, dropped_all_correct=0, chosen_from_labels=0)
     for inst in candidates:
         samples = by_key.get((inst["id"], inst["order"]), [])
         right = next((j for j in samples if j["correct"]), None)
         wrong = next((j for j in samples if not j["correct"]), None)
+        if right is None and wrong is not None and fallback is not None:
+            counts["chosen_from_labels"] += 1
+            right = {"text": fallback.judge([inst], 1)[0][0], "teacher": fallback.name, "sample": -1}
         if right is None or wrong is None:
             counts["dropped_all_wrong" if right is None else "dropped_all_correct"] += 1
             continue
@@ -281,11 +286,12 @@ def synthesize(rows: list[dict], out: pathlib.Path, teacher: ChatBackend | Label
     return summary
 
 
-def synthesize_dpo(out: pathlib.Path, policy: ChatBackend, config: SynthConfig) -> dict:
+def synthesize_dpo(out: pathlib.Path, policy: ChatBackend, config: SynthConfig,
+                   fallback: LabelTeacher | None = None) -> dict:
     """Stage 4 into `out`: policy_judgements.jsonl, dpo.jsonl and dpo_summary.json."""
     candidates = read_jsonl(out / "dpo_candidates.jsonl")
     judgements = sample_judgements(candidates, policy, config, out / "policy_judgements.jsonl", config.samples, "policy")
-    pairs, counts = dpo_pairs(candidates, judgements)
+    pairs, counts = dpo_pairs(candidates, judgements, fallback)
     write_jsonl(out / "dpo.jsonl", pairs)
     summary = {"candidates": len(candidates), "policy": policy.name, "samples_per_candidate": config.samples,
                "temperature": config.temperature, **dict(counts)}

@@ -61,6 +61,11 @@ def run(config: RunConfig, stage: Stage, callbacks: Sequence[StepCallback] = ())
     which `load_model` and `judgejax export` accept (its latest checkpoint's parameters)."""
     out = pathlib.Path(config.train.output_dir)
     mesh = make_mesh(config.mesh)
+    ways = mesh.shape["data"] * mesh.shape["fsdp"]
+    batch, accum = config.data.global_batch_size, config.train.grad_accum
+    if batch % accum or (batch // accum) % ways:
+        raise ValueError(f"data.global_batch_size={batch} / train.grad_accum={accum} must give micro-batches whose "
+                         f"rows divide over data x fsdp = {ways} devices of mesh {dict(mesh.shape)}")
     source_assets = assets_dir(config.model.path)
     tokenizer = load_tokenizer(source_assets)
     if jax.process_index() == 0:
@@ -79,7 +84,7 @@ def run(config: RunConfig, stage: Stage, callbacks: Sequence[StepCallback] = ())
 
     overrides = dict(param_dtype=config.model.param_dtype, compute_dtype=config.model.compute_dtype,
                      remat=config.model.remat)
-    cfg = ModelConfig.from_hf_dir(out / ASSETS, **overrides)
+    cfg = ModelConfig.from_hf_dir(source_assets, **overrides)
     tx = make_optimizer(config.optim, total_steps)
     checkpoints = TrainCheckpoints(out / RUN_CHECKPOINTS, keep=config.train.keep)
     restored = checkpoints.restore_latest(abstract_state(cfg, mesh, tx))
@@ -111,7 +116,6 @@ def run(config: RunConfig, stage: Stage, callbacks: Sequence[StepCallback] = ())
     metrics_log = MetricsLog(out, resume_step=start)
     iterator = batch_iterator(dataset, data_state)
     preemption = _Preemption()
-    accum = config.train.grad_accum
     lr = schedule(config.optim, total_steps)
     step = start
     try:

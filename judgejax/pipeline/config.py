@@ -1,0 +1,77 @@
+"""The end-to-end pipeline's config: one YAML naming the base model, the data, and each stage's
+settings. The sft/dpo sections are run configs (judgejax/config.py) without model.path,
+data.path and train.output_dir, which the pipeline fills in."""
+
+from __future__ import annotations
+
+import dataclasses
+import pathlib
+from typing import Any, Sequence
+
+from judgejax.config import ConfigFileError, RunConfig, build, read_yaml
+from judgejax.sharding import MeshConfig
+
+
+@dataclasses.dataclass(frozen=True)
+class PrepareSection:
+    sources: tuple[str, ...] = ("gsm8k", "llamafactory-en", "hh-rlhf")
+    max_rows: int = 64  # preference rows taken (a seeded, domain-mixed subset)
+    max_chars: int = 0  # skip rows whose question + answers are longer (0 = no limit): keeps CPU demos short
+    seed: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class SynthSection:
+    teacher: str = "labels"  # HF folder / checkpoint / SmolLM2-135M-Instruct, or `labels`
+    samples: int = 2  # teacher judgements per instruction and order
+    temperature: float = 0.7
+    max_new_tokens: int = 256
+    dpo_share: float = 0.5  # label teacher: rows held out for the DPO stage
+    policy_samples: int = 4  # stage 4: SFT-judge samples per DPO candidate
+    policy_temperature: float = 1.0
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalSection:
+    data: str  # RewardBench v1 parquet (rewardbench_filtered)
+    limit_per_subset: int = 4
+    subsets: tuple[str, ...] = ()  # empty: every subset
+    both_orders: bool = True
+    max_new_tokens: int = 256
+    template: str = "pair-v2"
+    batch_size: int = 8
+
+
+@dataclasses.dataclass(frozen=True)
+class PipelineConfig:
+    output_dir: str
+    base_model: str
+    eval: EvalSection
+    sft: dict
+    dpo: dict
+    prepare: PrepareSection = PrepareSection()
+    synth: SynthSection = SynthSection()
+    mesh: MeshConfig = MeshConfig()
+    export_dtype: str = "float32"
+
+
+def load_pipeline_config(path: str | pathlib.Path, overrides: Sequence[str] = ()) -> tuple[PipelineConfig, str]:
+    raw, source = read_yaml(path, overrides)
+    config = build(PipelineConfig, raw, "", source)
+    for stage in ("sft", "dpo"):  # fail now, not after an hour of synthesis
+        stage_config(config, stage, "model", "data.jsonl", "out", source)
+    return config, source
+
+
+def stage_config(config: PipelineConfig, stage: str, model: str, data: str, out: str, source: str = "") -> RunConfig:
+    """The run config of a training stage, with its paths filled in."""
+    raw: dict[str, Any] = {k: dict(v) if isinstance(v, dict) else v for k, v in dict(getattr(config, stage)).items()}
+    for key in ("model", "data", "train"):
+        if not isinstance(raw.setdefault(key, {}), dict):
+            raise ConfigFileError(f"{source}: {stage}.{key} must be a mapping")
+    for key, section in (("path", "model"), ("path", "data"), ("output_dir", "train")):
+        if key in raw[section]:
+            raise ConfigFileError(f"{source}: {stage}.{section}.{key} is set by the pipeline; remove it")
+    raw["model"]["path"], raw["data"]["path"], raw["train"]["output_dir"] = model, data, out
+    raw.setdefault("mesh", dataclasses.asdict(config.mesh))
+    return build(RunConfig, raw, stage, source or stage)

@@ -1,0 +1,131 @@
+"""`judgejax pipeline`: prepare -> synth (stages 1-3) -> SFT -> synth (stage 4) -> DPO ->
+RewardBench eval of base, SFT and DPO models -> HF export -> report. A stage whose output is
+complete is skipped, so a rerun after a crash resumes (training stages from their checkpoints)."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import sys
+import time
+from typing import Callable
+
+import jax
+
+from judgejax.eval.run import EvalOptions, evaluate
+from judgejax.judge.synth import LabelTeacher, SynthConfig, synthesize, synthesize_dpo
+from judgejax.model.build import params_of
+from judgejax.model.checkpoint import assets_dir, load_model
+from judgejax.model.hf_export import export_hf
+from judgejax.pipeline.config import PipelineConfig, stage_config
+from judgejax.pipeline.report import write_report
+from judgejax.sample.chat import LocalChat
+from judgejax.sharding import make_mesh
+from judgejax.sources.config import PrepareConfig
+from judgejax.sources.prepare import prepare
+from judgejax.sources.registry import SHIPPED_DIR
+from judgejax.train.loop import run as train
+
+STAGES = ("prepare", "synth", "sft", "synth_dpo", "dpo", "eval_base", "eval_sft", "eval_dpo", "export")
+
+
+class Pipeline:
+    def __init__(self, config: PipelineConfig, command: str):
+        self.config = config
+        self.out = pathlib.Path(config.output_dir)
+        self.command = command
+        self.mesh = make_mesh(config.mesh)
+        self.times: dict[str, float] = {}
+
+    def path(self, *parts: str) -> pathlib.Path:
+        return self.out.joinpath(*parts)
+
+    def stage(self, name: str, work: Callable[[], dict]) -> dict:
+        """Run `work` unless its done-marker exists; the marker holds the stage's summary."""
+        marker = self.path("done", f"{name}.json")
+        if marker.exists():
+            print(f"[pipeline] {name}: done before, skipped", file=sys.stderr)
+            return json.loads(marker.read_text())
+        print(f"[pipeline] {name}: running", file=sys.stderr)
+        began = time.time()
+        summary = work()
+        summary = {**summary, "seconds": round(time.time() - began, 1)}
+        if jax.process_index() == 0:
+            marker.parent.mkdir(parents=True, exist_ok=True)
+            marker.write_text(json.dumps(summary, indent=2) + "\n")
+        return summary
+
+    def prepare(self) -> dict:
+        section = self.config.prepare
+        prepared = prepare(SHIPPED_DIR, PrepareConfig(sources=section.sources, seed=section.seed))
+        rows = [p.to_json() for p in prepared.pairs]
+        if section.max_chars:
+            rows = [r for r in rows if len(r["question"]) + len(r["chosen"]) + len(r["rejected"]) <= section.max_chars]
+        by_source: dict[str, list[dict]] = {}
+        for r in rows:  # round-robin over sources, each in its seeded order
+            by_source.setdefault(r["source"], []).append(r)
+        longest = max((len(g) for g in by_source.values()), default=0)
+        mixed = [g[i] for i in range(longest) for g in by_source.values() if i < len(g)][: section.max_rows]
+        self.path("data").mkdir(parents=True, exist_ok=True)
+        with self.path("data", "prefs.jsonl").open("w", encoding="utf-8") as f:
+            f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in mixed)
+        counts = {s: sum(r["source"] == s for r in mixed) for s in by_source}
+        return {"read": len(prepared.pairs), "within_max_chars": len(rows), "kept": len(mixed), "by_source": counts}
+
+    def synth_config(self, samples: int, temperature: float) -> SynthConfig:
+        s = self.config.synth
+        return SynthConfig(samples=samples, temperature=temperature, max_new_tokens=s.max_new_tokens,
+                           dpo_share=s.dpo_share, seed=self.config.prepare.seed)
+
+    def synth(self) -> dict:
+        s = self.config.synth
+        teacher = LabelTeacher() if s.teacher == "labels" else LocalChat(s.teacher, self.mesh)
+        rows = [json.loads(line) for line in self.path("data", "prefs.jsonl").read_text().splitlines()]
+        return synthesize(rows, self.path("synth"), teacher, self.synth_config(s.samples, s.temperature))
+
+    def synth_dpo(self) -> dict:
+        s = self.config.synth
+        policy = LocalChat(str(self.path("sft")), self.mesh)
+        fallback = LabelTeacher() if s.teacher == "labels" else None
+        return synthesize_dpo(self.path("synth"), policy, self.synth_config(s.policy_samples, s.policy_temperature),
+                              fallback)
+
+    def train(self, stage: str, model: str, data: pathlib.Path) -> dict:
+        run_config = stage_config(self.config, stage, model, str(data), str(self.path(stage)))
+        train(run_config, stage)
+        records = [json.loads(line) for line in self.path(stage, "metrics.jsonl").read_text().splitlines()]
+        return {"steps": len(records), "first_loss": records[0]["loss"] if records else None,
+                "last_loss": records[-1]["loss"] if records else None,
+                "last_metrics": records[-1] if records else {}}
+
+    def evaluate(self, name: str, model: str) -> dict:
+        e = self.config.eval
+        opts = EvalOptions(benchmark="rewardbench", model=model, data=e.data, out=str(self.path("eval", name)),
+                           template=e.template, both_orders=e.both_orders, limit_per_subset=e.limit_per_subset,
+                           subsets=list(e.subsets) or None,
+                           max_new_tokens=e.max_new_tokens, batch_size=e.batch_size, mesh=self.config.mesh)
+        return evaluate(opts, self.mesh) or {}
+
+    def export(self) -> dict:
+        model = load_model(self.path("dpo"), self.mesh)
+        out = export_hf(params_of(model), model.cfg, assets_dir(self.path("dpo")), self.path("judge-hf"),
+                        dtype=self.config.export_dtype)
+        return {"folder": str(out)}
+
+    def run(self) -> pathlib.Path:
+        if not pathlib.Path(self.config.eval.data).is_file():
+            raise FileNotFoundError(f"eval.data={self.config.eval.data}: RewardBench parquet not found (see README: "
+                                    "the filtered split of allenai/reward-bench)")
+        base = self.config.base_model
+        summaries = {
+            "prepare": self.stage("prepare", self.prepare),
+            "synth": self.stage("synth", self.synth),
+            "sft": self.stage("sft", lambda: self.train("sft", base, self.path("synth", "sft.jsonl"))),
+            "synth_dpo": self.stage("synth_dpo", self.synth_dpo),
+            "dpo": self.stage("dpo", lambda: self.train("dpo", str(self.path("sft")), self.path("synth", "dpo.jsonl"))),
+            "eval_base": self.stage("eval_base", lambda: self.evaluate("base", base)),
+            "eval_sft": self.stage("eval_sft", lambda: self.evaluate("sft", str(self.path("sft")))),
+            "eval_dpo": self.stage("eval_dpo", lambda: self.evaluate("dpo", str(self.path("dpo")))),
+            "export": self.stage("export", self.export),
+        }
+        return write_report(self.out, self.config, summaries, self.command)
