@@ -12,9 +12,9 @@ import jax
 import pytest
 
 from judgejax.general.alignbench import run_alignbench
-from judgejax.general.chat_model import LocalChat
-from judgejax.general.judges import LocalJudge
+from judgejax.general.judges import Judge
 from judgejax.general.mtbench import run_mtbench
+from judgejax.sample.chat import LocalChat
 from judgejax.sharding import MeshConfig, make_mesh
 
 ALIGNBENCH = Path("/work/shared/data/general/alignbench")
@@ -30,7 +30,7 @@ def mesh():
 
 def chats(path, mesh, judge_buckets):
     model = LocalChat(path, mesh, max_new_tokens=12, batch_size=4, buckets=ANSWER_BUCKETS)
-    judge = LocalJudge(LocalChat(path, mesh, max_new_tokens=12, batch_size=4, buckets=judge_buckets), "smol-judge")
+    judge = Judge(LocalChat(path, mesh, max_new_tokens=12, batch_size=4, buckets=judge_buckets), "smol-judge")
     return model, judge
 
 
@@ -86,6 +86,6 @@ def test_alignbench_smollm2_end_to_end(smollm2_dir, mesh, tmp_path):
 
 def test_prompt_longer_than_the_largest_bucket_is_reported(smollm2_dir, mesh):
     chat = LocalChat(smollm2_dir, mesh, max_new_tokens=4, batch_size=2, buckets=(16,))
-    [reply] = chat.reply([[{"role": "user", "content": "word " * 40}]])
+    [[reply]] = chat.complete([[{"role": "user", "content": "word " * 40}]])
     assert (reply.text, reply.finish_reason, reply.tokens) == ("", "prompt_too_long", 0)
     assert chat._model is None  # nothing fitted, so nothing was generated

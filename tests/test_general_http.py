@@ -13,7 +13,8 @@ import pytest
 
 from judgejax.cli import main
 from judgejax.general import mtbench_data
-from judgejax.general.judges import HttpJudge, JudgeError
+from judgejax.general.judges import Judge
+from judgejax.sample.http_chat import ChatError, HttpChat
 
 ALIGNBENCH = Path("/work/shared/data/general/alignbench")
 
@@ -75,7 +76,7 @@ def endpoint_factory():
 def test_request_retry_and_key(endpoint_factory, monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     endpoint = endpoint_factory(lambda body: "Fine. Rating: [[8]]", fail=1)
-    judge = HttpJudge(endpoint.url + "/", "org/judge-model", max_tokens=123, backoff_s=0.0)
+    judge = Judge(HttpChat(endpoint.url + "/", "org/judge-model", max_new_tokens=123, backoff_s=0.0), "org/judge-model")
     messages = [{"role": "system", "content": "S"}, {"role": "user", "content": "U"}]
     [reply] = judge.complete([messages])
     assert reply.text == "Fine. Rating: [[8]]" and reply.finish_reason == "stop" and reply.tokens == 5
@@ -90,8 +91,8 @@ def test_request_retry_and_key(endpoint_factory, monkeypatch):
 def test_client_error_is_raised_not_scored(endpoint_factory, monkeypatch):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     endpoint = endpoint_factory(lambda body: "", fail=10, fail_status=400)
-    judge = HttpJudge(endpoint.url, "m", max_tokens=8, backoff_s=0.0)
-    with pytest.raises(JudgeError, match="HTTP 400"):
+    judge = Judge(HttpChat(endpoint.url, "m", max_new_tokens=8, backoff_s=0.0), "m")
+    with pytest.raises(ChatError, match="HTTP 400"):
         judge.complete([[{"role": "user", "content": "U"}]])
     assert len(endpoint.requests) == 1  # a 400 is not retried
     assert "Authorization" not in endpoint.requests[0]["headers"]

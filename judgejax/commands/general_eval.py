@@ -51,7 +51,8 @@ def _add_common(p: argparse.ArgumentParser, *, max_new_tokens: int) -> None:
     judge.add_argument("--judge", metavar="[NAME=]PATH",
                        help="local judge model (HF folder, checkpoint or training run), greedy decoding")
     judge.add_argument("--judge-url", help="OpenAI-compatible endpoint, e.g. http://localhost:8000/v1 "
-                                           "(temperature 0; API key from $OPENAI_API_KEY if set)")
+                                           "(temperature 0; API key from $OPENAI_API_KEY if set; requests failing "
+                                           "with 408/409/429/5xx or on the network are retried 3 times)")
     p.add_argument("--judge-model", help="model name sent to --judge-url; also names the judge's folders")
     p.add_argument("--judge-max-new-tokens", type=int, default=2048,
                    help="judgment length limit (local judge tokens, or the endpoint's max_tokens)")
@@ -78,9 +79,10 @@ def command_line(args: argparse.Namespace) -> str:
 
 
 def main(args: argparse.Namespace) -> None:
-    from judgejax.general.chat_model import LocalChat
-    from judgejax.general.judges import HttpJudge, LocalJudge
+    from judgejax.general.judges import Judge
     from judgejax.general.layout import named_path
+    from judgejax.sample.chat import LocalChat
+    from judgejax.sample.http_chat import HttpChat
     from judgejax.sharding import make_mesh
 
     if args.judge_url and not args.judge_model:
@@ -99,10 +101,10 @@ def main(args: argparse.Namespace) -> None:
     judge = None
     if args.judge:
         name, path = named_path(args.judge)
-        judge = LocalJudge(chat(path, args.judge_max_new_tokens), name)
+        judge = Judge(chat(path, args.judge_max_new_tokens), name)
     elif args.judge_url:
-        judge = HttpJudge(args.judge_url, args.judge_model, max_tokens=args.judge_max_new_tokens,
-                          parallel=args.judge_parallel)
+        judge = Judge(HttpChat(args.judge_url, args.judge_model, max_new_tokens=args.judge_max_new_tokens,
+                               parallel=args.judge_parallel), args.judge_model)
     common = dict(models=models, answer_files=[named_path(a) for a in args.answers], judge=judge,
                   limit=args.limit, seed=args.seed, command=command_line(args))
     if args.bench == "mtbench":

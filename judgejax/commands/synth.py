@@ -25,7 +25,8 @@ def register(sub) -> None:
                                    "`labels` (stage sft) writes a fixed short analysis with the correct verdict "
                                    "and holds --dpo-share of the rows out for the DPO stage")
     p.add_argument("--dpo-share", type=float, default=0.5, help="with --model labels: rows held out for DPO")
-    p.add_argument("--url", help="OpenAI-compatible endpoint (e.g. http://host:8000/v1) instead of --model")
+    p.add_argument("--url", help="OpenAI-compatible endpoint (e.g. http://host:8000/v1) instead of --model; "
+                                 "API key from $OPENAI_API_KEY if set; failed requests retried with backoff")
     p.add_argument("--url-model", help="model name at --url")
     p.add_argument("--templates", help="comma-separated template names (default: all but pair-v2)")
     p.add_argument("--samples", type=int, default=2, help="judgements per instruction and order (default 2)")
@@ -34,7 +35,8 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--limit", type=int, help="use the first N input rows")
     p.add_argument("--decontaminate", help="RewardBench parquet: drop rows whose question overlaps its prompts")
-    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--batch-size", type=int, default=8,
+                   help="conversations per sampler batch (--model), or concurrent requests (--url)")
     add_mesh(p)
     p.set_defaults(func=main)
 
@@ -51,7 +53,7 @@ def backend(args: argparse.Namespace):
 
         if not args.url_model:
             raise SystemExit("--url needs --url-model")
-        return HttpChat(args.url, args.url_model)
+        return HttpChat(args.url, args.url_model, parallel=args.batch_size)
     from judgejax.sample.chat import LocalChat
     from judgejax.sharding import make_mesh
 

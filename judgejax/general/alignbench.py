@@ -19,11 +19,11 @@ from tqdm import tqdm
 
 from judgejax.general import alignbench_data as data
 from judgejax.general.alignbench_prompt import JUDGEJAX_TEMPLATE, judge_prompt, official_template, parse_judgment
-from judgejax.general.chat_model import LocalChat, Reply
 from judgejax.general.judges import Judge
 from judgejax.general.layout import Layout, batch_seed, done_keys
 from judgejax.general.records import append_jsonl, field, read_jsonl
 from judgejax.general.report import write_alignbench_report
+from judgejax.sample.chat import PROMPT_TOO_LONG, Generation, LocalChat
 
 REPREDICT_ROUNDS = 3
 
@@ -46,14 +46,14 @@ def generate_answers(chat: LocalChat, model: str, questions: Sequence[data.Align
         for batch in batches:
             temperature = config.temperature_for(batch[0].category)
             seed_0 = batch_seed(seed, [q.id for q in batch])
-            replies = chat.reply([[{"role": "user", "content": q.question}] for q in batch],
-                                 temperature=temperature, seed=seed_0)
+            replies = [r for [r] in chat.complete([[{"role": "user", "content": q.question}] for q in batch],
+                                                  temperature=temperature, seed=seed_0)]
             for round_ in range(1, REPREDICT_ROUNDS + 1):
-                empty = [i for i, r in enumerate(replies) if not r.text and r.finish_reason != "prompt_too_long"]
+                empty = [i for i, r in enumerate(replies) if not r.text and r.finish_reason != PROMPT_TOO_LONG]
                 if not empty:
                     break
-                again = chat.reply([[{"role": "user", "content": batch[i].question}] for i in empty],
-                                   temperature=temperature, seed=seed_0 + round_)
+                again = [r for [r] in chat.complete([[{"role": "user", "content": batch[i].question}] for i in empty],
+                                                    temperature=temperature, seed=seed_0 + round_)]
                 for i, reply in zip(empty, again):
                     if reply.text:
                         replies[i] = reply
@@ -62,7 +62,7 @@ def generate_answers(chat: LocalChat, model: str, questions: Sequence[data.Align
     return len(pending)
 
 
-def _answer_record(q: data.AlignQuestion, model: str, reply: Reply, temperature: float, chat: LocalChat,
+def _answer_record(q: data.AlignQuestion, model: str, reply: Generation, temperature: float, chat: LocalChat,
                    seed: int) -> dict:
     return {
         "question_id": q.id, "category": q.category, "subcategory": q.subcategory, "question": q.question,

@@ -17,12 +17,12 @@ from typing import Sequence
 from tqdm import tqdm
 
 from judgejax.general import mtbench_data as data
-from judgejax.general.chat_model import LocalChat
 from judgejax.general.judges import Judge
 from judgejax.general.layout import Layout, batch_seed, done_keys
 from judgejax.general.mtbench_prompts import judge_request, parse_rating
 from judgejax.general.records import append_jsonl
 from judgejax.general.report import write_mtbench_report
+from judgejax.sample.chat import LocalChat
 
 
 def generate_answers(chat: LocalChat, model: str, questions: Sequence[data.Question], path: Path, *, seed: int) -> int:
@@ -44,12 +44,13 @@ def generate_answers(chat: LocalChat, model: str, questions: Sequence[data.Quest
         for batch in batches:
             temperature = data.temperature_for(batch[0].category)
             seed_1 = batch_seed(seed, [q.id for q in batch])
-            first = chat.reply([[{"role": "user", "content": q.turns[0]}] for q in batch],
-                               temperature=temperature, seed=seed_1)
-            second = chat.reply([[{"role": "user", "content": q.turns[0]},
-                                  {"role": "assistant", "content": a.text},
-                                  {"role": "user", "content": q.turns[1]}] for q, a in zip(batch, first)],
-                                temperature=temperature, seed=seed_1 + 1)
+            first = [a for [a] in chat.complete([[{"role": "user", "content": q.turns[0]}] for q in batch],
+                                                temperature=temperature, seed=seed_1)]
+            second = [a for [a] in chat.complete([[{"role": "user", "content": q.turns[0]},
+                                                   {"role": "assistant", "content": a.text},
+                                                   {"role": "user", "content": q.turns[1]}]
+                                                  for q, a in zip(batch, first)],
+                                                 temperature=temperature, seed=seed_1 + 1)]
             append_jsonl(path, [{
                 "question_id": q.id,
                 "answer_id": f"{q.id}_{model}",

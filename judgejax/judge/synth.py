@@ -155,7 +155,7 @@ def sample_judgements(instructions: list[dict], teacher: ChatBackend, config: Sy
     for start in range(0, len(todo), config.chunk):
         chunk = todo[start:start + config.chunk]
         if isinstance(teacher, LabelTeacher):
-            samples = [[Generation(text, 0, "stop") for text in texts] for texts in teacher.judge(chunk, n)]
+            samples = [[Generation(text, "stop", 0) for text in texts] for texts in teacher.judge(chunk, n)]
         else:
             samples = teacher.complete([i["messages"] for i in chunk], n=n, temperature=config.temperature,
                                        max_new_tokens=config.max_new_tokens, seed=config.seed + start,
@@ -170,7 +170,7 @@ def sample_judgements(instructions: list[dict], teacher: ChatBackend, config: Sy
                     "template": inst["template"], "swapped": inst["swapped"],
                     "chosen_position": inst["chosen_position"], "verdict": verdict,
                     "correct": verdict == inst["chosen_position"], "finish_reason": g.finish_reason,
-                    "num_tokens": g.num_tokens, "text": g.text,
+                    "num_tokens": g.tokens, "text": g.text,
                 })
         append_jsonl(path, records)
     return read_jsonl(path)
