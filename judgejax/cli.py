@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from judgejax.commands import chat, convert, train
+from judgejax.commands import chat, convert, eval, general_eval, pipeline, plan, prepare, synth, train
+from judgejax.distributed import initialize
 
 # Each module registers its subcommands and sets `func` on their parsers.
-COMMANDS = [chat, train, convert]
+COMMANDS = [chat, prepare, synth, train, eval, general_eval, pipeline, convert, plan]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -25,6 +26,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if not getattr(args, "single_process", False):
+        initialize()  # joins the other hosts of a multi-host run; a no-op for one process
     args.func(args)
     return 0
 

@@ -1,0 +1,105 @@
+"""`judgejax plan`: will a run config fit an accelerator slice? Per-chip memory before anything runs."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from judgejax.plan.chips import CHIPS, Slice, slice_arg
+from judgejax.plan.memory import GIB, USABLE, MemoryPlan, PlanError, plan_memory, suggest, usable_bytes
+from judgejax.sharding import ShardingError
+
+
+def _gib(n: int) -> str:
+    return f"{n / GIB:8.2f}"
+
+
+def report(plan: MemoryPlan, chunk: int) -> list[str]:
+    """The per-chip table of one plan."""
+    other = plan.activations_full if plan.remat else plan.activations_remat
+    rows = [
+        ("parameters", plan.params),
+        ("optimizer state", plan.optimizer),
+        ("gradients + optimizer update", plan.gradients),
+    ]
+    if plan.reference:
+        rows.append(("DPO reference (in memory)", plan.reference))
+    if plan.gathered:
+        rows.append(("fsdp: gathered weights + gradients", plan.gathered))
+    rows += [
+        (f"activations, remat {'on' if plan.remat else 'off'} (remat {'off' if plan.remat else 'on'}: "
+         f"{other / GIB:.2f})", plan.activations),
+        (f"logits (chunks of {min(chunk, plan.seq_len)} tokens)", plan.logits),
+        ("= training step", plan.training),
+        (f"sampling: KV cache ({plan.sample_rows} rows x {plan.sample_len} tokens)", plan.kv_cache),
+        ("sampling: prefill scores + logits", plan.prefill),
+        ("= sampling (parameters + the two above)", plan.sampling),
+    ]
+    width = max(len(name) for name, _ in rows)
+    lines = [f"  {'per chip':<{width}}      GiB"]
+    lines += [f"  {name:<{width}} {_gib(value)}" for name, value in rows]
+    return lines
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "plan", help="per-chip memory of a run config on an accelerator slice; does it fit?",
+        description="Size a training run before it starts: parameters, optimizer state, gradients, "
+                    "activations (with and without remat) and the KV cache of sampling, per chip, for the "
+                    "config's mesh on a slice; says whether it fits and suggests a mesh (or remat, or more "
+                    "gradient accumulation) when it does not. Model shapes come from model.path's config.json, "
+                    "or, when the folder is not there yet, from built-in shapes chosen by its name "
+                    "(Qwen2.5-7B, Qwen2.5-32B, Llama-3.1-8B, SmolLM2-135M) or --arch. Slice names follow "
+                    "Google's: v4-N and v5p-N count TensorCores (2 per chip: v5p-64 = 32 chips), v5e-N "
+                    "(v5litepod-N) and v6e-N count chips; h100-N / h200-N count GPUs. HBM per chip (GiB): "
+                    + ", ".join(f"{c.name} {c.hbm_gib:g}" for c in CHIPS.values())
+                    + f"; a plan may use {USABLE:.0%} of it. Exits with status 1 when the config does not fit.")
+    p.add_argument("--config", required=True, help="YAML run config (see configs/)")
+    p.add_argument("--type", required=True, type=slice_arg, metavar="TYPE",
+                   help="accelerator slice, e.g. v5p-64, v6e-16, h100-16")
+    p.add_argument("--stage", choices=("sft", "dpo"), default="sft",
+                   help="training stage (dpo runs chosen and rejected together: twice the rows)")
+    p.add_argument("--arch", help="use these built-in shapes instead of model.path's config.json")
+    p.add_argument("--sample-rows", type=int,
+                   help="sequences sampled at once over all chips (default data.global_batch_size)")
+    p.add_argument("--sample-length", type=int, help="prompt + new tokens when sampling (default data.max_length)")
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="dotted config overrides, as for sft/dpo")
+    p.set_defaults(func=main, single_process=True)
+
+
+def main(args: argparse.Namespace) -> None:
+    from judgejax.config import load_config
+    from judgejax.plan.shapes import model_shape
+
+    config = load_config(args.config, args.overrides)
+    slice_: Slice = args.type
+    cfg, source = model_shape(config.model.path, args.arch, param_dtype=config.model.param_dtype,
+                              compute_dtype=config.model.compute_dtype, remat=config.model.remat)
+    sizes = dict(processes=slice_.hosts, sample_rows=args.sample_rows, sample_len=args.sample_length)
+    print(f"{args.config} ({args.stage}) on {slice_.describe()}")
+    print(f"model {config.model.path} ({source}): params {config.model.param_dtype}, "
+          f"compute {config.model.compute_dtype}")
+    budget = usable_bytes(slice_.chip.hbm_gib)
+    try:
+        mesh = config.mesh.shape(slice_.chips)
+        plan = plan_memory(cfg, config, mesh, args.stage, **sizes)
+    except (PlanError, ShardingError) as e:
+        print(f"cannot run as configured: {e}")
+        plan = None
+    if plan is not None:
+        print(f"{plan.param_count / 1e9:.2f} B parameters; mesh data={mesh[0]} fsdp={mesh[1]} tensor={mesh[2]}; "
+              f"micro-batch {plan.rows} row(s) x {plan.seq_len} tokens per chip (global batch "
+              f"{config.data.global_batch_size}, grad_accum {config.train.grad_accum})")
+        print("\n".join(report(plan, config.train.logprob_chunk)))
+        if plan.peak <= budget:
+            print(f"fits: {plan.peak / GIB:.1f} GiB needed, {slice_.chip.hbm_gib:g} GiB per chip "
+                  f"({budget / GIB:.1f} GiB usable)")
+            return
+        print(f"does not fit: {plan.peak / GIB:.1f} GiB needed, {slice_.chip.hbm_gib:g} GiB per chip "
+              f"({budget / GIB:.1f} GiB usable)")
+    better = suggest(cfg, config, slice_.chips, slice_.chip.hbm_gib, args.stage, **sizes)
+    if better is None:
+        print(f"no mesh, remat or gradient accumulation fits {slice_.name}; use a larger slice")
+    else:
+        print(f"suggested ({better.plan.peak / GIB:.1f} GiB per chip): {' '.join(better.overrides(config))}")
+    sys.exit(1)

@@ -1,0 +1,253 @@
+"""Per-chip memory of a training step and of sampling, for a model config on a mesh.
+
+Parameters, optimizer state and gradients are counted exactly from the parameter shapes, the
+sharding rules (judgejax.sharding) and the optimizer's own state dtypes, each optimizer moment
+sharded like its parameter. Activations follow the
+decoder layer's code: per token, the tensors a layer keeps for its backward pass (its input,
+the two norm outputs, q/k/v, the attention output, gate/up and their product: 4D + 2N'H + 2K'H
++ 3F' values, with N', K', F' the tensor-parallel shards) at compute-dtype size plus a float32
+copy, and per (row, head, query, key) the float32 attention scores and softmax output (plus the
+compute-dtype probabilities when that is not float32). Without remat, all L layers keep theirs
+and the backward pass of one layer needs as much again: (L + 1) x per-layer. With remat, only
+each layer's input is kept and one layer is recomputed: L x input + 1.5 x per-layer. The
+vocabulary projection is chunked (train.logprob_chunk): two float32 [rows, chunk, V'] blocks.
+The step's peak is these plus the attention mask; the train state is donated, so the new state
+reuses the old one's buffers.
+
+Under fsdp, the embedding tables and one layer's weights are also gathered over fsdp while in
+use, with their gradients. These rules were checked against XLA's buffer assignment for the compiled
+step on CPU (tests/test_plan.py): the plans are 1.1 to 1.7 times XLA's peak there, never below
+it; they err high on purpose, most with remat, where XLA recomputes more cleverly than assumed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Literal
+
+import jax
+import jax.numpy as jnp
+from jax.sharding import AbstractMesh
+
+from judgejax.config import RunConfig
+from judgejax.data.batching import bucket_length
+from judgejax.model.config import ModelConfig
+from judgejax.model.llm import PARAM_AXES, param_shapes
+from judgejax.sharding import MESH_AXES, ShardingError, named_sharding
+from judgejax.train.optimizer import make_optimizer
+
+GIB = 2**30
+USABLE = 0.9  # the share of HBM a plan may use; XLA and the runtime keep the rest for themselves
+Stage = Literal["sft", "dpo"]
+
+
+class PlanError(ValueError):
+    """A config that cannot run on the mesh at all (a dimension or the batch does not divide)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class MemoryPlan:
+    """Bytes per chip."""
+
+    mesh: tuple[int, int, int]
+    stage: Stage
+    remat: bool
+    rows: int  # sequences per chip in one micro-batch (chosen + rejected for DPO)
+    seq_len: int
+    sample_rows: int  # sequences per chip when sampling
+    sample_len: int
+    param_count: int  # whole model
+    params: int
+    optimizer: int
+    gradients: int
+    reference: int  # frozen DPO reference kept in memory (dpo.reference=in_memory)
+    activations_remat: int
+    activations_full: int
+    logits: int
+    gathered: int  # fsdp: weights gathered for use, and their gradients before they are scattered back
+    kv_cache: int
+    prefill: int  # sampling: one layer's attention scores and the prompt's logits
+
+    @property
+    def activations(self) -> int:
+        return self.activations_remat if self.remat else self.activations_full
+
+    @property
+    def training(self) -> int:
+        return (self.params + self.optimizer + self.gradients + self.reference + self.activations + self.logits
+                + self.gathered)
+
+    @property
+    def sampling(self) -> int:
+        return self.params + self.kv_cache + self.prefill
+
+    @property
+    def peak(self) -> int:
+        return max(self.training, self.sampling)
+
+
+def _itemsize(dtype: str) -> int:
+    return jnp.dtype(dtype).itemsize
+
+
+def param_elements_per_chip(cfg: ModelConfig, mesh: tuple[int, int, int]) -> int:
+    """Parameter values held by one chip; raises ShardingError naming a tensor that does not divide."""
+    abstract = AbstractMesh(mesh, MESH_AXES)
+    return sum(
+        math.prod(named_sharding(abstract, PARAM_AXES[name], shape, name).shard_shape(shape))
+        for name, shape in param_shapes(cfg).items()
+    )
+
+
+def optimizer_bytes_per_value(config: RunConfig, param_dtype: str) -> int:
+    """Bytes of optimizer state per parameter value, read from the optimizer itself (AdamW keeps
+    its first moment in float32 and its second in the parameter dtype)."""
+    tx = make_optimizer(config.optim, 1)
+    one = {"layers": {"weight": jax.ShapeDtypeStruct((1,), jnp.dtype(param_dtype))}}
+    state = jax.eval_shape(tx.init, one)
+    return sum(leaf.dtype.itemsize for leaf in jax.tree.leaves(state) if leaf.shape == (1,))
+
+
+def rows_per_chip(config: RunConfig, mesh: tuple[int, int, int], processes: int = 1) -> int:
+    """Sequences of one micro-batch on one chip; raises PlanError when the batch does not divide."""
+    data = config.data
+    batch_ways = mesh[0] * mesh[1]
+    if data.global_batch_size % processes:
+        raise PlanError(f"data.global_batch_size={data.global_batch_size} does not divide over {processes} hosts")
+    if data.global_batch_size % config.train.grad_accum:
+        raise PlanError(f"data.global_batch_size={data.global_batch_size} does not split into "
+                        f"train.grad_accum={config.train.grad_accum} micro-batches")
+    micro = data.global_batch_size // config.train.grad_accum
+    if micro % batch_ways:
+        raise PlanError(f"a micro-batch of {micro} rows (data.global_batch_size / train.grad_accum) does not "
+                        f"divide over data x fsdp = {batch_ways} chips")
+    return micro // batch_ways
+
+
+def layer_activations(cfg: ModelConfig, rows: int, seq: int, tensor: int, compute_bytes: int) -> tuple[int, int]:
+    """(bytes one decoder layer keeps for its backward pass, bytes of its input) on one chip."""
+    heads, kv_heads, mlp = cfg.num_heads // tensor, cfg.num_kv_heads // tensor, cfg.intermediate_size // tensor
+    D, H = cfg.hidden_size, cfg.head_dim
+    tokens = rows * seq
+    per_token = 4 * D + 2 * heads * H + 2 * kv_heads * H + 3 * mlp
+    per_score = 8 + (compute_bytes if compute_bytes < 4 else 0)
+    kept = tokens * per_token * (compute_bytes + 4) + rows * heads * seq * seq * per_score
+    return kept, tokens * D * compute_bytes
+
+
+def plan_memory(
+    cfg: ModelConfig,
+    config: RunConfig,
+    mesh: tuple[int, int, int],
+    stage: Stage = "sft",
+    *,
+    processes: int = 1,
+    sample_rows: int | None = None,
+    sample_len: int | None = None,
+) -> MemoryPlan:
+    """The per-chip memory of `config` (its data, train and optimizer settings) for model shapes
+    `cfg` on a (data, fsdp, tensor) mesh. Sampling is sized for `sample_rows` sequences over all
+    chips (default data.global_batch_size) of `sample_len` tokens (default data.max_length)."""
+    p_bytes, c_bytes = _itemsize(config.model.param_dtype), _itemsize(config.model.compute_dtype)
+    try:
+        values = param_elements_per_chip(cfg, mesh)
+    except ShardingError as e:
+        raise PlanError(str(e)) from e
+    rows = rows_per_chip(config, mesh, processes) * (2 if stage == "dpo" else 1)
+    seq = bucket_length(config.data.max_length, config.data.bucket_lengths)
+    tensor = mesh[2]
+    kept, layer_input = layer_activations(cfg, rows, seq, tensor, c_bytes)
+    mask = rows * seq * seq
+    L = cfg.num_layers
+    vocab = cfg.vocab_size // tensor
+    chunk = min(config.train.logprob_chunk, seq)
+    logits = 2 * rows * chunk * vocab * 4
+
+    # Under fsdp the embedding and unembedding tables and one layer's weights are gathered over
+    # fsdp while in use, and so are their gradients until they are scattered back.
+    layer_values = sum(math.prod(s[1:]) for n, s in param_shapes(cfg).items() if PARAM_AXES[n][0] == "layers")
+    tables = cfg.vocab_size * cfg.hidden_size * (1 if cfg.tie_word_embeddings else 2)
+    gathered = int((tables + layer_values) / tensor * (p_bytes + 4) * (1 - 1 / mesh[1]))
+
+    batch_ways = mesh[0] * mesh[1]
+    s_rows = math.ceil((sample_rows or config.data.global_batch_size) / batch_ways)
+    s_len = sample_len or config.data.max_length
+    kv = 2 * L * s_rows * s_len * (cfg.num_kv_heads // tensor) * cfg.head_dim * c_bytes
+    prefill = s_rows * (cfg.num_heads // tensor) * s_len * s_len * 8 + s_rows * s_len * vocab * 4
+
+    return MemoryPlan(
+        mesh=mesh, stage=stage, remat=config.model.remat, rows=rows, seq_len=seq,
+        sample_rows=s_rows, sample_len=s_len,
+        param_count=sum(math.prod(s) for s in param_shapes(cfg).values()),
+        params=values * p_bytes,
+        optimizer=values * optimizer_bytes_per_value(config, config.model.param_dtype),
+        gradients=values * (p_bytes + 4),  # the gradient, and the float32 update made from it
+        reference=values * p_bytes if stage == "dpo" and config.dpo.reference == "in_memory" else 0,
+        activations_remat=L * layer_input + (3 * kept) // 2 + mask,
+        activations_full=(L + 1) * kept + mask,
+        logits=logits,
+        gathered=gathered,
+        kv_cache=kv,
+        prefill=prefill,
+    )
+
+
+def usable_bytes(hbm_gib: float) -> int:
+    return int(hbm_gib * USABLE * GIB)
+
+
+def candidate_meshes(chips: int, max_tensor: int = 8):
+    """Every (data, fsdp, tensor) using all chips, tensor at most `max_tensor`."""
+    for tensor in range(1, min(chips, max_tensor) + 1):
+        if chips % tensor:
+            continue
+        rest = chips // tensor
+        for fsdp in range(1, rest + 1):
+            if rest % fsdp == 0:
+                yield rest // fsdp, fsdp, tensor
+
+
+@dataclasses.dataclass(frozen=True)
+class Suggestion:
+    plan: MemoryPlan
+    remat: bool
+    grad_accum: int
+
+    def overrides(self, config: RunConfig) -> list[str]:
+        """The key=value overrides that turn `config` into this suggestion."""
+        data, fsdp, tensor = self.plan.mesh
+        out = [f"mesh.data={data}", f"mesh.fsdp={fsdp}", f"mesh.tensor={tensor}"]
+        if self.remat != config.model.remat:
+            out.append(f"model.remat={str(self.remat).lower()}")
+        if self.grad_accum != config.train.grad_accum:
+            out.append(f"train.grad_accum={self.grad_accum}")
+        return out
+
+
+def suggest(
+    cfg: ModelConfig, config: RunConfig, chips: int, hbm_gib: float, stage: Stage = "sft", *, processes: int = 1,
+    sample_rows: int | None = None, sample_len: int | None = None,
+) -> Suggestion | None:
+    """The cheapest change that fits: first another mesh (least tensor parallelism, then least
+    fsdp), then also remat, then also more gradient accumulation. None if nothing fits."""
+    budget = usable_bytes(hbm_gib)
+    accums = [config.train.grad_accum]
+    while config.data.global_batch_size % (accums[-1] * 2) == 0:
+        accums.append(accums[-1] * 2)
+    remats = [config.model.remat] if config.model.remat else [False, True]
+    meshes = sorted(candidate_meshes(chips), key=lambda m: (m[2], m[1]))
+    for accum in accums:
+        for remat in remats:
+            changed = dataclasses.replace(
+                config, model=dataclasses.replace(config.model, remat=remat),
+                train=dataclasses.replace(config.train, grad_accum=accum))
+            for mesh in meshes:
+                try:
+                    plan = plan_memory(cfg, changed, mesh, stage, processes=processes,
+                                       sample_rows=sample_rows, sample_len=sample_len)
+                except PlanError:
+                    continue
+                if plan.peak <= budget:
+                    return Suggestion(plan, remat, accum)
+    return None
