@@ -47,6 +47,12 @@ class _Preemption:
     def _handle(self, signum, frame) -> None:
         self.requested = True
 
+    def agreed(self) -> bool:
+        """True on every process once any process got SIGTERM, so all save the same step."""
+        if jax.process_count() == 1:
+            return self.requested
+        return bool(multihost_utils.process_allgather(np.array(self.requested)).any())
+
     def restore(self) -> None:
         signal.signal(signal.SIGTERM, self.previous)
 
@@ -66,6 +72,11 @@ def run(config: RunConfig, stage: Stage, callbacks: Sequence[StepCallback] = ())
     if batch % accum or (batch // accum) % ways:
         raise ValueError(f"data.global_batch_size={batch} / train.grad_accum={accum} must give micro-batches whose "
                          f"rows divide over data x fsdp = {ways} devices of mesh {dict(mesh.shape)}")
+    with jax.set_mesh(mesh):  # the model's sharding constraints apply inside the jitted steps
+        return _run(config, stage, callbacks, mesh, out)
+
+
+def _run(config: RunConfig, stage: Stage, callbacks: Sequence[StepCallback], mesh, out: pathlib.Path) -> pathlib.Path:
     source_assets = assets_dir(config.model.path)
     tokenizer = load_tokenizer(source_assets)
     if jax.process_index() == 0:
@@ -116,6 +127,7 @@ def run(config: RunConfig, stage: Stage, callbacks: Sequence[StepCallback] = ())
     metrics_log = MetricsLog(out, resume_step=start)
     iterator = batch_iterator(dataset, data_state)
     preemption = _Preemption()
+    accum = config.train.grad_accum
     lr = schedule(config.optim, total_steps)
     step = start
     try:
@@ -137,9 +149,10 @@ def run(config: RunConfig, stage: Stage, callbacks: Sequence[StepCallback] = ())
             bar.set_postfix(loss=f"{metrics['loss']:.4f}", tok_s=f"{metrics['tokens_per_second']:.0f}")
             for callback in callbacks:
                 callback(step, metrics)
-            if step % config.train.save_every == 0 or step == total_steps or preemption.requested:
+            preempted = preemption.agreed()
+            if step % config.train.save_every == 0 or step == total_steps or preempted:
                 checkpoints.save(step, state, iterator.get_state(), to_dict(config))
-            if preemption.requested:
+            if preempted:
                 _log(f"SIGTERM: saved step {step}; exiting so the run can resume")
                 break
         bar.close()

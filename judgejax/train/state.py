@@ -22,16 +22,18 @@ class TrainState:
     opt_state: Any
 
 
-def _on_mesh(sharding, mesh: Mesh) -> NamedSharding:
-    """Moments keep their parameter's sharding; scalars (step counts) are replicated."""
-    return sharding if isinstance(sharding, NamedSharding) else NamedSharding(mesh, P())
+def opt_shardings(tx: optax.GradientTransformation, params, mesh: Mesh):
+    """Optimizer-state shardings: each moment takes its parameter's sharding (so FSDP shards the
+    Adam state too); scalars such as step counts are replicated."""
+    shapes = jax.eval_shape(tx.init, params)
+    return optax.tree_map_params(tx, lambda _, p: p.sharding, shapes, params,
+                                 transform_non_params=lambda _: NamedSharding(mesh, P()))
 
 
 def create_state(params, tx: optax.GradientTransformation) -> TrainState:
-    """Optimizer state built under jit, so its moments inherit the parameters' shardings."""
+    """Optimizer state created directly in its shardings."""
     mesh = jax.tree.leaves(params)[0].sharding.mesh
-    opt_state = jax.jit(tx.init)(params)
-    opt_state = jax.tree.map(lambda x: jax.device_put(x, _on_mesh(x.sharding, mesh)), opt_state)
+    opt_state = jax.jit(tx.init, out_shardings=opt_shardings(tx, params, mesh))(params)
     step = jax.device_put(jnp.zeros((), jnp.int32), NamedSharding(mesh, P()))
     return TrainState(step=step, params=params, opt_state=opt_state)
 
@@ -39,12 +41,8 @@ def create_state(params, tx: optax.GradientTransformation) -> TrainState:
 def abstract_state(cfg: ModelConfig, mesh: Mesh, tx: optax.GradientTransformation) -> TrainState:
     """Shapes, dtypes and shardings of a TrainState without allocating one (restore targets)."""
     params = abstract_params(cfg, mesh)
-    init = jax.jit(tx.init).lower(params).compile()
-    opt_shapes = jax.eval_shape(tx.init, params)
-    opt_state = jax.tree.map(
-        lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=_on_mesh(s, mesh)), opt_shapes,
-        init.output_shardings
-    )
+    opt_state = jax.tree.map(lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s),
+                             jax.eval_shape(tx.init, params), opt_shardings(tx, params, mesh))
     step = jax.ShapeDtypeStruct((), jnp.int32, sharding=NamedSharding(mesh, P()))
     return TrainState(step=step, params=params, opt_state=opt_state)
 
