@@ -11,7 +11,7 @@ from judgejax.model.hf_import import import_hf
 from judgejax.sample.methods import Greedy, Sample
 from judgejax.sample.sampler import generate
 from judgejax.sharding import MeshConfig, make_mesh
-from tiny_hf import make_tiny_hf
+from tiny_hf import FAMILIES, make_tiny_hf
 
 PROMPTS = [[5, 17, 42, 8, 9, 11, 3], [7, 2], [60, 61, 62, 63, 1]]
 
@@ -71,10 +71,19 @@ def test_sampling_is_seeded_and_topk1_is_greedy(models):
     assert [x.tokens for x in greedy] == [x.tokens for x in top1] == [x.tokens for x in tiny_p]
 
 
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_greedy_matches_generate_for_every_family(family, tmp_path):
+    hf = make_tiny_hf(family, tmp_path)
+    model = import_hf(tmp_path, make_mesh(MeshConfig(data=1), devices=jax.devices()[:1]))
+    batched = generate(model, PROMPTS, max_new_tokens=6, stop_ids=[], buckets=(8,))
+    for prompt, completion in zip(PROMPTS, batched):  # mixed lengths in one batch == one by one
+        assert completion.tokens == hf_greedy(hf, prompt, 6)
+
+
 def test_sharded_sampling_equals_single_device(models, tmp_path):
     hf, _ = models
     hf.save_pretrained(tmp_path)
-    mesh = make_mesh(MeshConfig(data=4, fsdp=2))
+    mesh = make_mesh(MeshConfig(2, 2, 2))
     with jax.set_mesh(mesh):
         sharded = generate(import_hf(tmp_path, mesh), PROMPTS, max_new_tokens=8, stop_ids=[], batch_multiple=8)
     for prompt, completion in zip(PROMPTS, sharded):
