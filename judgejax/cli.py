@@ -28,7 +28,13 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if not getattr(args, "single_process", False):
         initialize()  # joins the other hosts of a multi-host run; a no-op for one process
-    args.func(args)
+    from judgejax.train.loop import Preempted
+
+    try:
+        args.func(args)
+    except Preempted as stop:
+        print(stop, file=sys.stderr)
+        return 143  # 128 + SIGTERM, as if the signal had ended the process
     return 0
 
 

@@ -105,3 +105,22 @@ def test_damaged_latest_checkpoint_falls_back(tiny, tmp_path, capfd):
     err = capfd.readouterr().err
     assert "checkpoint" in err and "damaged" in err and "resuming from step 2" in err
     assert losses(tmp_path / "run")[:2] == reference[:2]
+
+
+def test_sigterm_saves_and_stops_unfinished(tiny, tmp_path):
+    """SIGTERM (TPU preemption notice) saves the current step and raises, so nothing downstream
+    mistakes the stopped run for a finished one; rerunning finishes it."""
+    from judgejax.train.loop import Preempted
+
+    model, sft, _ = tiny
+
+    def sigterm_at_2(step, metrics):
+        if step == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    cfg = config(model, sft, tmp_path / "run", epochs=4, lr=1e-2, save_every=100)
+    with pytest.raises(Preempted, match="saved step 2 of 4"):
+        run(cfg, "sft", callbacks=[sigterm_at_2])
+    assert (tmp_path / "run" / "checkpoints" / "2").is_dir()
+    run(cfg, "sft")
+    assert len(losses(tmp_path / "run")) == 4

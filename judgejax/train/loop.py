@@ -37,6 +37,10 @@ Stage = Literal["sft", "dpo"]
 StepCallback = Callable[[int, dict[str, float]], None]
 
 
+class Preempted(RuntimeError):
+    """Training stopped early on SIGTERM after saving a checkpoint; rerunning resumes it."""
+
+
 class _Preemption:
     """Turns SIGTERM (TPU preemption notice) into a flag the loop checks after each step."""
 
@@ -153,12 +157,15 @@ def _run(config: RunConfig, stage: Stage, callbacks: Sequence[StepCallback], mes
             if step % config.train.save_every == 0 or step == total_steps or preempted:
                 checkpoints.save(step, state, iterator.get_state(), to_dict(config))
             if preempted:
-                _log(f"SIGTERM: saved step {step}; exiting so the run can resume")
                 break
         bar.close()
     finally:
         preemption.restore()
         checkpoints.close()
+    if step < total_steps:
+        metrics_log.close(f"{stage}: {config.model.path} (stopped at step {step})")
+        raise Preempted(f"SIGTERM: saved step {step} of {total_steps} in {checkpoints.directory}; "
+                        "rerun the same command to resume")
     curve = metrics_log.close(f"{stage}: {config.model.path}")
     _log(f"{stage} finished at step {step}; checkpoints in {checkpoints.directory}"
          + (f"; loss curve {curve}" if curve else ""))
