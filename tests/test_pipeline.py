@@ -32,6 +32,7 @@ def pipeline_yaml(tmp_path: pathlib.Path, model: pathlib.Path) -> pathlib.Path:
         "dpo": {**train, "dpo": {"beta": 0.1, "nll_weight": 1.0}},
         "eval": {"data": str(REWARDBENCH), "limit_per_subset": 1, "max_new_tokens": 4, "batch_size": 8,
                  "subsets": SUBSETS},
+        "mtbench": {"judge": str(model), "limit": 1, "max_new_tokens": 4, "judge_max_new_tokens": 4},
     }
     path = tmp_path / "pipeline.yaml"
     path.write_text(yaml.safe_dump(config))
@@ -46,7 +47,10 @@ def test_pipeline_end_to_end_and_rerun(tmp_path):
     assert first.returncode == 0, first.stderr[-3000:]
     out = tmp_path / "run"
     done = {p.stem: json.loads(p.read_text()) for p in (out / "done").glob("*.json")}
-    assert set(done) == {"prepare", "synth", "sft", "synth_dpo", "dpo", "eval_base", "eval_sft", "eval_dpo", "export"}
+    assert set(done) == {"prepare", "synth", "sft", "synth_dpo", "dpo", "eval_base", "eval_sft", "eval_dpo", "export",
+                         "mtbench"}
+    mtbench = done["mtbench"]["scores"]["models"]
+    assert sorted(mtbench) == ["base", "dpo", "sft"] and all(m["judgments"] == 2 for m in mtbench.values())
     assert done["prepare"]["kept"] == 24
     synth = done["synth"]
     assert synth["instructions"] == 48 and synth["sft_examples"] == 2 * synth["sft_rows_consistent_correct"]
@@ -56,7 +60,8 @@ def test_pipeline_end_to_end_and_rerun(tmp_path):
         summary = json.loads((out / "eval" / name / "summary.json").read_text())
         assert summary["num_examples"] == len(SUBSETS) and summary["num_judgements"] == 2 * len(SUBSETS)
     report = (out / "report.md").read_text()
-    for section in ("## RewardBench", "## Data at each filter", "## Training", "| base |", "| sft |", "| dpo |",
+    for section in ("## RewardBench", "## Data at each filter", "## Training", "## General ability: MT-Bench",
+                    "| base |", "| sft |", "| dpo |",
                     "loss_curve.png", "judgejax pipeline --config"):
         assert section in report
     assert (out / "sft" / "loss_curve.png").exists() and (out / "dpo" / "loss_curve.png").exists()
@@ -66,4 +71,4 @@ def test_pipeline_end_to_end_and_rerun(tmp_path):
 
     second = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert second.returncode == 0, second.stderr[-3000:]
-    assert second.stderr.count("done before, skipped") == 9
+    assert second.stderr.count("done before, skipped") == 10

@@ -43,6 +43,16 @@ class EvalSection:
 
 
 @dataclasses.dataclass(frozen=True)
+class MTBenchSection:
+    """General ability of base, SFT and DPO models on MT-Bench, graded by `judge` (off when empty)."""
+
+    judge: str = ""  # HF folder, checkpoint or run of the grading model
+    limit: int = 0  # first N questions (0 = all 80)
+    max_new_tokens: int = 512
+    judge_max_new_tokens: int = 512
+
+
+@dataclasses.dataclass(frozen=True)
 class PipelineConfig:
     output_dir: str
     base_model: str
@@ -51,6 +61,7 @@ class PipelineConfig:
     dpo: dict
     prepare: PrepareSection = PrepareSection()
     synth: SynthSection = SynthSection()
+    mtbench: MTBenchSection = MTBenchSection()
     mesh: MeshConfig = MeshConfig()
     export_dtype: str = "float32"
 

@@ -16,6 +16,10 @@ def _pct(x) -> str:
     return "–" if x is None else f"{100 * x:.1f}"
 
 
+def _score(x) -> str:
+    return "–" if x is None else f"{x:.2f}"
+
+
 def _eval_rows(summaries: dict) -> list[str]:
     header = ["model", "overall", *SUBSET_MAPPING, "both-order acc.", "both correct", "consistency", "P(verdict=A)",
               "parse errors"]
@@ -71,6 +75,15 @@ def write_report(out: pathlib.Path, config, summaries: dict, command: str) -> pa
         f"Exported judge (HF folder, loads with transformers): `{summaries['export']['folder']}`.", "",
         "## Config", "", "```json", json.dumps(dataclasses.asdict(config), indent=2), "```", "",
     ]
+    if "mtbench" in summaries:
+        models = summaries["mtbench"]["scores"]["models"]
+        lines[-1:-1] = ["## General ability: MT-Bench", "",
+                        f"Judge `{config.mtbench.judge}`; full table, chart and commands: "
+                        f"`{pathlib.Path(summaries['mtbench']['report']).relative_to(out)}`.", "",
+                        "| model | MT-Bench | turn 1 | turn 2 | judgments | rating errors |", "|---|---|---|---|---|---|",
+                        *(f"| {m} | {_score(models[m]['overall'])} | {_score(models[m]['turn_1'])} | "
+                          f"{_score(models[m]['turn_2'])} | {models[m]['judgments']} | {models[m]['errors']} |"
+                          for m in MODELS if m in models), ""]
     path = out / "report.md"
     path.write_text("\n".join(lines))
     return path

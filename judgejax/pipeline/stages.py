@@ -13,6 +13,8 @@ from typing import Callable
 import jax
 
 from judgejax.eval.run import EvalOptions, evaluate
+from judgejax.general.judges import Judge
+from judgejax.general.mtbench import run_mtbench
 from judgejax.judge.synth import LabelTeacher, SynthConfig, synthesize, synthesize_dpo
 from judgejax.model.build import params_of
 from judgejax.model.checkpoint import assets_dir, load_model
@@ -106,6 +108,16 @@ class Pipeline:
                            max_new_tokens=e.max_new_tokens, batch_size=e.batch_size, mesh=self.config.mesh)
         return evaluate(opts, self.mesh) or {}
 
+    def mtbench(self) -> dict:
+        m = self.config.mtbench
+        models = [(name, LocalChat(path, self.mesh, max_new_tokens=m.max_new_tokens))
+                  for name, path in (("base", self.config.base_model), ("sft", str(self.path("sft"))),
+                                     ("dpo", str(self.path("dpo"))))]
+        judge = Judge(LocalChat(m.judge, self.mesh, max_new_tokens=m.judge_max_new_tokens), pathlib.Path(m.judge).name)
+        files = run_mtbench(self.path("mtbench"), models=models, judge=judge, limit=m.limit or None,
+                            seed=self.config.prepare.seed, command=self.command)
+        return {"report": str(files["md"]), "scores": json.loads(pathlib.Path(files["json"]).read_text())}
+
     def export(self) -> dict:
         model = load_model(self.path("dpo"), self.mesh)
         out = export_hf(params_of(model), model.cfg, assets_dir(self.path("dpo")), self.path("judge-hf"),
@@ -128,4 +140,6 @@ class Pipeline:
             "eval_dpo": self.stage("eval_dpo", lambda: self.evaluate("dpo", str(self.path("dpo")))),
             "export": self.stage("export", self.export),
         }
+        if self.config.mtbench.judge:
+            summaries["mtbench"] = self.stage("mtbench", self.mtbench)
         return write_report(self.out, self.config, summaries, self.command)
