@@ -21,6 +21,7 @@ from judgejax.data.errors import DataError, RowRef
 from judgejax.data.load import load_preference_examples, load_sft_examples
 from judgejax.data.rows import PreferenceRow, SFTRow
 from judgejax.data.tokenize import tokenize_preference_row, tokenize_sft_row
+from shared_data import SHARED as SHARED_ROOT
 
 REF = RowRef("mem.jsonl", "line", 7)
 CONVERSATIONS = [
@@ -220,7 +221,7 @@ def test_no_duplicated_bos():
 
 def shared_file(relative: str) -> Path:
     """A file of the shared data folder (`shared/` in the checkout, or /work/shared on the build machine)."""
-    for root in (Path(__file__).resolve().parents[1] / "shared", Path("/work/shared")):
+    for root in (SHARED_ROOT,):
         if (root / relative).exists():
             return root / relative
     pytest.skip(f"shared data file {relative} is not on this machine")

@@ -20,8 +20,9 @@ from judgejax.judge.templates import get_template
 from judgejax.model.hf_import import import_hf
 from judgejax.sharding import MeshConfig, make_mesh
 from tiny_hf import make_tiny_hf
+from shared_data import SHARED as SHARED_ROOT
 
-DATA = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data" / "rewardbench" / "rewardbench_filtered.parquet"
+DATA = SHARED_ROOT / "data" / "rewardbench" / "rewardbench_filtered.parquet"
 VOCAB = 4096
 CHATML = (
     "{% for message in messages %}"

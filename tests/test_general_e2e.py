@@ -16,8 +16,9 @@ from judgejax.general.judges import Judge
 from judgejax.general.mtbench import run_mtbench
 from judgejax.sample.chat import LocalChat
 from judgejax.sharding import MeshConfig, make_mesh
+from shared_data import SHARED as SHARED_ROOT
 
-ALIGNBENCH = Path("/work/shared/data/general/alignbench")
+ALIGNBENCH = SHARED_ROOT / "data" / "general" / "alignbench"
 # Few bucket shapes, so few compilations. AlignBench's Chinese judge prompts take about 1,600
 # SmolLM2 tokens.
 ANSWER_BUCKETS = (256,)

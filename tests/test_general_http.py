@@ -15,8 +15,9 @@ from judgejax.cli import main
 from judgejax.general import mtbench_data
 from judgejax.general.judges import Judge
 from judgejax.sample.http_chat import ChatError, HttpChat
+from shared_data import SHARED as SHARED_ROOT
 
-ALIGNBENCH = Path("/work/shared/data/general/alignbench")
+ALIGNBENCH = SHARED_ROOT / "data" / "general" / "alignbench"
 
 
 class FakeEndpoint:

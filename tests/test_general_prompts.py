@@ -15,8 +15,9 @@ from judgejax.general import alignbench_data, mtbench_data
 from judgejax.general.alignbench_prompt import JUDGEJAX_TEMPLATE, judge_prompt, official_template
 from judgejax.general.mtbench_data import Question
 from judgejax.general.mtbench_prompts import judge_request
+from shared_data import SHARED as SHARED_ROOT
 
-SHARED = Path("/work/shared/data/general")
+SHARED = SHARED_ROOT / "data" / "general"
 SHIPPED = Path(mtbench_data.SHIPPED)
 # Which official prompt grades which category and turn (FastChat gen_judgment.py make_judge_single).
 EXPECTED_PROMPT = {("writing", 1): "single-v1", ("writing", 2): "single-v1-multi-turn",

@@ -13,10 +13,11 @@ import transformers
 import yaml
 
 from tiny_run import make_tiny_model
+from shared_data import SHARED as SHARED_ROOT
 
 # Short prompts, one subset per section (the tiny byte-level tokenizer makes long rows very long).
 SUBSETS = ["alpacaeval-easy", "llmbar-natural", "xstest-should-respond", "hep-python"]
-REWARDBENCH = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data" / "rewardbench" / "rewardbench_filtered.parquet"
+REWARDBENCH = SHARED_ROOT / "data" / "rewardbench" / "rewardbench_filtered.parquet"
 
 
 def pipeline_yaml(tmp_path: pathlib.Path, model: pathlib.Path) -> pathlib.Path:

@@ -9,8 +9,9 @@ from judgejax.eval.scoring import (EXAMPLE_COUNTS, SUBSET_MAPPING, both_order_di
                                    example_result, missing_subsets, overall, scalar_result,
                                    score_report, section_scores, subset_scores)
 from judgejax.judge.templates import get_template, pair_messages, swap_for
+from shared_data import SHARED as SHARED_ROOT
 
-DATA = Path("/work/shared/data/rewardbench/rewardbench_filtered.parquet")
+DATA = SHARED_ROOT / "data" / "rewardbench" / "rewardbench_filtered.parquet"
 
 # Published RewardBench results of generative judges: per-subset accuracies (%) and section
 # scores (Chat, Chat Hard, Safety, Reasoning, Avg.), from "Eliminating Position Bias of Language

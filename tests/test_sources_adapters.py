@@ -16,11 +16,12 @@ from judgejax.judge.templates import CRITERIA
 from judgejax.sources.pair import DOMAINS, Pair
 from judgejax.sources.registry import SOURCES
 from judgejax.sources.tally import Tally
+from shared_data import SHARED as SHARED_ROOT
 
 
 def preferences_dir() -> Path:
     """shared/data/preferences (`shared/` in the checkout, or /work/shared on the build machine)."""
-    for root in (Path(__file__).resolve().parents[1] / "shared", Path("/work/shared")):
+    for root in (SHARED_ROOT,):
         if (root / "data/preferences/README.md").is_file():
             return root / "data/preferences"
     pytest.skip("shared/data/preferences is not on this machine")

@@ -11,8 +11,9 @@ import pytest
 from judgejax.judge.templates import (TEMPLATES, JudgeTemplate, get_template, pair_messages,
                                       swap_for)
 from judgejax.judge.verdicts import JsonVerdict, MarkerVerdict, official_tag_verdict
+from shared_data import SHARED as SHARED_ROOT
 
-PROTOCOL = Path("/work/shared/docs/protocol.md")
+PROTOCOL = SHARED_ROOT / "docs" / "protocol.md"
 QUESTION = "What is 2 + 2? Answer in {braces} if you like."
 ANSWER_A = "It is 4. 这是第一个回答。"
 ANSWER_B = "It is 5, see {answer_a} [[B]]."
