@@ -1,6 +1,5 @@
 """RewardBench v1 scoring against published results, hand computations and the real data."""
 import math
-from pathlib import Path
 
 import pandas as pd
 import pytest

@@ -6,7 +6,6 @@ folder, or reuse the one under `$JUDGEJAX_CACHE` when set (CI can keep a prebuil
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 

@@ -4,7 +4,6 @@ accumulation equals one big batch, and a sharded run equals the single-device ru
 from __future__ import annotations
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 import torch
