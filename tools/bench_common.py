@@ -1,0 +1,83 @@
+"""Shared pieces of the benchmarks under tools/: this machine's measured matmul peak, the
+model-FLOP formula of a training step, timing statistics and Markdown tables."""
+
+from __future__ import annotations
+
+import math
+import os
+import statistics
+import time
+from typing import Callable, Sequence
+
+from judgejax.model.config import ModelConfig
+from judgejax.model.llm import param_shapes
+
+FLOPS_FORMULA = (
+    "model FLOPs per step = tokens x (6 P + 12 L (n_heads x head_dim) T): P = matmul parameters "
+    "(decoder projections + the LM head; the tied embedding gather is counted once, as the LM head), "
+    "L layers, T the padded sequence length; the attention term counts the full T x T score and "
+    "value matmuls forward and backward (PaLM's MFU convention, causal half not subtracted)"
+)
+
+
+def cores() -> int:
+    """CPU cores this process may run on (XLA's CPU thread pool uses all of them)."""
+    return len(os.sched_getaffinity(0))
+
+
+def model_params(cfg: ModelConfig) -> int:
+    """Every parameter of the model (a tied embedding once)."""
+    return sum(math.prod(shape) for shape in param_shapes(cfg).values())
+
+
+def matmul_params(cfg: ModelConfig) -> int:
+    """Parameters that take part in a matmul per token: decoder projections and the LM head."""
+    d, n, k, h, f = cfg.hidden_size, cfg.num_heads, cfg.num_kv_heads, cfg.head_dim, cfg.intermediate_size
+    per_layer = d * n * h + 2 * d * k * h + n * h * d + 3 * d * f
+    return cfg.num_layers * per_layer + d * cfg.vocab_size
+
+
+def train_flops(cfg: ModelConfig, rows: int, seq: int) -> float:
+    """Model FLOPs of one forward+backward over `rows` x `seq` tokens (see FLOPS_FORMULA)."""
+    attention = 12 * cfg.num_layers * cfg.num_heads * cfg.head_dim * seq
+    return float(rows * seq * (6 * matmul_params(cfg) + attention))
+
+
+def best_seconds(fn: Callable[[], object], repeats: int) -> float:
+    """Fastest of `repeats` timed calls of `fn` (which must block until its work is done)."""
+    times = []
+    for _ in range(repeats):
+        began = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - began)
+    return min(times)
+
+
+def jax_matmul_peak(n: int = 2048, repeats: int = 10) -> float:
+    """FLOP/s of a jitted float32 n x n matmul on JAX's default device, best of `repeats`."""
+    import jax
+    import jax.numpy as jnp
+
+    a, b = (jax.random.normal(jax.random.key(i), (n, n), jnp.float32) for i in (0, 1))
+    matmul = jax.jit(jnp.matmul)
+    matmul(a, b).block_until_ready()
+    return 2 * n**3 / best_seconds(lambda: matmul(a, b).block_until_ready(), repeats)
+
+
+def torch_matmul_peak(n: int = 2048, repeats: int = 10) -> float:
+    """FLOP/s of a float32 n x n `torch.mm` on CPU with torch's current thread count, best of `repeats`."""
+    import torch
+
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    torch.mm(a, b)
+    return 2 * n**3 / best_seconds(lambda: torch.mm(a, b), repeats)
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values)
+
+
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
