@@ -39,6 +39,16 @@ def test_greedy_matches_transformers_generate(models):
         assert completion.finish_reason == "length"
 
 
+def test_long_prompts_match_transformers_generate(models):
+    """Prompts longer than an attention block: the prefill runs blocked attention."""
+    hf, model = models
+    rng = np.random.default_rng(3)
+    prompts = [rng.integers(1, 60, size=n).tolist() for n in (290, 150)]
+    ours = generate(model, prompts, max_new_tokens=8, stop_ids=[], buckets=(320,))
+    for prompt, completion in zip(prompts, ours):
+        assert completion.tokens == hf_greedy(hf, prompt, 8)
+
+
 def test_stop_token_and_logprobs(models):
     hf, model = models
     ref = hf_greedy(hf, PROMPTS[0], 12)

@@ -53,12 +53,12 @@ def best_seconds(fn: Callable[[], object], repeats: int) -> float:
     return min(times)
 
 
-def jax_matmul_peak(n: int = 2048, repeats: int = 10) -> float:
-    """FLOP/s of a jitted float32 n x n matmul on JAX's default device, best of `repeats`."""
+def jax_matmul_peak(n: int = 2048, repeats: int = 10, dtype: str = "float32") -> float:
+    """FLOP/s of a jitted n x n matmul on JAX's default device, best of `repeats`."""
     import jax
     import jax.numpy as jnp
 
-    a, b = (jax.random.normal(jax.random.key(i), (n, n), jnp.float32) for i in (0, 1))
+    a, b = (jax.random.normal(jax.random.key(i), (n, n), dtype) for i in (0, 1))
     matmul = jax.jit(jnp.matmul)
     matmul(a, b).block_until_ready()
     return 2 * n**3 / best_seconds(lambda: matmul(a, b).block_until_ready(), repeats)

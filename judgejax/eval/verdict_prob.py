@@ -36,7 +36,7 @@ def _continuation_logps(graphdef, state, tokens_bp, segments_bp, *, continuation
     dtype = model.cfg.compute_jnp_dtype
     capacity = length + max(len(c) for c in continuations) - 1
     positions_bp = jnp.maximum(jnp.cumsum(segments_bp, axis=1) - 1, 0)
-    hidden_bpd, cache = model.hidden_states(tokens_bp, positions_bp, segments_bp, model.init_cache(batch, capacity))
+    hidden_bpd, cache = model.prefill(tokens_bp, positions_bp, segments_bp, capacity)
     unembed_dv = model.unembed_dv()
     first_bv = jax.nn.log_softmax(jnp.einsum("bd,dv->bv", hidden_bpd[:, -1], unembed_dv.astype(dtype),
                                              preferred_element_type=jnp.float32), axis=-1)

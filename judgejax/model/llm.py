@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from judgejax.model import attention
 from judgejax.model.config import ModelConfig
 from judgejax.model.rope import apply_rope, inverse_frequencies
 from judgejax.sharding import constrain
@@ -41,7 +42,6 @@ PARAM_AXES: dict[str, tuple[str, ...]] = {
 }
 CACHE_AXES = ("layers", "batch", "seq", "kv_heads", "head_dim")
 ACT_AXES = ("batch", "seq", None)
-MASK_VALUE = -0.7 * float(jnp.finfo(jnp.float32).max)
 
 
 def param_shapes(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:
@@ -132,25 +132,49 @@ class CausalLM(nnx.Module):
         dtype = self.cfg.compute_jnp_dtype
         return jnp.einsum("btd,dv->btv", h_btd, self.unembed_dv().astype(dtype), preferred_element_type=jnp.float32)
 
+    def _layer(self):
+        layer = _layer_fn(self.cfg, inverse_frequencies(self.cfg.rope, self.cfg.head_dim))
+        return jax.checkpoint(layer, prevent_cse=False) if self.cfg.remat else layer
+
+    def _embed(self, tokens_bt):
+        x_btd = jnp.take(self.outer.embed_vd[...], tokens_bt, axis=0).astype(self.cfg.compute_jnp_dtype)
+        return constrain(x_btd, ACT_AXES)
+
+    def _final_norm(self, x_btd):
+        return _rms_norm(x_btd, self.outer.final_norm_d[...], self.cfg.rms_norm_eps)
+
+    def _self_attend(self, tokens_bt, positions_bt, segment_ids_bt, keep_kv: bool):
+        """All layers over the tokens alone (no cache); with keep_kv, each layer's keys and
+        values stacked [L, B, T, K, H]."""
+        layer = self._layer()
+        q_slot_t = jnp.arange(tokens_bt.shape[1])
+        mask_btt = _mask(q_slot_t, q_slot_t, segment_ids_bt, segment_ids_bt)
+
+        def body(x, weights):
+            x, kv = layer(x, weights, positions_bt, mask_btt, None)
+            return x, kv if keep_kv else None
+
+        x_btd, kv = jax.lax.scan(body, self._embed(tokens_bt), self.layers.arrays())
+        return self._final_norm(x_btd), kv
+
+    def prefill(self, tokens_bt, positions_bt, segment_ids_bt, capacity: int):
+        """`hidden_states` of a prompt and a new cache of `capacity` slots holding it."""
+        T = tokens_bt.shape[1]
+        h_btd, (k_lbtkh, v_lbtkh) = self._self_attend(tokens_bt, positions_bt, segment_ids_bt, keep_kv=True)
+        pad = ((0, 0), (0, 0), (0, capacity - T), (0, 0), (0, 0))
+        cache = KVCache(
+            constrain(jnp.pad(k_lbtkh, pad), CACHE_AXES),
+            constrain(jnp.pad(v_lbtkh, pad), CACHE_AXES),
+            jnp.pad(segment_ids_bt.astype(jnp.int32), ((0, 0), (0, capacity - T))),
+            jnp.asarray(T, jnp.int32),
+        )
+        return h_btd, cache
+
     def hidden_states(self, tokens_bt, positions_bt, segment_ids_bt, cache: KVCache | None = None):
-        cfg, dtype = self.cfg, self.cfg.compute_jnp_dtype
-        x_btd = jnp.take(self.outer.embed_vd[...], tokens_bt, axis=0).astype(dtype)
-        x_btd = constrain(x_btd, ACT_AXES)
-        layer = _layer_fn(cfg, inverse_frequencies(cfg.rope, cfg.head_dim))
-        if cfg.remat:
-            layer = jax.checkpoint(layer, prevent_cse=False)
-
         if cache is None:
-            q_slot_t = jnp.arange(tokens_bt.shape[1])
-            mask_bts = _mask(q_slot_t, q_slot_t, segment_ids_bt, segment_ids_bt)
-
-            def body(x, weights):
-                x, _ = layer(x, weights, positions_bt, mask_bts, None)
-                return x, None
-
-            x_btd, _ = jax.lax.scan(body, x_btd, self.layers.arrays())
-            return _rms_norm(x_btd, self.outer.final_norm_d[...], cfg.rms_norm_eps), None
-
+            return self._self_attend(tokens_bt, positions_bt, segment_ids_bt, keep_kv=False)[0], None
+        layer = self._layer()
+        x_btd = self._embed(tokens_bt)
         T = tokens_bt.shape[1]
         kv_segments_bs = jax.lax.dynamic_update_slice(
             cache.segment_ids_bs, segment_ids_bt.astype(cache.segment_ids_bs.dtype), (0, cache.index)
@@ -167,18 +191,7 @@ class CausalLM(nnx.Module):
             cached_body, x_btd, (self.layers.arrays(), cache.k_lbskh, cache.v_lbskh)
         )
         new_cache = KVCache(k, v, kv_segments_bs, cache.index + T)
-        return _rms_norm(x_btd, self.outer.final_norm_d[...], cfg.rms_norm_eps), new_cache
-
-    def init_cache(self, batch: int, capacity: int) -> KVCache:
-        cfg = self.cfg
-        shape = (cfg.num_layers, batch, capacity, cfg.num_kv_heads, cfg.head_dim)
-        zeros = jnp.zeros(shape, cfg.compute_jnp_dtype)
-        return KVCache(
-            constrain(zeros, CACHE_AXES),
-            constrain(zeros, CACHE_AXES),
-            jnp.zeros((batch, capacity), jnp.int32),
-            jnp.zeros((), jnp.int32),
-        )
+        return self._final_norm(x_btd), new_cache
 
 
 def _mask(q_slot_t, k_slot_s, q_segments_bt, k_segments_bs) -> jax.Array:
@@ -213,18 +226,17 @@ def _layer_fn(cfg: ModelConfig, inv_freq_h):
             k_btkh = _rms_norm(k_btkh, w["k_norm_lh"], cfg.rms_norm_eps)
         q_btnh = apply_rope(q_btnh, positions_bt, inv_freq_h)
         k_btkh = apply_rope(k_btkh, positions_bt, inv_freq_h)
-        new_cache = None
-        if cache is not None:
-            k_bskh, v_bskh, index = cache
-            k_btkh = jax.lax.dynamic_update_slice(k_bskh, k_btkh.astype(k_bskh.dtype), (0, index, 0, 0))
-            v_btkh = jax.lax.dynamic_update_slice(v_bskh, v_btkh.astype(v_bskh.dtype), (0, index, 0, 0))
-            new_cache = (k_btkh, v_btkh)
         b, t = q_btnh.shape[:2]
         q_btkgh = q_btnh.reshape(b, t, cfg.num_kv_heads, groups, cfg.head_dim)
-        scores = jnp.einsum("btkgh,bskh->bkgts", q_btkgh, k_btkh, preferred_element_type=jnp.float32)
-        scores = jnp.where(mask_bts[:, None, None], scores * scale, MASK_VALUE)
-        probs = jax.nn.softmax(scores, axis=-1).astype(dtype)
-        attn_btkgh = jnp.einsum("bkgts,bskh->btkgh", probs, v_btkh.astype(dtype))
+        if cache is None:
+            attn_btkgh = attention.causal(q_btkgh, k_btkh, v_btkh, mask_bts, scale)
+            new_kv = (k_btkh, v_btkh)
+        else:
+            k_bskh, v_bskh, index = cache
+            k_bskh = jax.lax.dynamic_update_slice(k_bskh, k_btkh.astype(k_bskh.dtype), (0, index, 0, 0))
+            v_bskh = jax.lax.dynamic_update_slice(v_bskh, v_btkh.astype(v_bskh.dtype), (0, index, 0, 0))
+            attn_btkgh = attention.dense(q_btkgh, k_bskh, v_bskh, mask_bts, scale)
+            new_kv = (k_bskh, v_bskh)
         attn_btnh = attn_btkgh.reshape(b, t, cfg.num_heads, cfg.head_dim)
         out_btd = proj(attn_btnh, w["o_lnhd"], "btnh,nhd->btd", w.get("o_bias_ld"))
         x_btd = constrain(x_btd + out_btd, ACT_AXES)
@@ -233,6 +245,6 @@ def _layer_fn(cfg: ModelConfig, inv_freq_h):
         gate_btf = proj(h_btd, w["gate_ldf"], "btd,df->btf")
         up_btf = proj(h_btd, w["up_ldf"], "btd,df->btf")
         mlp_btd = proj(jax.nn.silu(gate_btf) * up_btf, w["down_lfd"], "btf,fd->btd")
-        return constrain(x_btd + mlp_btd, ACT_AXES), new_cache
+        return constrain(x_btd + mlp_btd, ACT_AXES), new_kv
 
     return layer

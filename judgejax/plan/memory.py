@@ -6,7 +6,8 @@ sharded like its parameter. Activations follow the
 decoder layer's code: per token, the tensors a layer keeps for its backward pass (its input,
 the two norm outputs, q/k/v, the attention output, gate/up and their product: 4D + 2N'H + 2K'H
 + 3F' values, with N', K', F' the tensor-parallel shards) at compute-dtype size plus a float32
-copy, and per (row, head, query, key) the float32 attention scores and softmax output (plus the
+copy, and per (row, head, query, key) pair that the blocked causal attention scores
+(judgejax.model.attention: about T^2 / 2) the float32 scores and softmax output (plus the
 compute-dtype probabilities when that is not float32). Without remat, all L layers keep theirs
 and the backward pass of one layer needs as much again: (L + 1) x per-layer. With remat, only
 each layer's input is kept and one layer is recomputed: L x input + 1.5 x per-layer. The
@@ -16,8 +17,8 @@ reuses the old one's buffers.
 
 Under fsdp, the embedding tables and one layer's weights are also gathered over fsdp while in
 use, with their gradients. These rules were checked against XLA's buffer assignment for the compiled
-step on CPU (tests/test_plan.py): the plans are 1.1 to 1.7 times XLA's peak there, never below
-it; they err high on purpose, most with remat, where XLA recomputes more cleverly than assumed.
+step on CPU (tests/test_plan.py): the plans are 1.1 to 1.9 times XLA's peak there, never below
+it; they err high on purpose (up to 1.9x), most with remat, where XLA recomputes more cleverly than assumed.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from jax.sharding import AbstractMesh
 
 from judgejax.config import RunConfig
 from judgejax.data.batching import bucket_length
+from judgejax.model import attention
 from judgejax.model.config import ModelConfig
 from judgejax.model.llm import PARAM_AXES, param_shapes
 from judgejax.sharding import MESH_AXES, ShardingError, named_sharding
@@ -132,7 +134,7 @@ def layer_activations(cfg: ModelConfig, rows: int, seq: int, tensor: int, comput
     tokens = rows * seq
     per_token = 4 * D + 2 * heads * H + 2 * kv_heads * H + 3 * mlp
     per_score = 8 + (compute_bytes if compute_bytes < 4 else 0)
-    kept = tokens * per_token * (compute_bytes + 4) + rows * heads * seq * seq * per_score
+    kept = tokens * per_token * (compute_bytes + 4) + rows * heads * attention.scored_pairs(seq) * per_score
     return kept, tokens * D * compute_bytes
 
 
@@ -174,7 +176,7 @@ def plan_memory(
     s_rows = math.ceil((sample_rows or config.data.global_batch_size) / batch_ways)
     s_len = sample_len or config.data.max_length
     kv = 2 * L * s_rows * s_len * (cfg.num_kv_heads // tensor) * cfg.head_dim * c_bytes
-    prefill = s_rows * (cfg.num_heads // tensor) * s_len * s_len * 8 + s_rows * s_len * vocab * 4
+    prefill = s_rows * (cfg.num_heads // tensor) * min(s_len, attention.BLOCK) * s_len * 8 + s_rows * s_len * vocab * 4
 
     return MemoryPlan(
         mesh=mesh, stage=stage, remat=config.model.remat, rows=rows, seq_len=seq,

@@ -55,7 +55,7 @@ def _generate(graphdef, state, tokens_bp, segments_bp, key, *, method, max_new_t
     stops = jnp.asarray(stop_ids, jnp.int32)
     positions_bp = jnp.maximum(jnp.cumsum(segments_bp, axis=1) - 1, 0)
     # Prefill: only the last position's logits are needed, never [batch, prompt, vocab].
-    hidden_btd, cache = model.hidden_states(tokens_bp, positions_bp, segments_bp, model.init_cache(batch, capacity))
+    hidden_btd, cache = model.prefill(tokens_bp, positions_bp, segments_bp, capacity)
     last_logits_bv = model.logits(hidden_btd[:, -1:])[:, 0]
 
     def pick(logits_bv, step):

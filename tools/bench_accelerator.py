@@ -1,0 +1,173 @@
+"""Training and sampling throughput of judgejax on an accelerator (GPU or TPU), random weights.
+
+For each model shape (Hugging Face config of a real 1B-8B model, random weights): the jitted SFT
+and DPO (+NLL) steps over packed [batch, seq] rows with float32 master weights, bfloat16 compute
+and AdamW (tokens/s, and MFU = model FLOPs / step time / the chip's peak; model FLOPs as in
+tools/bench_common.FLOPS_FORMULA, remat's recomputation not counted); then the jitted sampler
+(greedy, random prompts): decode tokens/s per batch size and the share of the HBM roofline
+(each decode step must at least read the bfloat16 weights and the KV cache once).
+
+  python tools/bench_accelerator.py --models qwen2.5-1.5b --batch 8 --seq 2048
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+import jax
+import numpy as np
+from jax.sharding import NamedSharding, PartitionSpec as P
+
+sys.path.insert(0, __import__("os").path.dirname(__file__))
+import bench_common as bc  # noqa: E402
+
+from judgejax.model.build import init_model, params_of  # noqa: E402
+from judgejax.model.config import ModelConfig  # noqa: E402
+from judgejax.sample.sampler import generate  # noqa: E402
+from judgejax.sharding import BATCH, MeshConfig, make_mesh  # noqa: E402
+from judgejax.train.optimizer import OptimConfig, make_optimizer  # noqa: E402
+from judgejax.train.state import create_state  # noqa: E402
+from judgejax.train.steps import DPOConfig, make_dpo_step, make_sft_step  # noqa: E402
+
+# config.json fields of the released models (shapes only; weights are random here)
+SHAPES = {
+    "smollm2-135m": dict(architectures=["LlamaForCausalLM"], vocab_size=49152, hidden_size=576,
+                         intermediate_size=1536, num_hidden_layers=30, num_attention_heads=9,
+                         num_key_value_heads=3, rms_norm_eps=1e-5, rope_theta=1e5, tie_word_embeddings=True),
+    "qwen2.5-1.5b": dict(architectures=["Qwen2ForCausalLM"], vocab_size=151936, hidden_size=1536,
+                         intermediate_size=8960, num_hidden_layers=28, num_attention_heads=12,
+                         num_key_value_heads=2, rms_norm_eps=1e-6, rope_theta=1e6, tie_word_embeddings=True),
+    "llama-3.2-3b": dict(architectures=["LlamaForCausalLM"], vocab_size=128256, hidden_size=3072,
+                         intermediate_size=8192, num_hidden_layers=28, num_attention_heads=24,
+                         num_key_value_heads=8, rms_norm_eps=1e-5, rope_theta=5e5, tie_word_embeddings=True),
+    "qwen2.5-7b": dict(architectures=["Qwen2ForCausalLM"], vocab_size=152064, hidden_size=3584,
+                       intermediate_size=18944, num_hidden_layers=28, num_attention_heads=28,
+                       num_key_value_heads=4, rms_norm_eps=1e-6, rope_theta=1e6, tie_word_embeddings=False),
+}
+PEAK_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0, "TPU v5p": 459.0, "TPU v5 lite": 197.0, "TPU v4": 275.0}
+HBM_TBS = {"H100": 3.35, "H200": 4.8, "A100": 2.0, "TPU v5p": 2.76, "TPU v5 lite": 0.82, "TPU v4": 1.2}
+
+
+def _chip(name: str, table: dict[str, float]) -> float:
+    return next((v for k, v in table.items() if k.lower() in name.lower()), float("nan"))
+
+
+def packed_rows(rng, rows: int, seq: int, vocab: int) -> dict[str, np.ndarray]:
+    """Rows packed with documents of 256-1024 tokens, each with its own segment id and positions."""
+    tokens = rng.integers(0, vocab, (rows, seq), dtype=np.int32)
+    segments = np.zeros((rows, seq), np.int32)
+    positions = np.zeros((rows, seq), np.int32)
+    for r in range(rows):
+        start, seg = 0, 1
+        while start < seq:
+            n = min(int(rng.integers(256, 1025)), seq - start)
+            segments[r, start:start + n], positions[r, start:start + n] = seg, np.arange(n)
+            start, seg = start + n, seg + 1
+    targets = np.roll(tokens, -1, axis=1)
+    loss_mask = (segments == np.roll(segments, -1, axis=1)).astype(np.float32)
+    return dict(tokens=tokens, targets=targets, loss_mask=loss_mask, positions=positions, segment_ids=segments)
+
+
+def time_steps(step, state, batch, steps: int):
+    """Seconds of each call after two warm-ups (the first compiles); returns (state, seconds)."""
+    seconds = []
+    for i in range(steps + 2):
+        began = time.perf_counter()
+        state, metrics = step(state, batch)
+        float(metrics["loss"])
+        if i >= 2:
+            seconds.append(time.perf_counter() - began)
+    return state, seconds
+
+
+def bench_train(cfg: ModelConfig, mesh, args, peak: float) -> list[list[str]]:
+    rng = np.random.default_rng(0)
+    tx = make_optimizer(OptimConfig(), total_steps=1000)
+    rows_sharding = lambda a: NamedSharding(mesh, P(None, BATCH, *[None] * (a.ndim - 1)))  # noqa: E731
+    put = lambda a: jax.device_put(a[None], rows_sharding(a))  # noqa: E731  [accum=1, rows, ...]
+    sft = {k: put(v) for k, v in packed_rows(rng, args.batch, args.seq, cfg.vocab_size).items()}
+    half = {k: v[: args.batch // 2] for k, v in packed_rows(rng, args.batch, args.seq, cfg.vocab_size).items()}
+    dpo = {f"{side}_{k}": put(v) for side in ("chosen", "rejected") for k, v in half.items()}
+    dpo |= {f"ref_{side}_logps": put(np.full(args.batch // 2, -300.0, np.float32)) for side in ("chosen", "rejected")}
+    flops = bc.train_flops(cfg, args.batch, args.seq)
+    rows = []
+    with jax.set_mesh(mesh):
+        state = create_state(params_of(init_model(cfg, mesh)), tx)
+        for kind, step, batch in (("SFT", make_sft_step(cfg, tx), sft), ("DPO+NLL", make_dpo_step(cfg, tx, DPOConfig()), dpo)):
+            state, seconds = time_steps(jax.jit(step, donate_argnums=0), state, batch, args.steps)
+            s = bc.median(seconds)
+            rows.append([args.model, kind, f"{args.batch}x{args.seq}", f"{s:.3f}", f"{args.batch * args.seq / s:,.0f}",
+                         f"{flops / s / 1e12:.0f}", f"{100 * flops / s / peak:.1f}%"])
+            print(rows[-1], flush=True)
+    return rows
+
+
+def bench_sampler(cfg: ModelConfig, mesh, args, hbm: float) -> list[list[str]]:
+    cfg = cfg.replace(param_dtype="bfloat16", compute_dtype="bfloat16", remat=False)
+    model = init_model(cfg, mesh)
+    weight_bytes = bc.model_params(cfg) * 2
+    rng = np.random.default_rng(1)
+    rows = []
+    for batch in args.sample_batches:
+        prompts = [rng.integers(0, cfg.vocab_size, args.prompt_len).tolist() for _ in range(batch)]
+        kw = dict(stop_ids=[], buckets=(args.prompt_len,))
+        timed = {}
+        for n in (1, args.new_tokens):
+            generate(model, prompts, max_new_tokens=n, **kw)  # compile
+            timed[n] = bc.best_seconds(lambda: generate(model, prompts, max_new_tokens=n, **kw), 2)
+        decode = timed[args.new_tokens] - timed[1]
+        steps = args.new_tokens - 1
+        kv_bytes = 2 * cfg.num_layers * batch * (args.prompt_len + args.new_tokens) * cfg.num_kv_heads * cfg.head_dim * 2
+        roofline = hbm * 1e12 / (weight_bytes + kv_bytes)  # decode steps/s if only these bytes counted
+        rows.append([args.model, batch, f"{args.prompt_len}+{args.new_tokens}", f"{timed[1] * 1e3:.0f}",
+                     f"{batch * steps / decode:,.0f}", f"{1e3 * decode / steps:.2f}", f"{100 * steps / decode / roofline:.0f}%"])
+        print(rows[-1], flush=True)
+    return rows
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", nargs="+", default=["qwen2.5-1.5b"], choices=sorted(SHAPES))
+    parser.add_argument("--batch", type=int, default=8, help="rows per SFT step (DPO: half as many pairs)")
+    parser.add_argument("--seq", type=int, default=2048)
+    parser.add_argument("--steps", type=int, default=5, help="timed steps after two warm-ups")
+    parser.add_argument("--remat", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument("--sample-batches", type=int, nargs="*", default=[1, 16, 64])
+    parser.add_argument("--prompt-len", type=int, default=512)
+    parser.add_argument("--new-tokens", type=int, default=256)
+    parser.add_argument("--matmul-n", type=int, default=8192, help="size of the bf16 matmul that measures the peak")
+    parser.add_argument("--json", help="also write the tables here")
+    args = parser.parse_args(argv)
+    device = jax.devices()[0]
+    kind = device.device_kind
+    peak = _chip(kind, PEAK_TFLOPS) * 1e12
+    measured = bc.jax_matmul_peak(args.matmul_n, 10, "bfloat16")
+    mesh = make_mesh(MeshConfig(data=-1))
+    print(f"{len(jax.devices())} x {kind}, jax {jax.__version__}; bf16 matmul {args.matmul_n}^3 measured "
+          f"{measured / 1e12:.1f} TFLOP/s, datasheet dense bf16 {peak / 1e12:.0f}", flush=True)
+    train, sample = [], []
+    for name in args.models:
+        args.model = name
+        cfg = ModelConfig.from_hf(SHAPES[name], param_dtype="float32", compute_dtype="bfloat16", remat=args.remat)
+        print(f"{name}: {bc.model_params(cfg) / 1e9:.2f}B parameters", flush=True)
+        train += bench_train(cfg, mesh, args, peak)
+        sample += bench_sampler(cfg, mesh, args, _chip(kind, HBM_TBS))
+    print(f"\n{kind}: model FLOPs as tools/bench_common.FLOPS_FORMULA; MFU against the datasheet's dense bf16 "
+          f"{peak / 1e12:.0f} TFLOP/s (a {args.matmul_n}^3 bf16 matmul measured {measured / 1e12:.1f} here); float32 master "
+          f"weights, bf16 compute, AdamW, remat={'on' if args.remat else 'off'}, packed documents of 256-1024 tokens\n")
+    print(bc.markdown_table(["model", "step", "rows x seq", "s/step", "tokens/s", "TFLOP/s", "MFU"], train))
+    print(f"\nSampler: greedy, bf16 weights, random prompts; decode = time(prompt + N new) - time(prompt + 1 new); "
+          f"roofline = bf16 weights + KV cache read once per step at {_chip(kind, HBM_TBS)} TB/s\n")
+    print(bc.markdown_table(["model", "batch", "prompt+new", "prefill+1 ms", "decode tok/s", "ms/step",
+                             "share of HBM roofline"], sample))
+    print("\nReproduce: `python tools/bench_accelerator.py " + " ".join(sys.argv[1:]) + "`")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"device": kind, "train": train, "sample": sample}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
