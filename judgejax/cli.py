@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from judgejax.commands import chat, convert, eval, general_eval, pipeline, plan, prepare, synth, train
+from judgejax.commands import chat, convert, eval, general_eval, label, pipeline, plan, prepare, synth, train
 from judgejax.distributed import initialize
 
 # Each module registers its subcommands and sets `func` on their parsers.
-COMMANDS = [chat, prepare, synth, train, eval, general_eval, pipeline, convert, plan]
+COMMANDS = [chat, prepare, synth, train, eval, general_eval, label, pipeline, convert, plan]
 
 
 def build_parser() -> argparse.ArgumentParser:

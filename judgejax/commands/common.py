@@ -23,3 +23,22 @@ def add_mesh(p: argparse.ArgumentParser) -> None:
 def add_dtypes(p: argparse.ArgumentParser) -> None:
     p.add_argument("--param-dtype", choices=("float32", "bfloat16"), default="float32", help="parameter dtype")
     p.add_argument("--compute-dtype", choices=("float32", "bfloat16"), default="float32", help="matmul dtype")
+
+
+def chat_backend(model: str | None, url: str | None, url_model: str | None, mesh: MeshConfig, batch_size: int,
+                 flags: tuple[str, str] = ("--model", "--url")):
+    """A local model (HF folder, checkpoint or run) through the sampler, or an OpenAI-compatible
+    endpoint: exactly one of `model` and `url` (named by `flags` in errors)."""
+    flag, url_flag = flags
+    if bool(model) == bool(url):
+        raise SystemExit(f"give exactly one of {flag} and {url_flag}")
+    if url:
+        from judgejax.sample.http_chat import HttpChat
+
+        if not url_model:
+            raise SystemExit(f"{url_flag} needs {url_flag}-model")
+        return HttpChat(url, url_model, parallel=batch_size)
+    from judgejax.sample.chat import LocalChat
+    from judgejax.sharding import make_mesh
+
+    return LocalChat(model, make_mesh(mesh), batch_size=batch_size)

@@ -7,7 +7,7 @@ import argparse
 import json
 import pathlib
 
-from judgejax.commands.common import add_mesh
+from judgejax.commands.common import add_mesh, chat_backend
 
 
 def register(sub) -> None:
@@ -42,22 +42,11 @@ def register(sub) -> None:
 
 
 def backend(args: argparse.Namespace):
-    if bool(args.model) == bool(args.url):
-        raise SystemExit("give exactly one of --model and --url")
-    if args.model == "labels":
+    if args.model == "labels" and not args.url:
         from judgejax.judge.synth import LabelTeacher
 
         return LabelTeacher()
-    if args.url:
-        from judgejax.sample.http_chat import HttpChat
-
-        if not args.url_model:
-            raise SystemExit("--url needs --url-model")
-        return HttpChat(args.url, args.url_model, parallel=args.batch_size)
-    from judgejax.sample.chat import LocalChat
-    from judgejax.sharding import make_mesh
-
-    return LocalChat(args.model, make_mesh(args.mesh), batch_size=args.batch_size)
+    return chat_backend(args.model, args.url, args.url_model, args.mesh, args.batch_size)
 
 
 def main(args: argparse.Namespace) -> None:

@@ -19,7 +19,10 @@ from judgejax.sharding import batch_sharding
 
 FINISH_REASONS = ("running", "stop", "length", "cache_full")
 RUNNING, STOP, LENGTH, CACHE_FULL = range(4)
-DEFAULT_BUCKETS = (32, 64, 128, 256, 512, 1024, 2048, 4096)
+# Prompt lengths compiled for: powers of two up to 256, then multiples of 128 and 512 (tile-sized
+# on accelerators), so a prompt wastes at most a quarter of its bucket on padding.
+DEFAULT_BUCKETS = (32, 64, 128, 192, 256, 384, 512, 640, 768, 896, 1024, 1280, 1536, 1792, 2048,
+                   2560, 3072, 3584, 4096)
 
 
 @dataclasses.dataclass(frozen=True)

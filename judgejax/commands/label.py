@@ -1,0 +1,57 @@
+"""`judgejax label`: the downstream loop. A policy answers each prompt twice, the trained judge
+compares the answers in both A/B orders, and consistent picks become DPO pairs for the policy."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+
+from judgejax.commands.common import add_mesh, chat_backend
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "label", help="make preference pairs for a policy with a trained judge (both orders, consistent picks)",
+        description="The policy (--policy) samples two answers to every prompt; the judge (--judge) compares "
+                    "them greedily in both A/B orders with --template; a prompt whose judge picks the same answer "
+                    "in both orders becomes a pair in OUT/pairs.jsonl (prompt/chosen/rejected), which "
+                    "`judgejax dpo` reads as data.path. Identical answers, parse errors and inconsistent picks "
+                    "are counted in OUT/summary.json and dropped. Resumable: rerun the same command after a crash.",
+        epilog="example: judgejax label --prompts judgejax/demo_data/pref_en.jsonl --field prompt "
+               "--policy SmolLM2-135M-Instruct --judge runs/demo/export --out runs/label")
+    p.add_argument("--prompts", required=True,
+                   help="JSONL of prompts: --field holds the user message, `id` (optional) names the row")
+    p.add_argument("--field", default="question",
+                   help="column with the user message (default question): a string, a list of strings (the first "
+                        "is used) or a chat (its first user message)")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--policy", help="the policy: HF folder, judgejax checkpoint or training run")
+    p.add_argument("--policy-url", help="OpenAI-compatible endpoint serving the policy, instead of --policy")
+    p.add_argument("--policy-url-model", help="model name at --policy-url")
+    p.add_argument("--judge", help="the trained judge: HF folder, judgejax checkpoint or training run")
+    p.add_argument("--judge-url", help="OpenAI-compatible endpoint serving the judge, instead of --judge")
+    p.add_argument("--judge-url-model", help="model name at --judge-url")
+    p.add_argument("--template", default="pair-v2", help="judge template (default pair-v2)")
+    p.add_argument("--temperature", type=float, default=0.8, help="the policy's sampling temperature (> 0)")
+    p.add_argument("--max-new-tokens", type=int, default=256, help="most tokens of a policy answer")
+    p.add_argument("--judge-max-new-tokens", type=int, default=512, help="most tokens of a judgement")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--limit", type=int, help="use the first N prompts")
+    p.add_argument("--batch-size", type=int, default=8, help="conversations per sampler batch (or requests in flight)")
+    add_mesh(p)
+    p.set_defaults(func=main)
+
+
+def main(args: argparse.Namespace) -> None:
+    from judgejax.judge.label import LabelConfig, label, read_prompts
+
+    config = LabelConfig(template=args.template, temperature=args.temperature, answer_max_new_tokens=args.max_new_tokens,
+                         judge_max_new_tokens=args.judge_max_new_tokens, seed=args.seed)
+    prompts = read_prompts(pathlib.Path(args.prompts), args.field, args.limit)
+    policy = chat_backend(args.policy, args.policy_url, args.policy_url_model, args.mesh, args.batch_size,
+                          ("--policy", "--policy-url"))
+    judge = chat_backend(args.judge, args.judge_url, args.judge_url_model, args.mesh, args.batch_size,
+                         ("--judge", "--judge-url"))
+    summary = label(prompts, policy, judge, pathlib.Path(args.out), config)
+    print(json.dumps(summary, indent=2))
