@@ -90,6 +90,12 @@ def sample_answers(prompts: list[dict], policy: ChatBackend, config: LabelConfig
     return read_jsonl(path)
 
 
+def distinct(answer: dict) -> bool:
+    """Whether a prompt's two answers can be compared: both non-empty and different."""
+    first, second = answer["answers"]
+    return bool(first) and bool(second) and first != second
+
+
 def comparisons(answers: list[dict], template: str) -> list[dict]:
     """Both orders of each prompt's two answers: answer 0 shown as A, then as B. `chosen_position`
     is where answer 0 stands, so a judgement's `correct` means "answer 0 is better"."""
@@ -113,10 +119,10 @@ def consistent_pairs(answers: list[dict], verdicts: list[dict], judge: str, temp
     pairs = []
     for a in answers:
         counts["prompts"] += 1
-        first, second = a["answers"]
-        if first == second or not first or not second:
+        if not distinct(a):
             counts["identical_or_empty_answers"] += 1
             continue
+        first, second = a["answers"]
         both = by_id.get(a["id"], {})
         if len(both) < len(ORDERS):
             continue
@@ -140,10 +146,10 @@ def label(prompts: list[dict], policy: ChatBackend, judge: ChatBackend, out: pat
     """The whole loop into `out`; returns the summary (also written to summary.json)."""
     out.mkdir(parents=True, exist_ok=True)
     answers = sample_answers(prompts, policy, config, out / "answers.jsonl")
-    distinct = [a for a in answers if a["answers"][0] != a["answers"][1] and all(a["answers"])]
     judging = SynthConfig(templates=(config.template,), samples=1, temperature=0.0,
                           max_new_tokens=config.judge_max_new_tokens, seed=config.seed, chunk=2 * config.chunk)
-    verdicts = sample_judgements(comparisons(distinct, config.template), judge, judging, out / "verdicts.jsonl", 1, "judge")
+    todo = comparisons([a for a in answers if distinct(a)], config.template)
+    verdicts = sample_judgements(todo, judge, judging, out / "verdicts.jsonl", 1, "judge")
     pairs, counts = consistent_pairs(answers, verdicts, judge.name, config.template)
     write_jsonl(out / "pairs.jsonl", pairs)
     summary = {"policy": policy.name, "judge": judge.name, **dataclasses.asdict(config), **dict(counts),

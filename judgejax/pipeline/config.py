@@ -23,12 +23,20 @@ class PrepareSection:
 @dataclasses.dataclass(frozen=True)
 class SynthSection:
     teacher: str = "labels"  # HF folder / checkpoint / SmolLM2-135M-Instruct, or `labels`
+    templates: tuple[str, ...] = ()  # judge templates drawn from per row (empty: every one but pair-v2)
     samples: int = 2  # teacher judgements per instruction and order
     temperature: float = 0.7
     max_new_tokens: int = 256
     dpo_share: float = 0.5  # label teacher: rows held out for the DPO stage
     policy_samples: int = 4  # stage 4: SFT-judge samples per DPO candidate
     policy_temperature: float = 1.0
+
+    def __post_init__(self) -> None:
+        from judgejax.judge.templates import TEMPLATES
+
+        unknown = [t for t in self.templates if t not in TEMPLATES]
+        if unknown:
+            raise ValueError(f"synth.templates: unknown {unknown}; choose from {sorted(TEMPLATES)}")
 
 
 @dataclasses.dataclass(frozen=True)

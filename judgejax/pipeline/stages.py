@@ -76,8 +76,9 @@ class Pipeline:
 
     def synth_config(self, samples: int, temperature: float) -> SynthConfig:
         s = self.config.synth
+        templates = {"templates": tuple(s.templates)} if s.templates else {}
         return SynthConfig(samples=samples, temperature=temperature, max_new_tokens=s.max_new_tokens,
-                           dpo_share=s.dpo_share, seed=self.config.prepare.seed)
+                           dpo_share=s.dpo_share, seed=self.config.prepare.seed, **templates)
 
     def synth(self) -> dict:
         s = self.config.synth
