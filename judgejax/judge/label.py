@@ -14,7 +14,8 @@ import json
 import pathlib
 from collections import Counter
 
-from judgejax.judge.synth import ORDERS, SynthConfig, append_jsonl, instruction, read_jsonl, sample_judgements, write_jsonl
+from judgejax.judge.synth import (ORDERS, SynthConfig, append_jsonl, instruction, numbered_records, read_jsonl,
+                                  sample_judgements, write_jsonl)
 from judgejax.judge.templates import TEMPLATES
 from judgejax.sample.chat import ChatBackend
 
@@ -49,26 +50,17 @@ def read_prompts(path: pathlib.Path, field: str = "question", limit: int | None 
     `question_id`) names the row, else FILE:LINE does. A bad line is an error naming file, line
     and field."""
     prompts, seen = [], set()
-    with path.open(encoding="utf-8") as f:
-        for number, line in enumerate(f, start=1):
-            if limit is not None and len(prompts) >= limit:
-                break
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{path} line {number}: invalid JSON ({e})") from e
-            question = _user_message(row.get(field)) if isinstance(row, dict) else None
-            if question is None:
-                raise ValueError(f"{path} line {number}, field {field!r}: missing, empty, or not a string, "
-                                 "a list of strings or a list of chat messages")
-            named = row.get("id", row.get("question_id"))
-            row_id = str(named) if named is not None else f"{path.name}:{number}"
-            if row_id in seen:
-                raise ValueError(f"{path} line {number}, field 'id': {row_id!r} appears twice")
-            seen.add(row_id)
-            prompts.append({"id": row_id, "question": question})
+    for number, row in numbered_records(path, limit):
+        question = _user_message(row.get(field)) if isinstance(row, dict) else None
+        if question is None:
+            raise ValueError(f"{path} line {number}, field {field!r}: missing, empty, or not a string, "
+                             "a list of strings or a list of chat messages")
+        named = row.get("id", row.get("question_id"))
+        row_id = str(named) if named is not None else f"{path.name}:{number}"
+        if row_id in seen:
+            raise ValueError(f"{path} line {number}, field 'id': {row_id!r} appears twice")
+        seen.add(row_id)
+        prompts.append({"id": row_id, "question": question})
     return prompts
 
 

@@ -20,7 +20,7 @@ import json
 import pathlib
 import re
 from collections import Counter
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 from judgejax.judge.decontam import Decontaminator
 from judgejax.judge.templates import TEMPLATES, JudgeTemplate, pair_messages, swap_for
@@ -72,23 +72,32 @@ def build_instructions(rows: Iterable[dict], config: SynthConfig) -> list[dict]:
 ROW_FIELDS = ("id", "source", "source_row", "domain", "question", "chosen", "rejected")
 
 
-def read_rows(path: pathlib.Path, limit: int | None = None) -> list[dict]:
-    """Preference rows (from `judgejax data prepare`); a bad line is an error naming file, line and field."""
-    rows = []
+def numbered_records(path: pathlib.Path, limit: int | None = None) -> Iterator[tuple[int, Any]]:
+    """(line number, parsed JSON) of the first `limit` non-blank lines of a JSONL file; invalid
+    JSON is an error naming file and line."""
+    count = 0
     with path.open(encoding="utf-8") as f:
         for number, line in enumerate(f, start=1):
-            if limit is not None and len(rows) >= limit:
-                break
+            if limit is not None and count >= limit:
+                return
             if not line.strip():
                 continue
             try:
-                row = json.loads(line)
+                record = json.loads(line)
             except json.JSONDecodeError as e:
                 raise ValueError(f"{path} line {number}: invalid JSON ({e})") from e
-            for field in ROW_FIELDS:
-                if not isinstance(row.get(field), str) or (field != "source_row" and not row[field].strip()):
-                    raise ValueError(f"{path} line {number}, field {field!r}: missing, empty or not a string")
-            rows.append(row)
+            count += 1
+            yield number, record
+
+
+def read_rows(path: pathlib.Path, limit: int | None = None) -> list[dict]:
+    """Preference rows (from `judgejax data prepare`); a bad line is an error naming file, line and field."""
+    rows = []
+    for number, row in numbered_records(path, limit):
+        for field in ROW_FIELDS:
+            if not isinstance(row.get(field), str) or (field != "source_row" and not row[field].strip()):
+                raise ValueError(f"{path} line {number}, field {field!r}: missing, empty or not a string")
+        rows.append(row)
     return rows
 
 
