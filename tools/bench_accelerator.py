@@ -1,6 +1,7 @@
 """Training and sampling throughput of judgejax on an accelerator (GPU or TPU), random weights.
 
-For each model shape (Hugging Face config of a real 1B-8B model, random weights): the jitted SFT
+For each model shape (the Hugging Face config of a real 1.5B-7B model, or SmolLM2-135M for a CPU
+smoke run; random weights): the jitted SFT
 and DPO (+NLL) steps over packed [batch, seq] rows with float32 master weights, bfloat16 compute
 and AdamW (tokens/s, and MFU = model FLOPs / step time / the chip's peak; model FLOPs as in
 tools/bench_common.FLOPS_FORMULA, remat's recomputation not counted); then the jitted sampler
@@ -21,16 +22,14 @@ import jax
 import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec as P
 
-sys.path.insert(0, __import__("os").path.dirname(__file__))
-import bench_common as bc  # noqa: E402
-
-from judgejax.model.build import init_model, params_of  # noqa: E402
-from judgejax.model.config import ModelConfig  # noqa: E402
-from judgejax.sample.sampler import generate  # noqa: E402
-from judgejax.sharding import BATCH, MeshConfig, make_mesh  # noqa: E402
-from judgejax.train.optimizer import OptimConfig, make_optimizer  # noqa: E402
-from judgejax.train.state import create_state  # noqa: E402
-from judgejax.train.steps import DPOConfig, make_dpo_step, make_sft_step  # noqa: E402
+import bench_common as bc
+from judgejax.model.build import init_model, params_of
+from judgejax.model.config import ModelConfig
+from judgejax.sample.sampler import generate
+from judgejax.sharding import BATCH, MeshConfig, make_mesh
+from judgejax.train.optimizer import OptimConfig, make_optimizer
+from judgejax.train.state import create_state
+from judgejax.train.steps import DPOConfig, make_dpo_step, make_sft_step
 
 # config.json fields of the released models (shapes only; weights are random here)
 SHAPES = {
