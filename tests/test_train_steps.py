@@ -207,3 +207,26 @@ def test_optimizer_state_is_sharded_like_the_parameters(hf):
     abstract = jax.tree.leaves(abstract_state(model.cfg, mesh, tx).opt_state)
     for a, x in zip(abstract, jax.tree.leaves(state.opt_state)):
         assert a.shape == x.shape and a.sharding.is_equivalent_to(x.sharding, x.ndim)
+
+
+@pytest.mark.parametrize("loss_type", ["sigmoid", "ipo"])
+def test_dpo_padding_pairs_change_nothing(hf, loss_type):
+    """A last, partial batch is filled with padding pairs (no tokens, the first row's reference
+    log-probs): the step's loss, metrics and new parameters equal those of the real pairs alone."""
+    path, _ = hf
+    mesh = make_mesh(MeshConfig(data=1), devices=jax.devices()[:1])
+    params = params_of(import_hf(path, mesh))
+    real = {**seq_batch(2, 16, seed=3, prefix="chosen_"), **seq_batch(2, 16, seed=4, prefix="rejected_"),
+            "ref_chosen_logps": np.array([-30.0, -25.0], np.float32),
+            "ref_rejected_logps": np.array([-28.0, -31.0], np.float32)}
+    padded = {k: np.concatenate([v, np.zeros_like(v)]) for k, v in real.items()}
+    for side in ("chosen", "rejected"):  # padding rows carry example 0's reference log-probs
+        padded[f"ref_{side}_logps"][2:] = real[f"ref_{side}_logps"][0]
+    tx = make_optimizer(OptimConfig(learning_rate=1e-3), 10)
+    step = jax.jit(make_dpo_step(import_hf(path, mesh).cfg, tx, DPOConfig(loss_type=loss_type), chunk_size=8))
+    state_real, m_real = step(create_state(params, tx), micro(real, 1))
+    state_pad, m_pad = step(create_state(params_of(import_hf(path, mesh)), tx), micro(padded, 1))
+    for key, value in m_real.items():
+        np.testing.assert_allclose(float(m_pad[key]), float(value), rtol=1e-5, atol=1e-6, err_msg=key)
+    for a, b in zip(jax.tree.leaves(state_pad.params), jax.tree.leaves(state_real.params)):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-6)

@@ -92,29 +92,39 @@ def pair_logps(cfg: ModelConfig, params, micro: dict, chunk_size: int):
     return sums[:rows], sums[rows:], token_logps[:rows]
 
 
+def real_pairs(batch: dict) -> jax.Array:
+    """1.0 for a pair with completion tokens, 0.0 for a padding pair (a last, partial batch is
+    filled with them): padding takes no part in the DPO loss, its normalisation or the metrics."""
+    mask = batch["chosen_loss_mask"].sum(-1) + batch["rejected_loss_mask"].sum(-1)
+    return (mask > 0).astype(jnp.float32)
+
+
 def make_dpo_step(cfg: ModelConfig, tx: optax.GradientTransformation, dpo: DPOConfig, chunk_size: int = 1024):
     """DPO (+ NLL on chosen) against reference log-probs carried in the batch as
     `ref_chosen_logps` / `ref_rejected_logps` [accum, rows] (precomputed, or filled in by the
     caller from a frozen in-memory reference)."""
 
     def step(state: TrainState, batch: dict):
-        total_pairs = batch["chosen_tokens"].shape[0] * batch["chosen_tokens"].shape[1]
+        total_pairs = jnp.maximum(real_pairs(batch).sum(), 1.0)
         total_chosen_tokens = jnp.maximum(batch["chosen_loss_mask"].sum(), 1.0)
 
         def loss_fn(params, micro):
+            real = real_pairs(micro)
             chosen, rejected, chosen_token_logps = pair_logps(cfg, params, micro, chunk_size)
             lengths = {}
             if dpo.loss_type == "ipo":
-                lengths = dict(chosen_lengths=micro["chosen_loss_mask"].sum(-1),
-                               rejected_lengths=micro["rejected_loss_mask"].sum(-1))
+                # at least 1, so that a padding pair's 0 / 0 cannot turn the sums into NaN
+                lengths = dict(chosen_lengths=jnp.maximum(micro["chosen_loss_mask"].sum(-1), 1.0),
+                               rejected_lengths=jnp.maximum(micro["rejected_loss_mask"].sum(-1), 1.0))
             losses, metrics = dpo_loss(
                 chosen, rejected, micro["ref_chosen_logps"], micro["ref_rejected_logps"],
                 beta=dpo.beta, loss_type=dpo.loss_type, label_smoothing=dpo.label_smoothing, **lengths,
             )
             nll = -chosen_token_logps.sum() / total_chosen_tokens
-            loss = losses.sum() / total_pairs + dpo.nll_weight * nll
-            aux = {k: v.sum() / total_pairs for k, v in metrics.items()}
-            aux["dpo_loss"] = losses.sum() / total_pairs
+            dpo_term = (losses * real).sum() / total_pairs
+            loss = dpo_term + dpo.nll_weight * nll
+            aux = {k: (v * real).sum() / total_pairs for k, v in metrics.items()}
+            aux["dpo_loss"] = dpo_term
             aux["nll_loss"] = nll
             return loss, aux
 
