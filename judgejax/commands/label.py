@@ -19,7 +19,7 @@ def register(sub) -> None:
                     "`judgejax dpo` reads as data.path. Identical answers, parse errors and inconsistent picks "
                     "are counted in OUT/summary.json and dropped. Resumable: rerun the same command after a crash.",
         epilog="example: judgejax label --prompts judgejax/demo_data/pref_en.jsonl --field prompt "
-               "--policy SmolLM2-135M-Instruct --judge runs/demo/export --out runs/label")
+               "--policy SmolLM2-135M-Instruct --judge runs/demo/judge-hf --out runs/label")
     p.add_argument("--prompts", required=True,
                    help="JSONL of prompts: --field holds the user message, `id` (optional) names the row")
     p.add_argument("--field", default="question",
