@@ -15,7 +15,7 @@ import pathlib
 from collections import Counter
 
 from judgejax.judge.synth import (ORDERS, SynthConfig, append_jsonl, instruction, numbered_records, read_jsonl,
-                                  sample_judgements, write_jsonl)
+                                  resume_jsonl, sample_judgements, write_jsonl)
 from judgejax.judge.templates import TEMPLATES
 from judgejax.sample.chat import ChatBackend
 
@@ -40,8 +40,7 @@ def _user_message(value) -> str | None:
     """The text of a prompt column: a string, the first of a list of strings (MT-Bench turns), or
     the first user message of a chat (a list of role/content messages)."""
     if isinstance(value, list) and value:
-        first = next((m.get("content") for m in value if isinstance(m, dict) and m.get("role") == "user"), value[0])
-        value = first
+        value = next((m.get("content") for m in value if isinstance(m, dict) and m.get("role") == "user"), value[0])
     return value if isinstance(value, str) and value.strip() else None
 
 
@@ -66,10 +65,7 @@ def read_prompts(path: pathlib.Path, field: str = "question", limit: int | None 
 
 def sample_answers(prompts: list[dict], policy: ChatBackend, config: LabelConfig, path: pathlib.Path) -> list[dict]:
     """Two sampled answers per prompt, appended to `path` chunk by chunk (finished prompts skipped)."""
-    finished = read_jsonl(path)
-    if path.exists():
-        write_jsonl(path, finished)  # drop a record torn by a crash
-    done = {a["id"] for a in finished}
+    done = {a["id"] for a in resume_jsonl(path)}
     todo = [p for p in prompts if p["id"] not in done]
     for start in range(0, len(todo), config.chunk):
         chunk = todo[start:start + config.chunk]

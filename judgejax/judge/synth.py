@@ -143,6 +143,15 @@ def read_jsonl(path: pathlib.Path) -> list[dict]:
     return rows
 
 
+def resume_jsonl(path: pathlib.Path) -> list[dict]:
+    """The records a crashed run left in `path`, with a record torn by the crash dropped from the
+    file, so that new records can be appended after it."""
+    finished = read_jsonl(path)
+    if path.exists():
+        write_jsonl(path, finished)
+    return finished
+
+
 def append_jsonl(path: pathlib.Path, rows: Iterable[dict]) -> None:
     with path.open("a", encoding="utf-8") as f:
         for row in rows:
@@ -154,10 +163,7 @@ def sample_judgements(instructions: list[dict], teacher: ChatBackend, config: Sy
                       path: pathlib.Path, n: int, desc: str) -> list[dict]:
     """n judgements per instruction, appended to `path` chunk by chunk; instructions already in
     the file are skipped (resume)."""
-    finished = read_jsonl(path)
-    if path.exists():
-        write_jsonl(path, finished)  # drop a record torn by a crash before appending
-    done = {(j["id"], j["order"]) for j in finished}
+    done = {(j["id"], j["order"]) for j in resume_jsonl(path)}
     todo = [i for i in instructions if (i["id"], i["order"]) not in done]
     if done:
         print(f"{path}: {len(done)} instructions already judged, {len(todo)} to go")
