@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import os
 import statistics
+import sys
 import time
 from typing import Callable, Sequence
 
@@ -18,6 +19,11 @@ FLOPS_FORMULA = (
     "L layers, T the padded sequence length; the attention term counts the full T x T score and "
     "value matmuls forward and backward (PaLM's MFU convention, causal half not subtracted)"
 )
+
+
+def log(tool: str, message: str) -> None:
+    """A progress line on stderr (stdout carries only the report)."""
+    print(f"[{tool}] {message}", file=sys.stderr, flush=True)
 
 
 def cores() -> int:

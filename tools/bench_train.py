@@ -49,7 +49,6 @@ may be shared: compare the ratios of one run.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import gc
 import json
 import math
@@ -62,7 +61,6 @@ import time
 from functools import partial
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import optax
 from jax.sharding import NamedSharding, PartitionSpec as P
@@ -70,6 +68,8 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import bench_common as bc  # noqa: E402
+from bench_train_profile import profile_jax, profile_torch  # noqa: E402
+from bench_train_trl import run_trl  # noqa: E402
 
 from judgejax.config import TrainSection  # noqa: E402
 from judgejax.data.columns import Columns  # noqa: E402
@@ -81,7 +81,7 @@ from judgejax.data.readers import read_rows  # noqa: E402
 from judgejax.data.rows import PreferenceRow, parse_preference_row  # noqa: E402
 from judgejax.data.stats import DataStats  # noqa: E402
 from judgejax.data.tokenize import PreferenceExample  # noqa: E402
-from judgejax.model.build import model_from_params, params_of  # noqa: E402
+from judgejax.model.build import params_of  # noqa: E402
 from judgejax.model.checkpoint import load_model  # noqa: E402
 from judgejax.model.config import ModelConfig  # noqa: E402
 from judgejax.model.smollm2 import smollm2_path  # noqa: E402
@@ -91,7 +91,7 @@ from judgejax.train.batches import global_batch, seq_batch_keys  # noqa: E402
 from judgejax.train.optimizer import OptimConfig, make_optimizer  # noqa: E402
 from judgejax.train.reference import compute_reference_logps  # noqa: E402
 from judgejax.train.state import abstract_state, create_state, shardings_of  # noqa: E402
-from judgejax.train.steps import DPOConfig, make_dpo_step, make_sft_step, sequence_token_logps  # noqa: E402
+from judgejax.train.steps import DPOConfig, make_dpo_step, make_sft_step  # noqa: E402
 
 DEFAULT_DATA = "/work/shared/data/preferences/llamafactory/dpo_en_demo.json"
 SHAREGPT_ROLES = {"system": "system", "human": "user", "gpt": "assistant"}
@@ -103,7 +103,7 @@ TARGETS = {"torch": 1.2, "peak": 0.70, "dpo_vs_sft": 1.1, "trl": 2.0}
 
 
 def _log(message: str) -> None:
-    print(f"[bench_train] {message}", file=sys.stderr, flush=True)
+    bc.log("bench_train", message)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -314,144 +314,6 @@ class TorchLoop:
 
 # ----------------------------------------------------------------------------------------------
 # TRL
-
-
-def run_trl(path: pathlib.Path, tokenizer, rows: list[PreferenceRow], examples: list[PreferenceExample],
-            seq: int, pairs: int, accum: int, steps: int, threads: int, scratch: pathlib.Path) -> dict:
-    """TRL's DPOTrainer in its own loop; returns its step seconds, its precomputed reference
-    log-probs and its setup time."""
-    import datasets
-    import torch
-    from transformers import AutoModelForCausalLM, TrainerCallback
-    from trl import DPOConfig as TRLDPOConfig, DPOTrainer
-
-    torch.set_num_threads(threads)
-
-    class StepClock(TrainerCallback):
-        def __init__(self):
-            self.marks: list[float] = []
-
-        def on_train_begin(self, args, state, control, **kwargs):
-            self.marks.append(time.perf_counter())
-
-        def on_step_end(self, args, state, control, **kwargs):
-            self.marks.append(time.perf_counter())
-
-    micro = pairs // accum
-    args = TRLDPOConfig(
-        output_dir=str(scratch / "trl"), max_length=seq, per_device_train_batch_size=micro,
-        gradient_accumulation_steps=accum, max_steps=steps, learning_rate=OPTIM.learning_rate,
-        lr_scheduler_type="cosine", adam_beta1=OPTIM.b1, adam_beta2=OPTIM.b2, adam_epsilon=OPTIM.eps,
-        weight_decay=OPTIM.weight_decay, max_grad_norm=OPTIM.grad_clip, beta=DPO.beta,
-        loss_type=["sigmoid", "sft"], loss_weights=[1.0, DPO.nll_weight],
-        precompute_ref_log_probs=True, precompute_ref_batch_size=micro, gradient_checkpointing=False,
-        use_cpu=True, bf16=False, fp16=False, train_sampling_strategy="sequential", seed=0,
-        logging_steps=steps, save_strategy="no", eval_strategy="no", report_to="none", disable_tqdm=True,
-        dataloader_num_workers=0, dataloader_pin_memory=False,
-    )
-    dataset = datasets.Dataset.from_list(
-        [{"prompt": r.prompt, "chosen": r.chosen, "rejected": r.rejected} for r in rows]
-    )
-    clock = StepClock()
-    with contextlib.redirect_stdout(sys.stderr):  # the Trainer prints its logs; stdout carries only the report
-        began = time.perf_counter()
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
-        trainer = DPOTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
-                             callbacks=[clock])
-        setup_seconds = time.perf_counter() - began
-        _check_same_tokens(trainer.train_dataset, examples, seq)
-        reference = {side: np.asarray(trainer.train_dataset[f"ref_{side}_logps"], np.float64)
-                     for side in ("chosen", "rejected")}
-        trainer.train()
-    seconds = list(np.diff(clock.marks))
-    del trainer, model
-    gc.collect()
-    return {"seconds": seconds, "reference": reference, "setup_seconds": setup_seconds}
-
-
-def _check_same_tokens(trl_dataset, examples: list[PreferenceExample], seq: int) -> None:
-    """TRL's prompt+completion ids, truncated as its collator truncates, equal judgejax's."""
-    for i, example in enumerate(examples):
-        row = trl_dataset[i]
-        for side in ("chosen", "rejected"):
-            theirs = (row["prompt_ids"] + row[f"{side}_ids"])[:seq]
-            ours = np.concatenate([example.prompt_ids, getattr(example, f"{side}_ids")]).tolist()
-            if theirs != ours:
-                raise SystemExit(f"pair {i} ({example.ref}): TRL's {side} token ids differ from judgejax's")
-
-
-# ----------------------------------------------------------------------------------------------
-# Profile
-
-
-def _best_of(fn, repeats: int = 2) -> float:
-    fn()  # compile and warm
-    return bc.best_seconds(fn, repeats)
-
-
-def profile_jax(cfg: ModelConfig, chunk: int, steps: JaxSteps, tx, host: dict[str, np.ndarray]) -> dict:
-    """Seconds per step of the SFT step's parts, each timed on one micro-batch and multiplied by
-    the micro-batches per step (forward of the decoder only, forward with the LM head and
-    log-softmax, forward + backward), the optimizer update once, and XLA's FLOP count of the
-    compiled step."""
-    batch = steps.place(host)
-    micro = jax.tree.map(lambda x: x[0], batch)
-    params = steps.state.params
-
-    def loss(p, m):
-        return -sequence_token_logps(cfg, p, m, chunk).sum() / jnp.maximum(m["loss_mask"].sum(), 1.0)
-
-    def decoder(p, m):
-        hidden, _ = model_from_params(cfg, p).hidden_states(m["tokens"], m["positions"], m["segment_ids"])
-        return hidden.sum()
-
-    def update(state, grads):
-        updates, opt_state = tx.update(grads, state.opt_state, state.params)
-        return optax.apply_updates(state.params, updates), opt_state
-
-    grad_fn = jax.jit(jax.value_and_grad(loss))
-    parts = {}
-    for name, fn in (("decoder forward", jax.jit(decoder)), ("forward (with LM head + log-softmax)", jax.jit(loss)),
-                     ("forward + backward", grad_fn)):
-        _log(f"profile judgejax: {name}")
-        parts[name] = steps.accum * _best_of(lambda: jax.block_until_ready(fn(params, micro)))
-    grads = grad_fn(params, micro)[1]
-    _log("profile judgejax: optimizer update")
-    update = jax.jit(update)
-    parts["optimizer update (clip + AdamW)"] = _best_of(lambda: jax.block_until_ready(update(steps.state, grads)))
-    del grads
-    _log("profile judgejax: cost analysis of the compiled step")
-    cost = steps.jitted["sft"].lower(steps.state, batch).compile().cost_analysis()
-    cost = cost[0] if isinstance(cost, (list, tuple)) else cost
-    return {"parts": parts, "xla_flops": float(cost.get("flops", float("nan"))),
-            "xla_bytes": float(cost.get("bytes accessed", float("nan")))}
-
-
-def profile_torch(loop: TorchLoop, host: dict[str, np.ndarray]) -> dict:
-    """The same parts for the torch loop (forwards without autograd, as judgejax's are)."""
-    torch = loop.torch
-    tokens, targets = loop.micro_batches(host)[0]
-
-    def decoder():
-        with torch.no_grad():
-            loop.model.model(input_ids=tokens, use_cache=False)
-
-    def forward():
-        with torch.no_grad():
-            loop.loss(tokens, targets)
-
-    def forward_backward():
-        loop.loss(tokens, targets).backward()
-
-    parts = {}
-    for name, fn in (("decoder forward", decoder), ("forward (with LM head + log-softmax)", forward),
-                     ("forward + backward", forward_backward)):
-        _log(f"profile torch: {name}")
-        parts[name] = loop.accum * _best_of(fn)
-    _log("profile torch: optimizer update")
-    parts["optimizer update (clip + AdamW)"] = _best_of(loop.update)  # on the gradients of the last backward
-    loop.optimizer.zero_grad(set_to_none=True)
-    return {"parts": parts}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -671,7 +533,8 @@ def main(argv=None) -> None:
 
         if not args.skip_trl:
             _log("TRL DPOTrainer")
-            res["trl"] = run_trl(path, tokenizer, rows, examples, args.seq, pairs, accum, rounds, threads, scratch)
+            res["trl"] = run_trl(path, tokenizer, rows, examples, args.seq, pairs, accum, rounds, threads, scratch,
+                                 OPTIM, DPO)
 
         _log("measuring the matmul peak again")
         jax_peaks.append(bc.jax_matmul_peak())
