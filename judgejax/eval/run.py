@@ -252,8 +252,9 @@ def finish(out_dir: str | Path) -> dict[str, Any]:
     return summary
 
 
-def build_judge(opts: EvalOptions, mesh: Mesh) -> Judge:
-    """Load the model(s) and tokenizer and make the mode's judge."""
+def build_judge(opts: EvalOptions, mesh: Mesh, share_prefix: bool = True) -> Judge:
+    """Load the model(s) and tokenizer and make the mode's judge. `share_prefix=False` prefills
+    every prompt whole (same results; for comparing the speed of both)."""
     dtypes = dict(param_dtype=opts.param_dtype, compute_dtype=opts.compute_dtype)
     assets = assets_dir(opts.model)
     tokenizer = load_tokenizer(assets)
@@ -267,11 +268,11 @@ def build_judge(opts: EvalOptions, mesh: Mesh) -> Judge:
         return ImplicitRewardJudge(model, reference, tokenizer, source=opts.data, batch_multiple=multiple)
     template = get_template(opts.template or DEFAULT_TEMPLATE)
     if opts.mode == "verdict-prob":
-        return VerdictProbJudge(model, tokenizer, template, batch_multiple=multiple)
+        return VerdictProbJudge(model, tokenizer, template, batch_multiple=multiple, share_prefix=share_prefix)
     generation_config = assets / "generation_config.json"
     stop_ids = stop_token_ids(tokenizer, generation_config if generation_config.is_file() else None)
     return GenerativeJudge(model, tokenizer, template, stop_ids=stop_ids, batch_multiple=multiple,
-                           max_new_tokens=opts.max_new_tokens or DEFAULT_MAX_NEW_TOKENS)
+                           max_new_tokens=opts.max_new_tokens or DEFAULT_MAX_NEW_TOKENS, share_prefix=share_prefix)
 
 
 def _spec(opts: EvalOptions, num_shards: int) -> EvalSpec:

@@ -5,7 +5,8 @@ error).
 
 One prefill over the left-padded prompts fills the KV cache; each continuation is then a short
 forward from that cache, so the prompt is read once for both verdicts. Only the last prompt
-position is projected to the vocabulary.
+position is projected to the vocabulary. The tokens every prompt of a batch starts with (the
+template's system turn) are computed once and shared (`judgejax.sample.prefix`).
 """
 from __future__ import annotations
 
@@ -24,19 +25,21 @@ from judgejax.eval.generative import judge_prompt_ids
 from judgejax.eval.scoring import example_result
 from judgejax.judge.templates import JudgeTemplate
 from judgejax.model.llm import CausalLM
-from judgejax.sample.sampler import DEFAULT_BUCKETS, bucket_length, left_pad
+from judgejax.model.llm import SharedPrefix
+from judgejax.sample.prefix import PrefixCache
+from judgejax.sample.sampler import DEFAULT_BUCKETS, bucket_length, left_pad, prompt_positions
 from judgejax.train.logprobs import token_logprobs
 
 
 @functools.partial(jax.jit, static_argnames=("graphdef", "continuations"))
-def _continuation_logps(graphdef, state, tokens_bp, segments_bp, *, continuations):
+def _continuation_logps(graphdef, state, prefix: SharedPrefix | None, tokens_bp, segments_bp, *, continuations):
     """Summed log p(continuation | prompt) for each continuation: float32 [B, len(continuations)]."""
     model: CausalLM = nnx.merge(graphdef, state)
     batch, length = tokens_bp.shape
     dtype = model.cfg.compute_jnp_dtype
     capacity = length + max(len(c) for c in continuations) - 1
-    positions_bp = jnp.maximum(jnp.cumsum(segments_bp, axis=1) - 1, 0)
-    hidden_bpd, cache = model.prefill(tokens_bp, positions_bp, segments_bp, capacity)
+    positions_bp = prompt_positions(segments_bp, prefix)
+    hidden_bpd, cache = model.prefill(tokens_bp, positions_bp, segments_bp, capacity, prefix)
     unembed_dv = model.unembed_dv()
     first_bv = jax.nn.log_softmax(jnp.einsum("bd,dv->bv", hidden_bpd[:, -1], unembed_dv.astype(dtype),
                                              preferred_element_type=jnp.float32), axis=-1)
@@ -68,9 +71,10 @@ class VerdictProbJudge:
     mode = "verdict-prob"
 
     def __init__(self, model: CausalLM, tokenizer: Any, template: JudgeTemplate, *, batch_multiple: int,
-                 buckets: Sequence[int] = DEFAULT_BUCKETS):
+                 buckets: Sequence[int] = DEFAULT_BUCKETS, share_prefix: bool = True):
         self.model, self.tokenizer, self.template = model, tokenizer, template
         self.batch_multiple, self.buckets = batch_multiple, tuple(buckets)
+        self.prefixes = PrefixCache(model, batch_multiple, share=share_prefix)
         self.continuations = verdict_continuations(tokenizer, template)
         self.mesh = model.outer.embed_vd[...].sharding.mesh
 
@@ -85,10 +89,11 @@ class VerdictProbJudge:
 
     def scores(self, prompts: Sequence[list[int]]) -> np.ndarray:
         """log p(verdict A), log p(verdict B) per prompt: float32 [len(prompts), 2]."""
-        length = bucket_length(max(len(p) for p in prompts), self.buckets)
-        tokens, segments = left_pad(prompts, length, padded_rows(len(prompts), self.batch_multiple))
+        prefix, rests = self.prefixes.split(prompts)
+        length = bucket_length(max(len(p) for p in rests), self.buckets)
+        tokens, segments = left_pad(rests, length, padded_rows(len(prompts), self.batch_multiple))
         graphdef, state = nnx.split(self.model)
-        out = _continuation_logps(graphdef, state, *place(self.mesh, tokens, segments),
+        out = _continuation_logps(graphdef, state, prefix, *place(self.mesh, tokens, segments),
                                   continuations=self.continuations)
         return np.asarray(jax.device_get(out))[:len(prompts)]
 

@@ -1,18 +1,32 @@
-"""Grouped-query attention over a causal mask, in query blocks.
+"""Grouped-query attention over a causal mask, in query blocks, optionally also over keys
+computed earlier (a KV cache, a prefix every row shares).
 
-Query block i only attends to the keys up to the end of block i: keys after it are masked by
+Query block i only attends to its own keys up to the end of block i: keys after it are masked by
 causality, so they are never scored. This skips half of the score matrix and keeps at most a
 [batch, heads, block, keys] slab of float32 scores alive instead of [batch, heads, T, T], with
 the same softmax over the same unmasked keys as dense attention.
+
+Earlier keys come as separate parts, each scored on its own and joined in one softmax, so a cache
+is read where it lies (never copied to append the new keys), and a prefix shared by every row is
+stored once for the whole batch instead of once per row. Their keys are stored
+[B, K, H, S] and values [B, K, S, H], so that each (row, kv head) is a plain matrix product with
+no transposed copy of the cache.
 """
 
 from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
 
 BLOCK = 128  # query rows per block; fastest of 128/256/512 on CPU, and a tile size on accelerators
 MASK_VALUE = -0.7 * float(jnp.finfo(jnp.float32).max)
+
+# (keys, values, mask): keys [B, K, H, S] and values [B, K, S, H], or [K, H, S] and [K, S, H] when
+# every row shares them; mask [B, T, S] (True where allowed) or None when every query may see every key.
+Context = tuple[jax.Array, jax.Array, jax.Array | None]
 
 
 def blocks(T: int, block: int = BLOCK) -> list[tuple[int, int]]:
@@ -25,20 +39,45 @@ def scored_pairs(T: int, block: int = BLOCK) -> int:
     return sum((stop - start) * stop for start, stop in blocks(T, block))
 
 
-def dense(q_btkgh, k_bskh, v_bskh, mask_bts, scale: float):
-    """Softmax attention of every query over every key (`mask_bts` True where allowed)."""
-    scores = jnp.einsum("btkgh,bskh->bkgts", q_btkgh, k_bskh, preferred_element_type=jnp.float32)
-    scores = jnp.where(mask_bts[:, None, None], scores * scale, MASK_VALUE)
-    probs = jax.nn.softmax(scores, axis=-1).astype(q_btkgh.dtype)
-    return jnp.einsum("bkgts,bskh->btkgh", probs, v_bskh.astype(q_btkgh.dtype))
+def _scores(q_bkgth, k_bkhs, mask_bts):
+    scores = jnp.einsum("bkgth,bkhs->bkgts", q_bkgth, k_bkhs, preferred_element_type=jnp.float32)
+    return scores if mask_bts is None else jnp.where(mask_bts[:, None, None], scores, MASK_VALUE)
 
 
-def causal(q_btkgh, k_btkh, v_btkh, mask_btt, scale: float, block: int = BLOCK):
-    """Self-attention where query t and key t are the same slot and `mask_btt` is causal
-    (never allows a key after its query). Query rows whose keys are all masked (padding) get
-    an unspecified output, as in `dense`."""
+def _weighted(weights_bkgts, v_bksh):
+    return jnp.einsum("bkgts,bksh->bkgth", weights_bkgts, v_bksh.astype(weights_bkgts.dtype),
+                      preferred_element_type=jnp.float32)
+
+
+def _per_row(x, rows: int):
+    """A shared part's keys or values with the batch axis (broadcast: XLA:CPU multiplies a
+    batched operand faster than it folds the rows into the other one)."""
+    return x if x.ndim == 4 else jnp.broadcast_to(x, (rows, *x.shape))
+
+
+def causal(q_btkgh, k_btkh, v_btkh, mask_btt, scale: float, context: Sequence[Context] = (),
+           block: int = BLOCK):
+    """Softmax attention where query t and key t are the same slot and `mask_btt` (True where
+    allowed) is causal: it never allows a key after its query. Each query also sees the `context`
+    parts in full (their masks cut to the query block). Query rows whose keys are all masked
+    (padding) get an unspecified output.
+
+    Queries, keys and values are put head-major once ([B, K, G, T, H], [B, K, S, H]), so each
+    block is plain batched matrix products; the softmax is normalised after the weighted sum
+    (one pass less over the scores)."""
+    q_bkgth = (q_btkgh * scale).transpose(0, 2, 3, 1, 4)
+    k_bkhs, v_bksh = k_btkh.transpose(0, 2, 3, 1), v_btkh.transpose(0, 2, 1, 3)
     outs = []
     for start, stop in blocks(q_btkgh.shape[1], block):
-        outs.append(dense(q_btkgh[:, start:stop], k_btkh[:, :stop], v_btkh[:, :stop],
-                          mask_btt[:, start:stop, :stop], scale))
-    return outs[0] if len(outs) == 1 else jnp.concatenate(outs, axis=1)
+        q = q_bkgth[:, :, :, start:stop]
+        parts = [(_per_row(k, q.shape[0]), _per_row(v, q.shape[0]), None if m is None else m[:, start:stop])
+                 for k, v, m in context]
+        parts.append((k_bkhs[..., :stop], v_bksh[:, :, :stop], mask_btt[:, start:stop, :stop]))
+        scores = [_scores(q, k, m) for k, _, m in parts]
+        top = functools.reduce(jnp.maximum, [s.max(axis=-1, keepdims=True) for s in scores])
+        weights = [jnp.exp(s - top) for s in scores]
+        total = sum(w.sum(axis=-1, keepdims=True) for w in weights)
+        out = sum(_weighted(w.astype(q.dtype), v) for w, (_, v, _) in zip(weights, parts))
+        outs.append((out / total).astype(q.dtype))
+    out_bkgth = outs[0] if len(outs) == 1 else jnp.concatenate(outs, axis=3)
+    return out_bkgth.transpose(0, 3, 1, 2, 4)

@@ -40,7 +40,12 @@ PARAM_AXES: dict[str, tuple[str, ...]] = {
     "up_ldf": ("layers", "embed", "mlp"),
     "down_lfd": ("layers", "mlp", "embed"),
 }
-CACHE_AXES = ("layers", "batch", "seq", "kv_heads", "head_dim")
+# Cached keys [L, B, K, H, S] and values [L, B, K, S, H] (see judgejax.model.attention); a shared
+# prefix has no batch axis.
+CACHE_K_AXES = ("layers", "batch", "kv_heads", "head_dim", "seq")
+CACHE_V_AXES = ("layers", "batch", "kv_heads", "seq", "head_dim")
+PREFIX_K_AXES = ("layers", "kv_heads", "head_dim", "seq")
+PREFIX_V_AXES = ("layers", "kv_heads", "seq", "head_dim")
 ACT_AXES = ("batch", "seq", None)
 
 
@@ -74,18 +79,34 @@ def param_shapes(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:
 
 @jax.tree_util.register_dataclass
 @dataclasses.dataclass
+class SharedPrefix:
+    """Keys and values of prompt tokens that every row of a batch starts with, computed and stored
+    once for the whole batch: keys [L, K, H, P], values [L, K, P, H], at positions 0..P-1."""
+
+    k_lkhp: jax.Array
+    v_lkph: jax.Array
+
+    @property
+    def length(self) -> int:
+        return self.v_lkph.shape[2]
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass
 class KVCache:
     """Per-layer keys and values, the segment id of each cached slot (0 = empty or padding),
-    and the next slot to write. All rows share `index`: prompts are left-padded."""
+    the next slot to write, and the prefix every row attends to before its own slots (if any).
+    All rows share `index`: prompts are left-padded."""
 
-    k_lbskh: jax.Array
-    v_lbskh: jax.Array
+    k_lbkhs: jax.Array
+    v_lbksh: jax.Array
     segment_ids_bs: jax.Array
     index: jax.Array
+    prefix: SharedPrefix | None = None
 
     @property
     def capacity(self) -> int:
-        return self.k_lbskh.shape[2]
+        return self.v_lbksh.shape[3]
 
 
 class Params(nnx.Module):
@@ -143,55 +164,87 @@ class CausalLM(nnx.Module):
     def _final_norm(self, x_btd):
         return _rms_norm(x_btd, self.outer.final_norm_d[...], self.cfg.rms_norm_eps)
 
-    def _self_attend(self, tokens_bt, positions_bt, segment_ids_bt, keep_kv: bool):
-        """All layers over the tokens alone (no cache); with keep_kv, each layer's keys and
-        values stacked [L, B, T, K, H]."""
+    def _self_attend(self, tokens_bt, positions_bt, segment_ids_bt, keep_kv: bool,
+                     prefix: SharedPrefix | None = None):
+        """All layers over the tokens (and the prefix, if given, which every token sees); with
+        keep_kv, each layer's keys and values of the tokens stacked [L, B, T, K, H]."""
         layer = self._layer()
         q_slot_t = jnp.arange(tokens_bt.shape[1])
         mask_btt = _mask(q_slot_t, q_slot_t, segment_ids_bt, segment_ids_bt)
 
-        def body(x, weights):
-            x, kv = layer(x, weights, positions_bt, mask_btt, None)
+        def body(x, layer_inputs):
+            weights, prefix_kv = layer_inputs
+            context = () if prefix_kv is None else ((*prefix_kv, None),)
+            x, kv = layer(x, weights, positions_bt, mask_btt, context)
             return x, kv if keep_kv else None
 
-        x_btd, kv = jax.lax.scan(body, self._embed(tokens_bt), self.layers.arrays())
+        prefix_kv = None if prefix is None else (prefix.k_lkhp, prefix.v_lkph)
+        x_btd, kv = jax.lax.scan(body, self._embed(tokens_bt), (self.layers.arrays(), prefix_kv))
         return self._final_norm(x_btd), kv
 
-    def prefill(self, tokens_bt, positions_bt, segment_ids_bt, capacity: int):
-        """`hidden_states` of a prompt and a new cache of `capacity` slots holding it."""
+    def shared_prefix(self, tokens_bp) -> SharedPrefix:
+        """The keys and values of a prefix for `prefill(prefix=...)`. `tokens_bp` holds the prefix
+        in every row (as many identical rows as the data axes split); row 0's are kept."""
+        positions_bp = jnp.broadcast_to(jnp.arange(tokens_bp.shape[1]), tokens_bp.shape)
+        _, (k_lbpkh, v_lbpkh) = self._self_attend(tokens_bp, positions_bp, jnp.ones_like(tokens_bp), keep_kv=True)
+        return SharedPrefix(constrain(k_lbpkh[:, 0].transpose(0, 2, 3, 1), PREFIX_K_AXES),
+                            constrain(v_lbpkh[:, 0].transpose(0, 2, 1, 3), PREFIX_V_AXES))
+
+    def prefill(self, tokens_bt, positions_bt, segment_ids_bt, capacity: int, prefix: SharedPrefix | None = None):
+        """`hidden_states` of a prompt (after `prefix`, if given: then positions start at its
+        length) and a new cache of `capacity` slots holding it."""
         T = tokens_bt.shape[1]
-        h_btd, (k_lbtkh, v_lbtkh) = self._self_attend(tokens_bt, positions_bt, segment_ids_bt, keep_kv=True)
-        pad = ((0, 0), (0, 0), (0, capacity - T), (0, 0), (0, 0))
+        h_btd, (k_lbtkh, v_lbtkh) = self._self_attend(tokens_bt, positions_bt, segment_ids_bt, True, prefix)
+        k_lbkht, v_lbkth = _cache_layout(k_lbtkh, v_lbtkh)
+        pad = ((0, 0),) * 4 + ((0, capacity - T),)
         cache = KVCache(
-            constrain(jnp.pad(k_lbtkh, pad), CACHE_AXES),
-            constrain(jnp.pad(v_lbtkh, pad), CACHE_AXES),
+            constrain(jnp.pad(k_lbkht, pad), CACHE_K_AXES),
+            constrain(jnp.pad(v_lbkth, pad[:3] + pad[4:] + pad[3:4]), CACHE_V_AXES),
             jnp.pad(segment_ids_bt.astype(jnp.int32), ((0, 0), (0, capacity - T))),
             jnp.asarray(T, jnp.int32),
+            prefix,
         )
         return h_btd, cache
 
     def hidden_states(self, tokens_bt, positions_bt, segment_ids_bt, cache: KVCache | None = None):
+        """Final-normed activations of the tokens; with a cache, the tokens follow what it holds
+        (its prefix, then its filled slots) and the returned cache holds them too."""
         if cache is None:
             return self._self_attend(tokens_bt, positions_bt, segment_ids_bt, keep_kv=False)[0], None
         layer = self._layer()
-        x_btd = self._embed(tokens_bt)
         T = tokens_bt.shape[1]
-        kv_segments_bs = jax.lax.dynamic_update_slice(
-            cache.segment_ids_bs, segment_ids_bt.astype(cache.segment_ids_bs.dtype), (0, cache.index)
-        )
-        q_slot_t = cache.index + jnp.arange(T)
-        mask_bts = _mask(q_slot_t, jnp.arange(cache.capacity), segment_ids_bt, kv_segments_bs)
+        segment_ids_bt = segment_ids_bt.astype(cache.segment_ids_bs.dtype)
+        filled_s = jnp.arange(cache.capacity) < cache.index
+        cache_mask_bts = (filled_s[None, None, :] & (cache.segment_ids_bs[:, None, :] != 0)
+                          & (segment_ids_bt[:, :, None] == cache.segment_ids_bs[:, None, :]))
+        q_slot_t = jnp.arange(T)
+        mask_btt = _mask(q_slot_t, q_slot_t, segment_ids_bt, segment_ids_bt)
+        prefix = cache.prefix
 
         def cached_body(x, layer_inputs):
-            weights, k_bskh, v_bskh = layer_inputs
-            x, (k_bskh, v_bskh) = layer(x, weights, positions_bt, mask_bts, (k_bskh, v_bskh, cache.index))
-            return x, (k_bskh, v_bskh)
+            weights, k_bkhs, v_bksh, prefix_kv = layer_inputs
+            context = (() if prefix_kv is None else ((*prefix_kv, None),)) + ((k_bkhs, v_bksh, cache_mask_bts),)
+            return layer(x, weights, positions_bt, mask_btt, context)
 
-        x_btd, (k, v) = jax.lax.scan(
-            cached_body, x_btd, (self.layers.arrays(), cache.k_lbskh, cache.v_lbskh)
+        prefix_kv = None if prefix is None else (prefix.k_lkhp, prefix.v_lkph)
+        x_btd, (k_lbtkh, v_lbtkh) = jax.lax.scan(
+            cached_body, self._embed(tokens_bt), (self.layers.arrays(), cache.k_lbkhs, cache.v_lbksh, prefix_kv)
         )
-        new_cache = KVCache(k, v, kv_segments_bs, cache.index + T)
+        # The new keys go into the cache once, after every layer has read it.
+        k_lbkht, v_lbkth = _cache_layout(k_lbtkh, v_lbtkh)
+        new_cache = KVCache(
+            jax.lax.dynamic_update_slice(cache.k_lbkhs, k_lbkht.astype(cache.k_lbkhs.dtype), (0, 0, 0, 0, cache.index)),
+            jax.lax.dynamic_update_slice(cache.v_lbksh, v_lbkth.astype(cache.v_lbksh.dtype), (0, 0, 0, cache.index, 0)),
+            jax.lax.dynamic_update_slice(cache.segment_ids_bs, segment_ids_bt, (0, cache.index)),
+            cache.index + T,
+            prefix,
+        )
         return self._final_norm(x_btd), new_cache
+
+
+def _cache_layout(k_lbtkh, v_lbtkh):
+    """Per-layer keys and values of new tokens in the cache's layout: [L, B, K, H, T], [L, B, K, T, H]."""
+    return k_lbtkh.transpose(0, 1, 3, 4, 2), v_lbtkh.transpose(0, 1, 3, 2, 4)
 
 
 def _mask(q_slot_t, k_slot_s, q_segments_bt, k_segments_bs) -> jax.Array:
@@ -216,7 +269,7 @@ def _layer_fn(cfg: ModelConfig, inv_freq_h):
         y = jnp.einsum(spec, x, w.astype(dtype))
         return y if bias is None else y + bias.astype(dtype)
 
-    def layer(x_btd, w, positions_bt, mask_bts, cache):
+    def layer(x_btd, w, positions_bt, mask_btt, context):
         h_btd = _rms_norm(x_btd, w["attn_norm_ld"], cfg.rms_norm_eps)
         q_btnh = proj(h_btd, w["q_ldnh"], "btd,dnh->btnh", w.get("q_bias_lnh"))
         k_btkh = proj(h_btd, w["k_ldkh"], "btd,dkh->btkh", w.get("k_bias_lkh"))
@@ -228,15 +281,7 @@ def _layer_fn(cfg: ModelConfig, inv_freq_h):
         k_btkh = apply_rope(k_btkh, positions_bt, inv_freq_h)
         b, t = q_btnh.shape[:2]
         q_btkgh = q_btnh.reshape(b, t, cfg.num_kv_heads, groups, cfg.head_dim)
-        if cache is None:
-            attn_btkgh = attention.causal(q_btkgh, k_btkh, v_btkh, mask_bts, scale)
-            new_kv = (k_btkh, v_btkh)
-        else:
-            k_bskh, v_bskh, index = cache
-            k_bskh = jax.lax.dynamic_update_slice(k_bskh, k_btkh.astype(k_bskh.dtype), (0, index, 0, 0))
-            v_bskh = jax.lax.dynamic_update_slice(v_bskh, v_btkh.astype(v_bskh.dtype), (0, index, 0, 0))
-            attn_btkgh = attention.dense(q_btkgh, k_bskh, v_bskh, mask_bts, scale)
-            new_kv = (k_bskh, v_bskh)
+        attn_btkgh = attention.causal(q_btkgh, k_btkh, v_btkh, mask_btt, scale, context)
         attn_btnh = attn_btkgh.reshape(b, t, cfg.num_heads, cfg.head_dim)
         out_btd = proj(attn_btnh, w["o_lnhd"], "btnh,nhd->btd", w.get("o_bias_ld"))
         x_btd = constrain(x_btd + out_btd, ACT_AXES)
@@ -245,6 +290,6 @@ def _layer_fn(cfg: ModelConfig, inv_freq_h):
         gate_btf = proj(h_btd, w["gate_ldf"], "btd,df->btf")
         up_btf = proj(h_btd, w["up_ldf"], "btd,df->btf")
         mlp_btd = proj(jax.nn.silu(gate_btf) * up_btf, w["down_lfd"], "btf,fd->btd")
-        return constrain(x_btd + mlp_btd, ACT_AXES), new_kv
+        return constrain(x_btd + mlp_btd, ACT_AXES), (k_btkh, v_btkh)
 
     return layer
