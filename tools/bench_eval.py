@@ -7,7 +7,10 @@ implementation, on the same stratified RewardBench sample with SmolLM2-135M-Inst
 Both sides judge the same items (each example in its seeded A/B order, pair-v2 prompt through the
 chat template, float32) in the same length-sorted batches; each timing covers tokenization and
 judging. judgejax runs its eval shard loop (`run_shard`) on one device: a first pass compiles
-(reported as "cold"), the second is timed. transformers: left-padded batches on CPU;
+(reported as "cold"), the second is timed. It runs twice: as `judgejax eval` does (the prompt
+prefix every prompt of a batch shares computed once, the rest packed into rows), and with every
+prompt prefilled whole in a row of its own (what the transformers side does), so the table shows
+what each part is worth. transformers: left-padded batches on CPU;
 verdict-prob is one prefill (only the last position projected to the vocabulary) and one cached
 forward per verdict continuation; generative is `generate(do_sample=False)` with the same stop
 ids. The agreement columns check that both sides computed the same thing.
@@ -180,19 +183,21 @@ def main() -> None:
     reference = TransformersJudge(hf, tokenizer, stop_ids)
 
     rows = []
+    n = len(items)
     with jax.set_mesh(mesh):
         for mode in ("verdict-prob", "generative"):
             opts = EvalOptions(benchmark="rewardbench", model=model_path, data=args.data, out="", mode=mode,
                                template=TEMPLATE, seed=args.seed, batch_size=args.batch_size,
                                max_new_tokens=args.new_tokens if mode == "generative" else None)
-            judge = build_judge(opts, mesh)
-            cold, _ = judgejax_pass(judge, items, args.batch_size)
-            warm, ours = judgejax_pass(judge, items, args.batch_size)
-            seconds, theirs = reference.run(mode, items, args.batch_size, args.new_tokens)
-            n = len(items)
             label = mode if mode == "verdict-prob" else f"generative ({args.new_tokens} new tokens)"
-            rows.append([label, n, f"{cold:.1f}", f"{warm:.1f}", f"{n / warm:.2f}", f"{seconds:.1f}",
-                         f"{n / seconds:.2f}", f"{seconds / warm:.2f}x", agreement(mode, ours, theirs)])
+            seconds, theirs = reference.run(mode, items, args.batch_size, args.new_tokens)
+            rows.append([label, "transformers", n, "", f"{seconds:.1f}", f"{n / seconds:.2f}", "1.00x", ""])
+            for share_and_pack, name in ((False, "judgejax, whole prompts"), (True, "judgejax (shared prefix, packed)")):
+                judge = build_judge(opts, mesh, share_and_pack=share_and_pack)
+                cold, _ = judgejax_pass(judge, items, args.batch_size)
+                warm, ours = judgejax_pass(judge, items, args.batch_size)
+                rows.append([label, name, n, f"{cold:.1f}", f"{warm:.1f}", f"{n / warm:.2f}",
+                             f"{seconds / warm:.2f}x", agreement(mode, ours, theirs)])
 
     lengths = sorted(len(reference.prompt(item)) for item in items)
     print(f"SmolLM2-135M-Instruct ({model_path}), float32, {len(items)} examples ({args.limit_per_subset} per subset, "
@@ -200,8 +205,8 @@ def main() -> None:
           f"{lengths[len(lengths) // 2]}), batch {args.batch_size}; {cores()} cores, torch threads "
           f"{args.torch_threads}, jax {jax.__version__} on {jax.devices()[0].platform}, torch {torch.__version__}, "
           f"transformers {transformers.__version__}\n")
-    print(markdown_table(["mode", "examples", "judgejax cold s", "judgejax s", "judgejax ex/s", "transformers s",
-                          "transformers ex/s", "ratio", "agreement"], rows))
+    print(markdown_table(["mode", "implementation", "examples", "cold s", "s", "ex/s", "vs transformers",
+                          "agreement with transformers"], rows))
     command = ["python", "tools/bench_eval.py", "--data", args.data, "--limit-per-subset", str(args.limit_per_subset),
                "--seed", str(args.seed), "--new-tokens", str(args.new_tokens), "--batch-size", str(args.batch_size),
                "--torch-threads", str(args.torch_threads)]

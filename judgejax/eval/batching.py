@@ -9,7 +9,7 @@ import jax
 import numpy as np
 from jax.sharding import Mesh
 
-from judgejax.sample.sampler import DEFAULT_BUCKETS, bucket_length
+from judgejax.sample.buckets import DEFAULT_BUCKETS, bucket_length
 from judgejax.sharding import BATCH, batch_sharding
 
 

@@ -32,12 +32,12 @@ class GenerativeJudge:
     mode = "generative"
 
     def __init__(self, model: CausalLM, tokenizer: Any, template: JudgeTemplate, *, stop_ids: Sequence[int],
-                 max_new_tokens: int, batch_multiple: int, share_prefix: bool = True):
+                 max_new_tokens: int, batch_multiple: int, share_and_pack: bool = True):
         if max_new_tokens < 1:
             raise ValueError(f"max_new_tokens={max_new_tokens}: must be >= 1")
         self.model, self.tokenizer, self.template = model, tokenizer, template
         self.stop_ids, self.max_new_tokens, self.batch_multiple = tuple(stop_ids), max_new_tokens, batch_multiple
-        self.prefixes = PrefixCache(model, batch_multiple, share=share_prefix)
+        self.prefixes, self.pack = PrefixCache(model, batch_multiple, share=share_and_pack), share_and_pack
 
     def encode(self, item: Item) -> list[int]:
         return judge_prompt_ids(self.tokenizer, self.template, item)
@@ -50,7 +50,8 @@ class GenerativeJudge:
 
     def judge(self, items: Sequence[Item], prompts: Sequence[list[int]]) -> list[dict[str, Any]]:
         completions = generate(self.model, prompts, max_new_tokens=self.max_new_tokens, stop_ids=self.stop_ids,
-                               method=Greedy(), batch_multiple=self.batch_multiple, prefixes=self.prefixes)
+                               method=Greedy(), batch_multiple=self.batch_multiple, prefixes=self.prefixes,
+                               pack=self.pack)
         records = []
         for item, completion in zip(items, completions):
             text = self.tokenizer.decode(completion.tokens, skip_special_tokens=True)

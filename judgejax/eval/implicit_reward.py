@@ -27,7 +27,7 @@ from judgejax.eval.batching import padded_rows, place, right_pad
 from judgejax.eval.examples import Item
 from judgejax.eval.scoring import scalar_result
 from judgejax.model.llm import CausalLM
-from judgejax.sample.sampler import DEFAULT_BUCKETS
+from judgejax.sample.buckets import DEFAULT_BUCKETS
 from judgejax.train.logprobs import sequence_logps, token_logprobs
 
 

@@ -35,7 +35,7 @@ from judgejax.eval.summary import summarize
 from judgejax.eval.verdict_prob import VerdictProbJudge
 from judgejax.judge.templates import get_template
 from judgejax.model.checkpoint import assets_dir, load_model
-from judgejax.sample.sampler import DEFAULT_BUCKETS
+from judgejax.sample.buckets import DEFAULT_BUCKETS
 from judgejax.sharding import MeshConfig, make_mesh
 from judgejax.tokenizer import load_tokenizer, stop_token_ids
 
@@ -252,9 +252,9 @@ def finish(out_dir: str | Path) -> dict[str, Any]:
     return summary
 
 
-def build_judge(opts: EvalOptions, mesh: Mesh, share_prefix: bool = True) -> Judge:
-    """Load the model(s) and tokenizer and make the mode's judge. `share_prefix=False` prefills
-    every prompt whole (same results; for comparing the speed of both)."""
+def build_judge(opts: EvalOptions, mesh: Mesh, share_and_pack: bool = True) -> Judge:
+    """Load the model(s) and tokenizer and make the mode's judge. `share_and_pack=False` prefills
+    every prompt whole in a row of its own (same results; for comparing the speed of both)."""
     dtypes = dict(param_dtype=opts.param_dtype, compute_dtype=opts.compute_dtype)
     assets = assets_dir(opts.model)
     tokenizer = load_tokenizer(assets)
@@ -268,11 +268,11 @@ def build_judge(opts: EvalOptions, mesh: Mesh, share_prefix: bool = True) -> Jud
         return ImplicitRewardJudge(model, reference, tokenizer, source=opts.data, batch_multiple=multiple)
     template = get_template(opts.template or DEFAULT_TEMPLATE)
     if opts.mode == "verdict-prob":
-        return VerdictProbJudge(model, tokenizer, template, batch_multiple=multiple, share_prefix=share_prefix)
+        return VerdictProbJudge(model, tokenizer, template, batch_multiple=multiple, share_and_pack=share_and_pack)
     generation_config = assets / "generation_config.json"
     stop_ids = stop_token_ids(tokenizer, generation_config if generation_config.is_file() else None)
     return GenerativeJudge(model, tokenizer, template, stop_ids=stop_ids, batch_multiple=multiple,
-                           max_new_tokens=opts.max_new_tokens or DEFAULT_MAX_NEW_TOKENS, share_prefix=share_prefix)
+                           max_new_tokens=opts.max_new_tokens or DEFAULT_MAX_NEW_TOKENS, share_and_pack=share_and_pack)
 
 
 def _spec(opts: EvalOptions, num_shards: int) -> EvalSpec:

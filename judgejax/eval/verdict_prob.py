@@ -6,7 +6,8 @@ error).
 One prefill over the left-padded prompts fills the KV cache; each continuation is then a short
 forward from that cache, so the prompt is read once for both verdicts. Only the last prompt
 position is projected to the vocabulary. The tokens every prompt of a batch starts with (the
-template's system turn) are computed once and shared (`judgejax.sample.prefix`).
+template's system turn) are computed once and shared (`judgejax.sample.prefix`), and the rest of
+the prompts are prefilled packed into rows (`judgejax.sample.packing`).
 """
 from __future__ import annotations
 
@@ -19,29 +20,30 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from judgejax.eval.batching import padded_rows, place
+from judgejax.eval.batching import padded_rows
 from judgejax.eval.examples import Item
 from judgejax.eval.generative import judge_prompt_ids
 from judgejax.eval.scoring import example_result
 from judgejax.judge.templates import JudgeTemplate
 from judgejax.model.llm import CausalLM
 from judgejax.model.llm import SharedPrefix
+from judgejax.sample.buckets import DEFAULT_BUCKETS
+from judgejax.sample.packing import pack_prompts
 from judgejax.sample.prefix import PrefixCache
-from judgejax.sample.sampler import DEFAULT_BUCKETS, bucket_length, left_pad, prompt_positions
+from judgejax.sample.sampler import device_arrays, prefill
 from judgejax.train.logprobs import token_logprobs
 
 
 @functools.partial(jax.jit, static_argnames=("graphdef", "continuations"))
-def _continuation_logps(graphdef, state, prefix: SharedPrefix | None, tokens_bp, segments_bp, *, continuations):
+def _continuation_logps(graphdef, state, prefix: SharedPrefix | None, packed: dict, *, continuations):
     """Summed log p(continuation | prompt) for each continuation: float32 [B, len(continuations)]."""
     model: CausalLM = nnx.merge(graphdef, state)
-    batch, length = tokens_bp.shape
+    batch, length = packed["row"].shape[0], packed["tokens"].shape[1]
     dtype = model.cfg.compute_jnp_dtype
     capacity = length + max(len(c) for c in continuations) - 1
-    positions_bp = prompt_positions(segments_bp, prefix)
-    hidden_bpd, cache = model.prefill(tokens_bp, positions_bp, segments_bp, capacity, prefix)
+    hidden_bd, cache = prefill(model, packed, capacity, prefix)
     unembed_dv = model.unembed_dv()
-    first_bv = jax.nn.log_softmax(jnp.einsum("bd,dv->bv", hidden_bpd[:, -1], unembed_dv.astype(dtype),
+    first_bv = jax.nn.log_softmax(jnp.einsum("bd,dv->bv", hidden_bd, unembed_dv.astype(dtype),
                                              preferred_element_type=jnp.float32), axis=-1)
     scores = []
     for continuation in continuations:
@@ -50,7 +52,7 @@ def _continuation_logps(graphdef, state, prefix: SharedPrefix | None, tokens_bp,
         if rest:
             inputs_bn = jnp.broadcast_to(jnp.asarray(continuation[:-1], jnp.int32), (batch, rest))
             targets_bn = jnp.broadcast_to(jnp.asarray(continuation[1:], jnp.int32), (batch, rest))
-            positions_bn = positions_bp[:, -1:] + 1 + jnp.arange(rest)
+            positions_bn = packed["next_position"][:, None] + jnp.arange(rest)
             hidden_bnd, _ = model.hidden_states(inputs_bn, positions_bn, jnp.ones((batch, rest), jnp.int32), cache)
             logp_b = logp_b + token_logprobs(hidden_bnd, unembed_dv, targets_bn, compute_dtype=dtype).sum(-1)
         scores.append(logp_b)
@@ -71,10 +73,10 @@ class VerdictProbJudge:
     mode = "verdict-prob"
 
     def __init__(self, model: CausalLM, tokenizer: Any, template: JudgeTemplate, *, batch_multiple: int,
-                 buckets: Sequence[int] = DEFAULT_BUCKETS, share_prefix: bool = True):
+                 buckets: Sequence[int] = DEFAULT_BUCKETS, share_and_pack: bool = True):
         self.model, self.tokenizer, self.template = model, tokenizer, template
-        self.batch_multiple, self.buckets = batch_multiple, tuple(buckets)
-        self.prefixes = PrefixCache(model, batch_multiple, share=share_prefix)
+        self.batch_multiple, self.buckets, self.pack = batch_multiple, tuple(buckets), share_and_pack
+        self.prefixes = PrefixCache(model, batch_multiple, share=share_and_pack)
         self.continuations = verdict_continuations(tokenizer, template)
         self.mesh = model.outer.embed_vd[...].sharding.mesh
 
@@ -90,10 +92,11 @@ class VerdictProbJudge:
     def scores(self, prompts: Sequence[list[int]]) -> np.ndarray:
         """log p(verdict A), log p(verdict B) per prompt: float32 [len(prompts), 2]."""
         prefix, rests = self.prefixes.split(prompts)
-        length = bucket_length(max(len(p) for p in rests), self.buckets)
-        tokens, segments = left_pad(rests, length, padded_rows(len(prompts), self.batch_multiple))
+        packed = pack_prompts(rests, batch_rows=padded_rows(len(prompts), self.batch_multiple),
+                              shards=self.batch_multiple, buckets=self.buckets,
+                              offset=0 if prefix is None else prefix.length, pack=self.pack)
         graphdef, state = nnx.split(self.model)
-        out = _continuation_logps(graphdef, state, prefix, *place(self.mesh, tokens, segments),
+        out = _continuation_logps(graphdef, state, prefix, device_arrays(self.model, packed),
                                   continuations=self.continuations)
         return np.asarray(jax.device_get(out))[:len(prompts)]
 

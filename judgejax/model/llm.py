@@ -190,21 +190,29 @@ class CausalLM(nnx.Module):
         return SharedPrefix(constrain(k_lbpkh[:, 0].transpose(0, 2, 3, 1), PREFIX_K_AXES),
                             constrain(v_lbpkh[:, 0].transpose(0, 2, 1, 3), PREFIX_V_AXES))
 
-    def prefill(self, tokens_bt, positions_bt, segment_ids_bt, capacity: int, prefix: SharedPrefix | None = None):
-        """`hidden_states` of a prompt (after `prefix`, if given: then positions start at its
-        length) and a new cache of `capacity` slots holding it."""
-        T = tokens_bt.shape[1]
-        h_btd, (k_lbtkh, v_lbtkh) = self._self_attend(tokens_bt, positions_bt, segment_ids_bt, True, prefix)
-        k_lbkht, v_lbkth = _cache_layout(k_lbtkh, v_lbtkh)
-        pad = ((0, 0),) * 4 + ((0, capacity - T),)
+    def prefill(self, tokens_rt, positions_rt, segments_rt, row_b, end_b, length_b, capacity: int,
+                prefix: SharedPrefix | None = None):
+        """Prefill prompts packed into rows (`judgejax.sample.packing`): prompt b is the
+        `length_b[b]` tokens of row `row_b[b]` that end before slot `end_b[b]`, one segment, after
+        `prefix` if given. Returns the final-normed activations at each prompt's last token
+        [B, D] and a cache of `capacity` slots holding each prompt left-padded to the rows'
+        length R (the next slot to write is R)."""
+        R = tokens_rt.shape[1]
+        h_rtd, (k_lrtkh, v_lrtkh) = self._self_attend(tokens_rt, positions_rt, segments_rt, True, prefix)
+        slot_s = jnp.arange(R)
+        source_bs = jnp.clip(end_b[:, None] - R + slot_s, 0, R - 1)
+        filled_bs = slot_s >= R - length_b[:, None]
+        pick = lambda x: jnp.where(filled_bs[None, :, :, None, None], x[:, row_b[:, None], source_bs], 0)  # noqa: E731
+        k_lbkht, v_lbkth = _cache_layout(pick(k_lrtkh), pick(v_lrtkh))
+        pad = ((0, 0),) * 4 + ((0, capacity - R),)
         cache = KVCache(
             constrain(jnp.pad(k_lbkht, pad), CACHE_K_AXES),
             constrain(jnp.pad(v_lbkth, pad[:3] + pad[4:] + pad[3:4]), CACHE_V_AXES),
-            jnp.pad(segment_ids_bt.astype(jnp.int32), ((0, 0), (0, capacity - T))),
-            jnp.asarray(T, jnp.int32),
+            jnp.pad(filled_bs.astype(jnp.int32), ((0, 0), (0, capacity - R))),
+            jnp.asarray(R, jnp.int32),
             prefix,
         )
-        return h_btd, cache
+        return h_rtd[row_b, end_b - 1], cache
 
     def hidden_states(self, tokens_bt, positions_bt, segment_ids_bt, cache: KVCache | None = None):
         """Final-normed activations of the tokens; with a cache, the tokens follow what it holds

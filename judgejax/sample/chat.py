@@ -18,7 +18,8 @@ from tqdm import tqdm
 
 from judgejax.model.checkpoint import assets_dir, load_model
 from judgejax.sample.methods import Greedy, Sample
-from judgejax.sample.sampler import DEFAULT_BUCKETS, generate
+from judgejax.sample.buckets import DEFAULT_BUCKETS
+from judgejax.sample.sampler import generate
 from judgejax.tokenizer import chat_token_ids, load_tokenizer, stop_token_ids
 
 Message = dict[str, str]

@@ -1,7 +1,8 @@
-"""Batched generation: one jitted prefill over left-padded prompts, then a `lax.while_loop`
-decode over the per-layer KV cache until every row stops, reaches max_new_tokens, or the cache
-is full. Each row reports why it finished. The tokens every prompt starts with are computed once
-for the batch (`judgejax.sample.prefix`)."""
+"""Batched generation: one jitted prefill, then a `lax.while_loop` decode over the per-layer KV
+cache until every row stops, reaches max_new_tokens, or the cache is full. Each row reports why it
+finished. The tokens every prompt starts with are computed once for the batch
+(`judgejax.sample.prefix`) and the rest of the prompts are prefilled packed into rows
+(`judgejax.sample.packing`)."""
 
 from __future__ import annotations
 
@@ -11,22 +12,17 @@ from typing import Sequence
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from flax import nnx
 
 from judgejax.model.llm import CausalLM, SharedPrefix
+from judgejax.sample.buckets import DEFAULT_BUCKETS, bucket_length
 from judgejax.sample.methods import Greedy, Sample
+from judgejax.sample.packing import PackedPrompts, pack_prompts
 from judgejax.sample.prefix import PrefixCache
 from judgejax.sharding import batch_sharding
 
 FINISH_REASONS = ("running", "stop", "length", "cache_full")
 RUNNING, STOP, LENGTH, CACHE_FULL = range(4)
-# Prompt lengths compiled for: powers of two up to 256, then multiples of 128 and 512 (tile-sized
-# on accelerators), so a prompt wastes at most a quarter of its bucket on padding.
-DEFAULT_BUCKETS = (32, 64, 128, 192, 256, 384, 512, 640, 768, 896, 1024, 1280, 1536, 1792, 2048,
-                   2560, 3072, 3584, 4096)
-
-
 @dataclasses.dataclass(frozen=True)
 class Completion:
     tokens: list[int]  # generated tokens, the stop token included when finish_reason == "stop"
@@ -34,41 +30,31 @@ class Completion:
     logprobs: list[float] | None  # log p(token) under the model (untempered), if asked for
 
 
-def bucket_length(n: int, buckets: Sequence[int]) -> int:
-    for b in sorted(buckets):
-        if n <= b:
-            return b
-    raise ValueError(f"prompt of {n} tokens exceeds the largest bucket {max(buckets)}")
+def device_arrays(model: CausalLM, packed: PackedPrompts) -> dict[str, jax.Array]:
+    """A packed batch on the model's mesh: rows split over the data axes where they divide."""
+    mesh = model.outer.embed_vd[...].sharding.mesh
+    rows = {"tokens": packed.tokens, "positions": packed.positions, "segments": packed.segments}
+    if isinstance(mesh, jax.sharding.Mesh) and len(packed.tokens) % (mesh.shape["data"] * mesh.shape["fsdp"]) == 0:
+        rows = {k: jax.device_put(v, batch_sharding(mesh, 2)) for k, v in rows.items()}
+    return rows | {"row": packed.row, "end": packed.end, "length": packed.lengths,
+                   "next_position": packed.next_positions}
 
 
-def left_pad(prompts: Sequence[Sequence[int]], length: int, rows: int) -> tuple[np.ndarray, np.ndarray]:
-    """Tokens and segment ids (1 real, 0 pad) [rows, length]; rows beyond the prompts are
-    one-token fillers dropped after generation."""
-    tokens = np.zeros((rows, length), np.int32)
-    segments = np.zeros((rows, length), np.int32)
-    for i in range(rows):
-        prompt = prompts[i] if i < len(prompts) else [0]
-        tokens[i, length - len(prompt):] = prompt
-        segments[i, length - len(prompt):] = 1
-    return tokens, segments
-
-
-def prompt_positions(segments_bp, prefix: SharedPrefix | None):
-    """Positions of left-padded prompt rows that follow `prefix` (if any)."""
-    offset = 0 if prefix is None else prefix.length
-    return jnp.maximum(jnp.cumsum(segments_bp, axis=1) - 1, 0) + offset
+def prefill(model: CausalLM, packed: dict, capacity: int, prefix: SharedPrefix | None):
+    """`CausalLM.prefill` of a packed batch from `device_arrays`."""
+    return model.prefill(packed["tokens"], packed["positions"], packed["segments"], packed["row"], packed["end"],
+                         packed["length"], capacity, prefix)
 
 
 @functools.partial(jax.jit, static_argnames=("graphdef", "method", "max_new_tokens", "capacity", "stop_ids"))
-def _generate(graphdef, state, prefix: SharedPrefix | None, tokens_bp, segments_bp, key, *, method, max_new_tokens,
-              capacity, stop_ids):
+def _generate(graphdef, state, prefix: SharedPrefix | None, packed: dict, key, *, method, max_new_tokens, capacity,
+              stop_ids):
     model: CausalLM = nnx.merge(graphdef, state)
-    batch = tokens_bp.shape[0]
+    batch = packed["row"].shape[0]
     stops = jnp.asarray(stop_ids, jnp.int32)
-    positions_bp = prompt_positions(segments_bp, prefix)
     # Prefill: only the last position's logits are needed, never [batch, prompt, vocab].
-    hidden_btd, cache = model.prefill(tokens_bp, positions_bp, segments_bp, capacity, prefix)
-    last_logits_bv = model.logits(hidden_btd[:, -1:])[:, 0]
+    hidden_bd, cache = prefill(model, packed, capacity, prefix)
+    last_logits_bv = model.logits(hidden_bd[:, None])[:, 0]
 
     def pick(logits_bv, step):
         token = method(logits_bv, jax.random.fold_in(key, step))
@@ -89,7 +75,7 @@ def _generate(graphdef, state, prefix: SharedPrefix | None, tokens_bp, segments_
     # The loop decodes only while a row runs (no conditional inside it, which would copy the cache).
     carry = record(dict(
         step=jnp.zeros((), jnp.int32),
-        position=positions_bp[:, -1] + 1,
+        position=packed["next_position"],
         cache=cache,
         reason=jnp.full((batch,), RUNNING, jnp.int32),
         out=jnp.full((batch, max_new_tokens), -1, jnp.int32),
@@ -119,13 +105,15 @@ def generate(
     batch_multiple: int = 1,
     return_logprobs: bool = False,
     prefixes: PrefixCache | None = None,
+    pack: bool = True,
 ) -> list[Completion]:
     """Generate for token-id prompts. The tokens all prompts start with are computed once
     (through `prefixes`, which keeps the last prefix for later calls; default: a new one); the
-    rest of each prompt is left-padded to the smallest bucket that fits (few recompilations); the
-    batch is padded to a multiple of `batch_multiple` (the number of data-parallel shards). The
-    cache holds prompt + max_new_tokens slots, capped at `max_cache_len`: a row that runs out of
-    cache finishes with reason "cache_full"."""
+    rest of each prompt is prefilled packed into rows (`pack=False`: a row each) as long as the
+    smallest bucket that fits the longest (few recompilations); the batch is padded to a multiple
+    of `batch_multiple` (the number of data-parallel shards). The cache holds prompt +
+    max_new_tokens slots, capped at `max_cache_len`: a row that runs out of cache finishes with
+    reason "cache_full"."""
     if not prompts:
         return []
     if max_new_tokens < 1:
@@ -143,13 +131,10 @@ def generate(
                              f"({shared} shared, a {length}-token bucket)")
         capacity = min(capacity, max_cache_len - shared)
     rows = -(-len(prompts) // batch_multiple) * batch_multiple
-    tokens, segments = left_pad(rests, length, rows)
-    mesh = model.outer.embed_vd[...].sharding.mesh
-    if isinstance(mesh, jax.sharding.Mesh) and rows % (mesh.shape["data"] * mesh.shape["fsdp"]) == 0:
-        tokens, segments = (jax.device_put(x, batch_sharding(mesh, 2)) for x in (tokens, segments))
+    packed = pack_prompts(rests, batch_rows=rows, shards=batch_multiple, buckets=buckets, offset=shared, pack=pack)
     graphdef, state = nnx.split(model)
     out, out_logprobs, reason = jax.device_get(_generate(
-        graphdef, state, prefix, tokens, segments, jax.random.key(seed),
+        graphdef, state, prefix, device_arrays(model, packed), jax.random.key(seed),
         method=method, max_new_tokens=max_new_tokens, capacity=capacity, stop_ids=tuple(stop_ids),
     ))
     completions = []
