@@ -41,6 +41,7 @@ def test_shared_length_rounds_down_and_leaves_a_token():
     assert shared_length([HEAD[:16], HEAD[:16]]) == 0  # 15 at most -> 0
     assert shared_length([[1, 2, 3], [4, 5, 6]]) == 0
     assert shared_length(PROMPTS, multiple=1) == 37
+    assert shared_length(PROMPTS[:1]) == 0
 
 
 def test_generation_with_a_shared_prefix_equals_transformers(hf_dir):
@@ -60,10 +61,10 @@ def test_generation_with_a_shared_prefix_equals_transformers(hf_dir):
 def test_cache_limit_counts_the_prefix(hf_dir):
     _, path = hf_dir
     model = import_hf(path, make_mesh(MeshConfig(data=1), devices=jax.devices()[:1]))
-    [c] = generate(model, PROMPTS[:1], max_new_tokens=12, stop_ids=[], buckets=(16,), max_cache_len=32 + 16 + 3)
-    assert c.finish_reason == "cache_full" and len(c.tokens) == 3 + 1
+    out = generate(model, PROMPTS[:2], max_new_tokens=12, stop_ids=[], buckets=(16,), max_cache_len=32 + 16 + 3)
+    assert [(c.finish_reason, len(c.tokens)) for c in out] == [("cache_full", 3 + 1)] * 2
     with pytest.raises(ValueError, match="32 shared"):
-        generate(model, PROMPTS[:1], max_new_tokens=4, stop_ids=[], buckets=(16,), max_cache_len=48)
+        generate(model, PROMPTS[:2], max_new_tokens=4, stop_ids=[], buckets=(16,), max_cache_len=48)
 
 
 def test_kept_prefix_is_reused_only_while_batches_start_with_it(hf_dir, monkeypatch):

@@ -3,7 +3,7 @@ scored with each verdict as its continuation, the template's `verdict_text("A")`
 `verdict_text("B")` tokenized on their own; the likelier continuation is the verdict (a tie is an
 error).
 
-One prefill over the left-padded prompts fills the KV cache; each continuation is then a short
+One prefill over the prompts fills a KV cache; each continuation is then a short
 forward from that cache, so the prompt is read once for both verdicts. Only the last prompt
 position is projected to the vocabulary. The tokens every prompt of a batch starts with (the
 template's system turn) are computed once and shared (`judgejax.sample.prefix`), and the rest of
@@ -25,8 +25,7 @@ from judgejax.eval.examples import Item
 from judgejax.eval.generative import judge_prompt_ids
 from judgejax.eval.scoring import example_result
 from judgejax.judge.templates import JudgeTemplate
-from judgejax.model.llm import CausalLM
-from judgejax.model.llm import SharedPrefix
+from judgejax.model.llm import CausalLM, SharedPrefix
 from judgejax.sample.buckets import DEFAULT_BUCKETS
 from judgejax.sample.packing import pack_prompts
 from judgejax.sample.prefix import PrefixCache
@@ -78,7 +77,6 @@ class VerdictProbJudge:
         self.batch_multiple, self.buckets, self.pack = batch_multiple, tuple(buckets), share_and_pack
         self.prefixes = PrefixCache(model, batch_multiple, share=share_and_pack)
         self.continuations = verdict_continuations(tokenizer, template)
-        self.mesh = model.outer.embed_vd[...].sharding.mesh
 
     def encode(self, item: Item) -> list[int]:
         return judge_prompt_ids(self.tokenizer, self.template, item)

@@ -74,7 +74,8 @@ def causal(q_btkgh, k_btkh, v_btkh, mask_btt, scale: float, context: Sequence[Co
                  for k, v, m in context]
         parts.append((k_bkhs[..., :stop], v_bksh[:, :, :stop], mask_btt[:, start:stop, :stop]))
         scores = [_scores(q, k, m) for k, _, m in parts]
-        top = functools.reduce(jnp.maximum, [s.max(axis=-1, keepdims=True) for s in scores])
+        # Any shift gives the same softmax: no gradient flows through the maximum.
+        top = jax.lax.stop_gradient(functools.reduce(jnp.maximum, [s.max(axis=-1, keepdims=True) for s in scores]))
         weights = [jnp.exp(s - top) for s in scores]
         total = sum(w.sum(axis=-1, keepdims=True) for w in weights)
         out = sum(_weighted(w.astype(q.dtype), v) for w, (_, v, _) in zip(weights, parts))

@@ -9,6 +9,7 @@ f mlp, v vocab, l layers. The decoder layers are stacked on a leading `l` axis a
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import jax
 import jax.numpy as jnp
@@ -202,12 +203,15 @@ class CausalLM(nnx.Module):
         slot_s = jnp.arange(R)
         source_bs = jnp.clip(end_b[:, None] - R + slot_s, 0, R - 1)
         filled_bs = slot_s >= R - length_b[:, None]
-        pick = lambda x: jnp.where(filled_bs[None, :, :, None, None], x[:, row_b[:, None], source_bs], 0)  # noqa: E731
-        k_lbkht, v_lbkth = _cache_layout(pick(k_lrtkh), pick(v_lrtkh))
-        pad = ((0, 0),) * 4 + ((0, capacity - R),)
+
+        def left_padded(x_lrtkh):  # each prompt's keys or values, right-aligned in R slots: [L, B, R, K, H]
+            return jnp.where(filled_bs[None, :, :, None, None], x_lrtkh[:, row_b[:, None], source_bs], 0)
+
+        k_lbkht, v_lbkth = _cache_layout(left_padded(k_lrtkh), left_padded(v_lrtkh))
+        empty = (0, capacity - R)
         cache = KVCache(
-            constrain(jnp.pad(k_lbkht, pad), CACHE_K_AXES),
-            constrain(jnp.pad(v_lbkth, pad[:3] + pad[4:] + pad[3:4]), CACHE_V_AXES),
+            constrain(jnp.pad(k_lbkht, ((0, 0),) * 4 + (empty,)), CACHE_K_AXES),
+            constrain(jnp.pad(v_lbkth, ((0, 0),) * 3 + (empty, (0, 0))), CACHE_V_AXES),
             jnp.pad(filled_bs.astype(jnp.int32), ((0, 0), (0, capacity - R))),
             jnp.asarray(R, jnp.int32),
             prefix,
@@ -273,15 +277,19 @@ def _layer_fn(cfg: ModelConfig, inv_freq_h):
     groups = cfg.num_heads // cfg.num_kv_heads
     scale = cfg.head_dim**-0.5
 
-    def proj(x, w, spec, bias=None):
-        y = jnp.einsum(spec, x, w.astype(dtype))
+    def proj(x, w, contracted: int, bias=None):
+        """x's last `contracted` axes times w's first ones, as one 2-D matmul: the reshapes are
+        free, and XLA:CPU runs the backward of [M, K] x [K, N] much faster than of the same
+        product as a multi-axis einsum."""
+        k = math.prod(w.shape[:contracted])
+        y = (x.reshape(-1, k) @ w.astype(dtype).reshape(k, -1)).reshape(*x.shape[:-contracted], *w.shape[contracted:])
         return y if bias is None else y + bias.astype(dtype)
 
     def layer(x_btd, w, positions_bt, mask_btt, context):
         h_btd = _rms_norm(x_btd, w["attn_norm_ld"], cfg.rms_norm_eps)
-        q_btnh = proj(h_btd, w["q_ldnh"], "btd,dnh->btnh", w.get("q_bias_lnh"))
-        k_btkh = proj(h_btd, w["k_ldkh"], "btd,dkh->btkh", w.get("k_bias_lkh"))
-        v_btkh = proj(h_btd, w["v_ldkh"], "btd,dkh->btkh", w.get("v_bias_lkh"))
+        q_btnh = proj(h_btd, w["q_ldnh"], 1, w.get("q_bias_lnh"))
+        k_btkh = proj(h_btd, w["k_ldkh"], 1, w.get("k_bias_lkh"))
+        v_btkh = proj(h_btd, w["v_ldkh"], 1, w.get("v_bias_lkh"))
         if cfg.qk_norm:
             q_btnh = _rms_norm(q_btnh, w["q_norm_lh"], cfg.rms_norm_eps)
             k_btkh = _rms_norm(k_btkh, w["k_norm_lh"], cfg.rms_norm_eps)
@@ -291,13 +299,13 @@ def _layer_fn(cfg: ModelConfig, inv_freq_h):
         q_btkgh = q_btnh.reshape(b, t, cfg.num_kv_heads, groups, cfg.head_dim)
         attn_btkgh = attention.causal(q_btkgh, k_btkh, v_btkh, mask_btt, scale, context)
         attn_btnh = attn_btkgh.reshape(b, t, cfg.num_heads, cfg.head_dim)
-        out_btd = proj(attn_btnh, w["o_lnhd"], "btnh,nhd->btd", w.get("o_bias_ld"))
+        out_btd = proj(attn_btnh, w["o_lnhd"], 2, w.get("o_bias_ld"))
         x_btd = constrain(x_btd + out_btd, ACT_AXES)
 
         h_btd = _rms_norm(x_btd, w["mlp_norm_ld"], cfg.rms_norm_eps)
-        gate_btf = proj(h_btd, w["gate_ldf"], "btd,df->btf")
-        up_btf = proj(h_btd, w["up_ldf"], "btd,df->btf")
-        mlp_btd = proj(jax.nn.silu(gate_btf) * up_btf, w["down_lfd"], "btf,fd->btd")
+        gate_btf = proj(h_btd, w["gate_ldf"], 1)
+        up_btf = proj(h_btd, w["up_ldf"], 1)
+        mlp_btd = proj(jax.nn.silu(gate_btf) * up_btf, w["down_lfd"], 1)
         return constrain(x_btd + mlp_btd, ACT_AXES), (k_btkh, v_btkh)
 
     return layer

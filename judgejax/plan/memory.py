@@ -10,7 +10,7 @@ copy, and per (row, head, query, key) pair that the blocked causal attention sco
 (judgejax.model.attention: about T^2 / 2) the float32 scores and softmax output (plus the
 compute-dtype probabilities when that is not float32). Without remat, all L layers keep theirs
 and the backward pass of one layer needs as much again: (L + 1) x per-layer. With remat, only
-each layer's input is kept and one layer is recomputed: L x input + 1.5 x per-layer. The
+each layer's input is kept and one layer is recomputed: L x input + 1.25 x per-layer. The
 vocabulary projection is chunked (train.logprob_chunk): two float32 [rows, chunk, V'] blocks.
 The step's peak is these plus the attention mask; the train state is donated, so the new state
 reuses the old one's buffers.
@@ -186,7 +186,7 @@ def plan_memory(
         optimizer=values * optimizer_bytes_per_value(config, config.model.param_dtype),
         gradients=values * (p_bytes + 4),  # the gradient, and the float32 update made from it
         reference=values * p_bytes if stage == "dpo" and config.dpo.reference == "in_memory" else 0,
-        activations_remat=L * layer_input + (3 * kept) // 2 + mask,
+        activations_remat=L * layer_input + (5 * kept) // 4 + mask,
         activations_full=(L + 1) * kept + mask,
         logits=logits,
         gathered=gathered,

@@ -30,7 +30,10 @@ def _shared_prefix(graphdef, state, tokens_bp):
 
 def shared_length(prompts: Sequence[Sequence[int]], multiple: int = MULTIPLE) -> int:
     """How many leading tokens every prompt shares, rounded down to a multiple of `multiple`
-    and leaving at least one token of every prompt (whose last position must be computed)."""
+    and leaving at least one token of every prompt (whose last position must be computed); 0 for
+    a single prompt (nothing to share, and its length would be one more compiled shape)."""
+    if len(prompts) < 2:
+        return 0
     common = len(os.path.commonprefix([list(p) for p in prompts]))
     common = min(common, min(len(p) for p in prompts) - 1)
     return max(common, 0) // multiple * multiple

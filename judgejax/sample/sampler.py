@@ -23,6 +23,8 @@ from judgejax.sharding import batch_sharding
 
 FINISH_REASONS = ("running", "stop", "length", "cache_full")
 RUNNING, STOP, LENGTH, CACHE_FULL = range(4)
+
+
 @dataclasses.dataclass(frozen=True)
 class Completion:
     tokens: list[int]  # generated tokens, the stop token included when finish_reason == "stop"
