@@ -20,16 +20,14 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from judgejax.eval.batching import padded_rows
 from judgejax.eval.examples import Item
 from judgejax.eval.generative import judge_prompt_ids
 from judgejax.eval.scoring import example_result
 from judgejax.judge.templates import JudgeTemplate
 from judgejax.model.llm import CausalLM, SharedPrefix
 from judgejax.sample.buckets import DEFAULT_BUCKETS
-from judgejax.sample.packing import pack_prompts
 from judgejax.sample.prefix import PrefixCache
-from judgejax.sample.sampler import device_arrays, prefill
+from judgejax.sample.sampler import device_arrays, pack_batch, prefill
 from judgejax.train.logprobs import token_logprobs
 
 
@@ -89,10 +87,8 @@ class VerdictProbJudge:
 
     def scores(self, prompts: Sequence[list[int]]) -> np.ndarray:
         """log p(verdict A), log p(verdict B) per prompt: float32 [len(prompts), 2]."""
-        prefix, rests = self.prefixes.split(prompts)
-        packed = pack_prompts(rests, batch_rows=padded_rows(len(prompts), self.batch_multiple),
-                              shards=self.batch_multiple, buckets=self.buckets,
-                              offset=0 if prefix is None else prefix.length, pack=self.pack)
+        prefix, packed = pack_batch(self.prefixes, prompts, shards=self.batch_multiple, buckets=self.buckets,
+                                    pack=self.pack)
         graphdef, state = nnx.split(self.model)
         out = _continuation_logps(graphdef, state, prefix, device_arrays(self.model, packed),
                                   continuations=self.continuations)

@@ -175,8 +175,7 @@ class CausalLM(nnx.Module):
 
         def body(x, layer_inputs):
             weights, prefix_kv = layer_inputs
-            context = () if prefix_kv is None else ((*prefix_kv, None),)
-            x, kv = layer(x, weights, positions_bt, mask_btt, context)
+            x, kv = layer(x, weights, positions_bt, mask_btt, _prefix_context(prefix_kv))
             return x, kv if keep_kv else None
 
         prefix_kv = None if prefix is None else (prefix.k_lkhp, prefix.v_lkph)
@@ -235,7 +234,7 @@ class CausalLM(nnx.Module):
 
         def cached_body(x, layer_inputs):
             weights, k_bkhs, v_bksh, prefix_kv = layer_inputs
-            context = (() if prefix_kv is None else ((*prefix_kv, None),)) + ((k_bkhs, v_bksh, cache_mask_bts),)
+            context = _prefix_context(prefix_kv) + ((k_bkhs, v_bksh, cache_mask_bts),)
             return layer(x, weights, positions_bt, mask_btt, context)
 
         prefix_kv = None if prefix is None else (prefix.k_lkhp, prefix.v_lkph)
@@ -252,6 +251,11 @@ class CausalLM(nnx.Module):
             prefix,
         )
         return self._final_norm(x_btd), new_cache
+
+
+def _prefix_context(prefix_kv) -> tuple:
+    """A layer's shared-prefix keys and values as an attention context part every query sees."""
+    return () if prefix_kv is None else ((*prefix_kv, None),)
 
 
 def _cache_layout(k_lbtkh, v_lbtkh):

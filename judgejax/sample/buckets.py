@@ -14,4 +14,3 @@ def bucket_length(n: int, buckets: Sequence[int]) -> int:
         if n <= b:
             return b
     raise ValueError(f"prompt of {n} tokens exceeds the largest bucket {max(buckets)}")
-

@@ -15,7 +15,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from judgejax.model.llm import CausalLM, SharedPrefix
-from judgejax.sample.buckets import DEFAULT_BUCKETS, bucket_length
+from judgejax.sample.buckets import DEFAULT_BUCKETS
 from judgejax.sample.methods import Greedy, Sample
 from judgejax.sample.packing import PackedPrompts, pack_prompts
 from judgejax.sample.prefix import PrefixCache
@@ -30,6 +30,16 @@ class Completion:
     tokens: list[int]  # generated tokens, the stop token included when finish_reason == "stop"
     finish_reason: str  # "stop", "length" or "cache_full"
     logprobs: list[float] | None  # log p(token) under the model (untempered), if asked for
+
+
+def pack_batch(prefixes: PrefixCache, prompts: Sequence[Sequence[int]], *, shards: int, buckets: Sequence[int],
+               pack: bool = True) -> tuple[SharedPrefix | None, PackedPrompts]:
+    """The prefix `prompts` share (if any) and the rest of each packed for the prefill, the
+    batch padded with fillers to a multiple of `shards` rows."""
+    prefix, rests = prefixes.split(prompts)
+    rows = -(-len(prompts) // shards) * shards
+    return prefix, pack_prompts(rests, batch_rows=rows, shards=shards, buckets=buckets,
+                                offset=0 if prefix is None else prefix.length, pack=pack)
 
 
 def device_arrays(model: CausalLM, packed: PackedPrompts) -> dict[str, jax.Array]:
@@ -123,17 +133,15 @@ def generate(
     empty = [i for i, p in enumerate(prompts) if len(p) == 0]
     if empty:
         raise ValueError(f"prompt {empty[0]} is empty")
-    prefix, rests = (prefixes or PrefixCache(model, batch_multiple)).split(prompts)
-    shared = 0 if prefix is None else prefix.length
-    length = bucket_length(max(len(p) for p in rests), buckets)
+    prefix, packed = pack_batch(prefixes or PrefixCache(model, batch_multiple), prompts, shards=batch_multiple,
+                                buckets=buckets, pack=pack)
+    shared, length = (0 if prefix is None else prefix.length), packed.tokens.shape[1]
     capacity = length + max_new_tokens
     if max_cache_len is not None:
         if max_cache_len <= shared + length:
             raise ValueError(f"max_cache_len={max_cache_len} leaves no room after a {shared + length}-token prompt "
                              f"({shared} shared, a {length}-token bucket)")
         capacity = min(capacity, max_cache_len - shared)
-    rows = -(-len(prompts) // batch_multiple) * batch_multiple
-    packed = pack_prompts(rests, batch_rows=rows, shards=batch_multiple, buckets=buckets, offset=shared, pack=pack)
     graphdef, state = nnx.split(model)
     out, out_logprobs, reason = jax.device_get(_generate(
         graphdef, state, prefix, device_arrays(model, packed), jax.random.key(seed),
