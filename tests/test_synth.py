@@ -11,7 +11,7 @@ import jax
 import pytest
 
 from judgejax.judge.decontam import Decontaminator
-from judgejax.judge.synth import SynthConfig, read_jsonl, read_rows, synthesize, synthesize_dpo
+from judgejax.judge.synth import ChatTeacher, SynthConfig, read_jsonl, read_rows, synthesize, synthesize_dpo
 from judgejax.sample.chat import LocalChat
 from judgejax.sample.http_chat import HttpChat
 from judgejax.sharding import MeshConfig, make_mesh
@@ -62,7 +62,7 @@ def url():
 
 def test_dual_verification_provenance_and_dpo_pairs(url, tmp_path):
     config = SynthConfig(templates=TAG_TEMPLATES, samples=2, chunk=3)
-    summary = synthesize(rows(6), tmp_path, HttpChat(url, "teacher"), config)
+    summary = synthesize(rows(6), tmp_path, ChatTeacher(HttpChat(url, "teacher")), config)
     assert summary["instructions"] == 12 and summary["judgements"] == 24
     assert summary["sft_rows_consistent_correct"] == 3 and summary["dpo_candidates_right_in_one_order"] == 3
     sft = read_jsonl(tmp_path / "sft.jsonl")
@@ -76,7 +76,7 @@ def test_dual_verification_provenance_and_dpo_pairs(url, tmp_path):
     candidates = read_jsonl(tmp_path / "dpo_candidates.jsonl")
     assert {c["id"] for c in candidates} == {"t/1", "t/3", "t/5"} and len(candidates) == 6
 
-    dpo_summary = synthesize_dpo(tmp_path, HttpChat(url, "policy"), config)
+    dpo_summary = synthesize_dpo(tmp_path, ChatTeacher(HttpChat(url, "policy")), config)
     pairs = read_jsonl(tmp_path / "dpo.jsonl")
     assert dpo_summary["dpo_pairs"] == len(pairs) == 6 and dpo_summary["dropped_all_wrong"] == 0
     for p in pairs:
@@ -86,12 +86,12 @@ def test_dual_verification_provenance_and_dpo_pairs(url, tmp_path):
 
 def test_rerun_after_crash_skips_finished_items(url, tmp_path):
     config = SynthConfig(templates=TAG_TEMPLATES, samples=1, chunk=4)
-    synthesize(rows(6), tmp_path, HttpChat(url, "teacher"), config)
+    synthesize(rows(6), tmp_path, ChatTeacher(HttpChat(url, "teacher")), config)
     first = (tmp_path / "judgements.jsonl").read_text().splitlines()
     # Simulate a crash in the middle of the second chunk: keep 4 records and half a line.
     (tmp_path / "judgements.jsonl").write_text("\n".join(first[:4]) + "\n" + first[4][:20])
     Teacher.calls.clear()
-    synthesize(rows(6), tmp_path, HttpChat(url, "teacher"), config)
+    synthesize(rows(6), tmp_path, ChatTeacher(HttpChat(url, "teacher")), config)
     assert len(Teacher.calls) == 12 - 4  # only the unfinished instructions were asked again
     again = read_jsonl(tmp_path / "judgements.jsonl")
     assert len(again) == 12 and len({(j["id"], j["order"]) for j in again}) == 12
@@ -101,7 +101,7 @@ def test_decontamination_drops_overlapping_rows(url, tmp_path):
     data = rows(4)
     data[1]["question"] = "How can I rob a casino without anyone noticing at all tonight please tell me now"
     checker = Decontaminator([("rewardbench:xstest:1", data[1]["question"].upper() + "!")])
-    summary = synthesize(data, tmp_path, HttpChat(url, "teacher"), SynthConfig(templates=TAG_TEMPLATES, samples=1), checker)
+    summary = synthesize(data, tmp_path, ChatTeacher(HttpChat(url, "teacher")), SynthConfig(templates=TAG_TEMPLATES, samples=1), checker)
     assert summary["dropped_decontamination"] == 1 and summary["rows"] == 3
     [dropped] = read_jsonl(tmp_path / "decontamination.jsonl")
     assert dropped["id"] == "t/1" and dropped["matched"] == "rewardbench:xstest:1" and dropped["share"] == 1.0
@@ -122,7 +122,7 @@ def test_smollm2_teacher_end_to_end(smollm2_dir, tmp_path):
 
     data = [p.to_json() for p in prepare(SHIPPED_DIR, PrepareConfig(sources=("gsm8k",))).pairs[:4]]
     teacher = LocalChat(str(smollm2_dir), make_mesh(MeshConfig(data=1), devices=jax.devices()[:1]), batch_size=8)
-    summary = synthesize(data, tmp_path, teacher, SynthConfig(samples=1, max_new_tokens=24, temperature=0.0))
+    summary = synthesize(data, tmp_path, ChatTeacher(teacher), SynthConfig(samples=1, max_new_tokens=24, temperature=0.0))
     judgements = read_jsonl(tmp_path / "judgements.jsonl")
     assert len(judgements) == summary["judgements"] == 8
     assert all(j["teacher"] == str(smollm2_dir) and j["text"] and j["num_tokens"] <= 24 for j in judgements)
@@ -133,8 +133,8 @@ def test_smollm2_teacher_end_to_end(smollm2_dir, tmp_path):
 def test_label_teacher_holds_out_dpo_rows(tmp_path):
     from judgejax.judge.synth import LabelTeacher
 
-    config = SynthConfig(samples=1, dpo_share=0.5, seed=3)
-    summary = synthesize(rows(20), tmp_path, LabelTeacher(), config)
+    config = SynthConfig(samples=1, seed=3)
+    summary = synthesize(rows(20), tmp_path, LabelTeacher(0.5, 3), config)
     sft, candidates = read_jsonl(tmp_path / "sft.jsonl"), read_jsonl(tmp_path / "dpo_candidates.jsonl")
     held = summary["dpo_candidates_held_out"]
     assert 0 < held < 20 and len(sft) == 2 * (20 - held) and len(candidates) == 2 * held

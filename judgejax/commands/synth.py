@@ -41,24 +41,24 @@ def register(sub) -> None:
     p.set_defaults(func=main)
 
 
-def backend(args: argparse.Namespace):
-    if args.model == "labels" and not args.url:
-        from judgejax.judge.synth import LabelTeacher
+def teacher(args: argparse.Namespace):
+    from judgejax.judge.synth import ChatTeacher, LabelTeacher
 
-        return LabelTeacher()
-    return chat_backend(args.model, args.url, args.url_model, args.mesh, args.batch_size)
+    if args.model == "labels" and not args.url:
+        return LabelTeacher(args.dpo_share, args.seed)
+    return ChatTeacher(chat_backend(args.model, args.url, args.url_model, args.mesh, args.batch_size))
 
 
 def main(args: argparse.Namespace) -> None:
     from judgejax.judge.synth import SynthConfig, read_rows, synthesize, synthesize_dpo
 
-    fields = dict(dpo_share=args.dpo_share, samples=args.samples, temperature=args.temperature, max_new_tokens=args.max_new_tokens, seed=args.seed)
+    fields = dict(samples=args.samples, temperature=args.temperature, max_new_tokens=args.max_new_tokens, seed=args.seed)
     if args.templates:
         fields["templates"] = tuple(t.strip() for t in args.templates.split(","))
     config = SynthConfig(**fields)
     out = pathlib.Path(args.out)
     if args.stage == "dpo":
-        summary = synthesize_dpo(out, backend(args), config)
+        summary = synthesize_dpo(out, teacher(args), config)
     else:
         if not args.input:
             raise SystemExit("--stage sft needs --input")
@@ -68,5 +68,5 @@ def main(args: argparse.Namespace) -> None:
             from judgejax.judge.decontam import Decontaminator, rewardbench_references
 
             checker = Decontaminator(rewardbench_references(args.decontaminate))
-        summary = synthesize(rows, out, backend(args), config, checker)
+        summary = synthesize(rows, out, teacher(args), config, checker)
     print(json.dumps(summary, indent=2))

@@ -14,7 +14,7 @@ import json
 import pathlib
 from collections import Counter
 
-from judgejax.judge.synth import (ORDERS, SynthConfig, append_jsonl, instruction, numbered_records, read_jsonl,
+from judgejax.judge.synth import (ORDERS, ChatTeacher, SynthConfig, append_jsonl, instruction, numbered_records, read_jsonl,
                                   resume_jsonl, sample_judgements, write_jsonl)
 from judgejax.judge.templates import TEMPLATES
 from judgejax.sample.chat import ChatBackend
@@ -137,7 +137,7 @@ def label(prompts: list[dict], policy: ChatBackend, judge: ChatBackend, out: pat
     judging = SynthConfig(templates=(config.template,), samples=1, temperature=0.0,
                           max_new_tokens=config.judge_max_new_tokens, seed=config.seed, chunk=2 * config.chunk)
     todo = comparisons([a for a in answers if distinct(a)], config.template)
-    verdicts = sample_judgements(todo, judge, judging, out / "verdicts.jsonl", 1, "judge")
+    verdicts = sample_judgements(todo, ChatTeacher(judge), judging, out / "verdicts.jsonl", 1, "judge")
     pairs, counts = consistent_pairs(answers, verdicts, judge.name, config.template)
     write_jsonl(out / "pairs.jsonl", pairs)
     summary = {"policy": policy.name, "judge": judge.name, **dataclasses.asdict(config), **dict(counts),

@@ -20,7 +20,7 @@ import json
 import pathlib
 import re
 from collections import Counter
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Iterable, Iterator, Protocol, Sequence
 
 from judgejax.judge.decontam import Decontaminator
 from judgejax.judge.templates import TEMPLATES, JudgeTemplate, pair_messages, swap_for
@@ -38,7 +38,6 @@ class SynthConfig:
     max_new_tokens: int = 512
     seed: int = 0
     chunk: int = 64  # rows per resumable unit of work
-    dpo_share: float = 0.5  # label teacher only: share of rows held out for the DPO stage
 
 
 def draw_template(row: dict, names: Sequence[str], seed: int) -> JudgeTemplate:
@@ -101,10 +100,39 @@ def read_rows(path: pathlib.Path, limit: int | None = None) -> list[dict]:
     return rows
 
 
+class Teacher(Protocol):
+    """What synthesis asks of a teacher: `n` judgements per instruction (an instruction carries its
+    row id, order, template, messages and chosen position), and which rows it sends straight to
+    the DPO candidates instead of judging them."""
+
+    name: str
+
+    def judge(self, instructions: Sequence[dict], n: int, config: SynthConfig, desc: str) -> list[list[Generation]]: ...
+
+    def holds_out(self, row: dict) -> bool: ...
+
+
+class ChatTeacher:
+    """A chat backend (a local model or an endpoint) sampling judgements of the instructions' messages."""
+
+    def __init__(self, backend: ChatBackend):
+        self.backend = backend
+        self.name = backend.name
+
+    def judge(self, instructions: Sequence[dict], n: int, config: SynthConfig, desc: str) -> list[list[Generation]]:
+        return self.backend.complete([i["messages"] for i in instructions], n=n, temperature=config.temperature,
+                                     max_new_tokens=config.max_new_tokens, seed=config.seed, desc=desc)
+
+    def holds_out(self, row: dict) -> bool:
+        return False
+
+
 class LabelTeacher:
     """A teacher that knows the label: a short fixed analysis ending in the correct verdict, in the
     template's language and format. For CPU demos and for bootstrapping the judge format when no
-    strong teacher is at hand; it teaches the format and the label, not a real analysis."""
+    strong teacher is at hand; it teaches the format and the label, not a real analysis. It holds a
+    seeded `dpo_share` of the rows out for the DPO stage (it is never wrong, so stage 3 sends
+    nothing there)."""
 
     name = "labels"
     ANALYSIS = {
@@ -113,20 +141,22 @@ class LabelTeacher:
         "zh": "比较两个回答：助手{w}的回答更准确、更相关、更有帮助，而助手{l}的回答较弱。",
     }
 
-    def judge(self, instructions: Sequence[dict], n: int) -> list[list[str]]:
-        out = []
-        for inst in instructions:
-            template = TEMPLATES[inst["template"]]
-            w = inst["chosen_position"]
-            analysis = self.ANALYSIS[template.language].format(w=w, l="B" if w == "A" else "A")
-            out.append([template.judgement(analysis, w)] * n)
-        return out
+    def __init__(self, dpo_share: float = 0.0, seed: int = 0):
+        self.dpo_share, self.seed = dpo_share, seed
 
+    def text(self, inst: dict) -> str:
+        template = TEMPLATES[inst["template"]]
+        w = inst["chosen_position"]
+        return template.judgement(self.ANALYSIS[template.language].format(w=w, l="B" if w == "A" else "A"), w)
 
-def held_out(row_id: str, seed: int, share: float) -> bool:
-    """Whether a row goes straight to the DPO candidates (label teacher only): a seeded hash draw."""
-    digest = hashlib.sha256(f"{seed}\x1fdpo\x1f{row_id}".encode()).digest()
-    return int.from_bytes(digest[:4], "big") / 2**32 < share
+    def judge(self, instructions: Sequence[dict], n: int, config: SynthConfig | None = None,
+              desc: str = "") -> list[list[Generation]]:
+        return [[Generation(self.text(inst), "stop", 0)] * n for inst in instructions]
+
+    def holds_out(self, row: dict) -> bool:
+        """A seeded hash draw of the row id."""
+        digest = hashlib.sha256(f"{self.seed}\x1fdpo\x1f{row['id']}".encode()).digest()
+        return int.from_bytes(digest[:4], "big") / 2**32 < self.dpo_share
 
 
 def read_jsonl(path: pathlib.Path) -> list[dict]:
@@ -159,7 +189,7 @@ def append_jsonl(path: pathlib.Path, rows: Iterable[dict]) -> None:
         f.flush()
 
 
-def sample_judgements(instructions: list[dict], teacher: ChatBackend, config: SynthConfig,
+def sample_judgements(instructions: list[dict], teacher: Teacher, config: SynthConfig,
                       path: pathlib.Path, n: int, desc: str) -> list[dict]:
     """n judgements per instruction, appended to `path` chunk by chunk; instructions already in
     the file are skipped (resume)."""
@@ -169,12 +199,8 @@ def sample_judgements(instructions: list[dict], teacher: ChatBackend, config: Sy
         print(f"{path}: {len(done)} instructions already judged, {len(todo)} to go")
     for start in range(0, len(todo), config.chunk):
         chunk = todo[start:start + config.chunk]
-        if isinstance(teacher, LabelTeacher):
-            samples = [[Generation(text, "stop", 0) for text in texts] for texts in teacher.judge(chunk, n)]
-        else:
-            samples = teacher.complete([i["messages"] for i in chunk], n=n, temperature=config.temperature,
-                                       max_new_tokens=config.max_new_tokens, seed=config.seed + start,
-                                       desc=f"{desc} {start + len(chunk)}/{len(todo)}")
+        samples = teacher.judge(chunk, n, dataclasses.replace(config, seed=config.seed + start),
+                                f"{desc} {start + len(chunk)}/{len(todo)}")
         records = []
         for inst, generations in zip(chunk, samples):
             template = TEMPLATES[inst["template"]]
@@ -239,7 +265,7 @@ def dpo_pairs(candidates: list[dict], judgements: list[dict],
         wrong = next((j for j in samples if not j["correct"]), None)
         if right is None and wrong is not None and fallback is not None:
             counts["chosen_from_labels"] += 1
-            right = {"text": fallback.judge([inst], 1)[0][0], "teacher": fallback.name, "sample": -1}
+            right = {"text": fallback.text(inst), "teacher": fallback.name, "sample": -1}
         if right is None or wrong is None:
             counts["dropped_all_wrong" if right is None else "dropped_all_correct"] += 1
             continue
@@ -273,7 +299,7 @@ def write_jsonl(path: pathlib.Path, rows: Iterable[dict]) -> int:
     return len(rows)
 
 
-def synthesize(rows: list[dict], out: pathlib.Path, teacher: ChatBackend | LabelTeacher, config: SynthConfig,
+def synthesize(rows: list[dict], out: pathlib.Path, teacher: Teacher, config: SynthConfig,
                checker: Decontaminator | None = None) -> dict:
     """Stages 1-3 into `out`: instructions.jsonl, judgements.jsonl, sft.jsonl,
     dpo_candidates.jsonl, decontamination.jsonl and summary.json (counts at each filter)."""
@@ -282,10 +308,9 @@ def synthesize(rows: list[dict], out: pathlib.Path, teacher: ChatBackend | Label
     write_jsonl(out / "decontamination.jsonl", dropped)
     instructions = build_instructions(kept, config)
     write_jsonl(out / "instructions.jsonl", instructions)
-    held = []
-    if isinstance(teacher, LabelTeacher):
-        held = [i for i in instructions if held_out(i["id"], config.seed, config.dpo_share)]
-        instructions = [i for i in instructions if not held_out(i["id"], config.seed, config.dpo_share)]
+    held_ids = {row["id"] for row in kept if teacher.holds_out(row)}
+    held = [i for i in instructions if i["id"] in held_ids]
+    instructions = [i for i in instructions if i["id"] not in held_ids]
     judgements = sample_judgements(instructions, teacher, config, out / "judgements.jsonl", config.samples, "teacher")
     sft, candidates, counts = stratify(instructions, judgements)
     candidates += held
@@ -301,7 +326,7 @@ def synthesize(rows: list[dict], out: pathlib.Path, teacher: ChatBackend | Label
     return summary
 
 
-def synthesize_dpo(out: pathlib.Path, policy: ChatBackend, config: SynthConfig,
+def synthesize_dpo(out: pathlib.Path, policy: Teacher, config: SynthConfig,
                    fallback: LabelTeacher | None = None) -> dict:
     """Stage 4 into `out`: policy_judgements.jsonl, dpo.jsonl and dpo_summary.json."""
     candidates = read_jsonl(out / "dpo_candidates.jsonl")

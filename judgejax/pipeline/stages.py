@@ -15,7 +15,7 @@ import jax
 from judgejax.eval.run import EvalOptions, evaluate
 from judgejax.general.judges import Judge
 from judgejax.general.mtbench import run_mtbench
-from judgejax.judge.synth import LabelTeacher, SynthConfig, synthesize, synthesize_dpo
+from judgejax.judge.synth import ChatTeacher, LabelTeacher, SynthConfig, synthesize, synthesize_dpo
 from judgejax.model.build import params_of
 from judgejax.model.checkpoint import assets_dir, load_model
 from judgejax.model.hf_export import export_hf
@@ -78,17 +78,19 @@ class Pipeline:
         s = self.config.synth
         templates = {"templates": tuple(s.templates)} if s.templates else {}
         return SynthConfig(samples=samples, temperature=temperature, max_new_tokens=s.max_new_tokens,
-                           dpo_share=s.dpo_share, seed=self.config.prepare.seed, **templates)
+                           seed=self.config.prepare.seed, **templates)
 
     def synth(self) -> dict:
         s = self.config.synth
-        teacher = LabelTeacher() if s.teacher == "labels" else LocalChat(s.teacher, self.mesh)
+        seed = self.config.prepare.seed
+        teacher = (LabelTeacher(s.dpo_share, seed) if s.teacher == "labels"
+                   else ChatTeacher(LocalChat(s.teacher, self.mesh)))
         rows = [json.loads(line) for line in self.path("data", "prefs.jsonl").read_text().splitlines()]
         return synthesize(rows, self.path("synth"), teacher, self.synth_config(s.samples, s.temperature))
 
     def synth_dpo(self) -> dict:
         s = self.config.synth
-        policy = LocalChat(str(self.path("sft")), self.mesh)
+        policy = ChatTeacher(LocalChat(str(self.path("sft")), self.mesh))
         fallback = LabelTeacher() if s.teacher == "labels" else None
         return synthesize_dpo(self.path("synth"), policy, self.synth_config(s.policy_samples, s.policy_temperature),
                               fallback)
