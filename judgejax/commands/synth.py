@@ -6,8 +6,14 @@ from __future__ import annotations
 import argparse
 import json
 import pathlib
+from typing import TYPE_CHECKING
 
 from judgejax.commands.common import add_mesh, chat_backend
+
+if TYPE_CHECKING:
+    from judgejax.judge.synth import SynthConfig
+
+SHOWN = 10  # rows awaiting replies and problems of each reason printed (batch_summary.json has all)
 
 
 def register(sub) -> None:
@@ -17,17 +23,31 @@ def register(sub) -> None:
                     "source_row, domain, question, chosen, rejected) become judge instructions with a template and "
                     "A/B order drawn per row; the teacher judges each in both orders; rows it gets right in both "
                     "orders become SFT data, the others DPO candidates. Stage dpo: the SFT judge (--model) samples "
-                    "judgements of the candidates; right vs wrong verdicts become DPO pairs. Resumable.")
+                    "judgements of the candidates; right vs wrong verdicts become DPO pairs. Resumable. "
+                    "A teacher behind the OpenAI Batch API, paid once and replayable: --batch-requests writes the "
+                    "teacher requests as a Batch API input file; --batch-output runs stages 1-3 with its output file "
+                    "(give both the same --input, --limit, --samples, --temperature, --seed and --templates).")
     p.add_argument("--stage", choices=("sft", "dpo"), default="sft")
     p.add_argument("--input", help="preference rows (stage sft)")
     p.add_argument("--out", required=True, help="output folder (stage dpo reads its dpo_candidates.jsonl)")
-    p.add_argument("--model", help="teacher (stage sft) or SFT judge (stage dpo): HF folder, checkpoint or run; "
+    teachers = p.add_mutually_exclusive_group()
+    teachers.add_argument("--model", help="teacher (stage sft) or SFT judge (stage dpo): HF folder, checkpoint or run; "
                                    "`labels` (stage sft) writes a fixed short analysis with the correct verdict "
                                    "and holds --dpo-share of the rows out for the DPO stage")
     p.add_argument("--dpo-share", type=float, default=0.5, help="with --model labels: rows held out for DPO")
-    p.add_argument("--url", help="OpenAI-compatible endpoint (e.g. http://host:8000/v1) instead of --model; "
-                                 "API key from $OPENAI_API_KEY if set; failed requests retried with backoff")
-    p.add_argument("--url-model", help="model name at --url")
+    teachers.add_argument("--url", help="OpenAI-compatible endpoint (e.g. http://host:8000/v1) instead of --model; "
+                                        "API key from $OPENAI_API_KEY if set; failed requests retried with backoff")
+    teachers.add_argument("--batch-requests", metavar="FILE",
+                          help="stage sft, instead of --model/--url: write stage 1 to --out and the teacher requests "
+                               "(model --url-model; one per instruction and sample, custom_id ID|ORDER|SAMPLE|DIGEST) "
+                               "as an OpenAI Batch API input file, then stop. Only replies never received are asked "
+                               "for (instructions in judgements.jsonl or replies in batch_replies.jsonl are not), so "
+                               "a rerun after a partial output file asks for what is missing")
+    teachers.add_argument("--batch-output", metavar="FILE",
+                          help="stage sft, instead of --model/--url: the Batch API output file answering --batch-requests; "
+                               "rows whose requests are all answered are judged (stages 1-3), the others wait for a "
+                               "later output file. Bad lines are counted by reason in --out/batch_summary.json")
+    p.add_argument("--url-model", help="model name at --url, or in the requests of --batch-requests")
     p.add_argument("--templates", help="comma-separated template names (default: all but pair-v2)")
     p.add_argument("--samples", type=int, default=2, help="judgements per instruction and order (default 2)")
     p.add_argument("--temperature", type=float, default=0.7)
@@ -50,7 +70,7 @@ def teacher(args: argparse.Namespace):
 
 
 def main(args: argparse.Namespace) -> None:
-    from judgejax.judge.synth import SynthConfig, read_rows, synthesize, synthesize_dpo
+    from judgejax.judge.synth import SynthConfig, synthesize_dpo
 
     fields = dict(samples=args.samples, temperature=args.temperature, max_new_tokens=args.max_new_tokens, seed=args.seed)
     if args.templates:
@@ -58,15 +78,36 @@ def main(args: argparse.Namespace) -> None:
     config = SynthConfig(**fields)
     out = pathlib.Path(args.out)
     if args.stage == "dpo":
+        if args.batch_requests or args.batch_output:
+            raise SystemExit("--batch-requests and --batch-output are for --stage sft")
         summary = synthesize_dpo(out, teacher(args), config)
     else:
-        if not args.input:
-            raise SystemExit("--stage sft needs --input")
-        rows = read_rows(pathlib.Path(args.input), args.limit)
-        checker = None
-        if args.decontaminate:
-            from judgejax.judge.decontam import Decontaminator, rewardbench_references
+        summary = sft(args, out, config)
+    print(json.dumps(summary, indent=2, ensure_ascii=False))
 
-            checker = Decontaminator(rewardbench_references(args.decontaminate))
-        summary = synthesize(rows, out, teacher(args), config, checker)
-    print(json.dumps(summary, indent=2))
+
+def sft(args: argparse.Namespace, out: pathlib.Path, config: SynthConfig) -> dict:
+    """Stages 1-3 with the chosen teacher, the Batch API requests, or stages 1-3 with its replies."""
+    from judgejax.judge.batch_api import replay, write_requests
+    from judgejax.judge.synth import read_rows, synthesize
+
+    if not args.input:
+        raise SystemExit("--stage sft needs --input")
+    rows = read_rows(pathlib.Path(args.input), args.limit)
+    checker = None
+    if args.decontaminate:
+        from judgejax.judge.decontam import Decontaminator, rewardbench_references
+
+        checker = Decontaminator(rewardbench_references(args.decontaminate))
+    if args.batch_requests:
+        if not args.url_model:
+            raise SystemExit("--batch-requests needs --url-model (the model named in the requests)")
+        return write_requests(rows, out, pathlib.Path(args.batch_requests), args.url_model, config, checker)
+    if args.batch_output:
+        batch, summary = replay(rows, out, pathlib.Path(args.batch_output), config, checker)
+        shown = {reason: problems[:SHOWN] for reason, problems in batch["problems"].items()}
+        print(json.dumps({**batch, "awaiting_rows": batch["awaiting_rows"][:SHOWN], "problems": shown},
+                         indent=2, ensure_ascii=False))
+        print(f"(at most {SHOWN} rows and problems of each reason shown; all in {out / 'batch_summary.json'})")
+        return summary
+    return synthesize(rows, out, teacher(args), config, checker)

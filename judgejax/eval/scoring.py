@@ -165,19 +165,10 @@ def score_report(records: Iterable[Mapping[str, Any]], partial: bool = False) ->
     }
 
 
-def both_order_diagnostics(records: Iterable[Mapping[str, Any]]) -> dict[str, float | int]:
-    """Diagnostics of a run that judged every example in both A/B orders.
-
-    Each record needs "subset", "id", "swapped" (True when the chosen answer was shown as B) and
-    "verdict" ("A", "B" or "error"); each (subset, id) must appear once per order. Returns:
-      mean_accuracy: mean per-example result over both orders (errors count 0.5);
-      both_correct: fraction of examples judged correctly in both orders;
-      consistency: fraction of examples whose verdicts pick the same underlying answer in both
-        orders (an error in either order is inconsistent);
-      p_verdict_a: position bias, the fraction of parsed verdicts that say "A" (NaN if none);
-      parse_error_rate: fraction of all judgements whose verdict is "error";
-      num_examples: the number of (subset, id) examples.
-    """
+def verdict_pairs(records: Iterable[Mapping[str, Any]]) -> dict[tuple[str, Any], dict[bool, str]]:
+    """The verdicts of each (subset, id) example by order (`swapped`), checked: each record needs
+    "subset", "id", "swapped" (a bool) and "verdict" ("A", "B" or "error"), and every example must
+    be judged once in each order."""
     pairs: dict[tuple[str, Any], dict[bool, str]] = defaultdict(dict)
     for i, record in enumerate(records):
         key = (_field(record, "subset", i), _field(record, "id", i))
@@ -196,25 +187,44 @@ def both_order_diagnostics(records: Iterable[Mapping[str, Any]]) -> dict[str, fl
     if one_order:
         raise ValueError(f"examples judged in one order only: {one_order[:5]} "
                          f"({len(one_order)} in all)")
-    results, both, same, n_a, n_parsed, n_error = [], 0, 0, 0, 0, 0
-    for by_order in pairs.values():
+    return dict(pairs)
+
+
+def example_counts(by_order: Mapping[bool, str]) -> tuple[float, bool, bool, int, int, int]:
+    """One example judged in both orders: (sum of its two results, correct in both orders, the
+    same answer picked in both orders, "A" verdicts, parsed verdicts, unparsed verdicts)."""
+    results, picks, n_a, n_error = 0.0, [], 0, 0
+    for swapped, verdict in by_order.items():
+        result = example_result(verdict, "B" if swapped else "A")
+        results += result
         # Underlying choice: which answer (chosen or rejected) the verdict picked.
-        picks = []
-        for swapped, verdict in by_order.items():
-            result = example_result(verdict, "B" if swapped else "A")
-            results.append(result)
-            picks.append(None if verdict == "error" else result == 1.0)
-            n_error += verdict == "error"
-            n_parsed += verdict != "error"
-            n_a += verdict == "A"
-        both += picks[0] is True and picks[1] is True
-        same += picks[0] is not None and picks[0] == picks[1]
-    n = len(pairs)
+        picks.append(None if verdict == "error" else result == 1.0)
+        n_error += verdict == "error"
+        n_a += verdict == "A"
+    both = picks[0] is True and picks[1] is True
+    same = picks[0] is not None and picks[0] == picks[1]
+    return results, both, same, n_a, len(by_order) - n_error, n_error
+
+
+def both_order_diagnostics(records: Iterable[Mapping[str, Any]]) -> dict[str, float | int]:
+    """Diagnostics of a run that judged every example in both A/B orders (records as
+    `verdict_pairs` reads them). Returns:
+      mean_accuracy: mean per-example result over both orders (errors count 0.5);
+      both_correct: fraction of examples judged correctly in both orders;
+      consistency: fraction of examples whose verdicts pick the same underlying answer in both
+        orders (an error in either order is inconsistent);
+      p_verdict_a: position bias, the fraction of parsed verdicts that say "A" (NaN if none);
+      parse_error_rate: fraction of all judgements whose verdict is "error";
+      num_examples: the number of (subset, id) examples.
+    """
+    counts = [example_counts(by_order) for by_order in verdict_pairs(records).values()]
+    results, both, same, n_a, n_parsed, n_error = (sum(column) for column in zip(*counts))
+    n = len(counts)
     return {
-        "mean_accuracy": sum(results) / len(results),
+        "mean_accuracy": results / (2 * n),
         "both_correct": both / n,
         "consistency": same / n,
         "p_verdict_a": n_a / n_parsed if n_parsed else math.nan,
-        "parse_error_rate": n_error / len(results),
+        "parse_error_rate": n_error / (2 * n),
         "num_examples": n,
     }

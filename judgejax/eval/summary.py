@@ -4,7 +4,7 @@ them from `results.jsonl`).
 RewardBench: `scoring.score_report` over the seeded-order judgements (the official one-order
 protocol), with the official tag rule; for generative runs also with the last-tag rule; with both
 orders, the subset means over both orders and `scoring.both_order_diagnostics` overall and per
-section. Generic pairwise sets: the plain accuracy per subset, their mean, and the accuracy over
+section, and 95% bootstrap intervals of the accuracy and those diagnostics (`bootstrap`). Generic pairwise sets: the plain accuracy per subset, their mean, and the accuracy over
 all examples, with the same extras.
 """
 from __future__ import annotations
@@ -14,6 +14,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from judgejax.eval.bootstrap import run_intervals
 from judgejax.eval.examples import REWARDBENCH_TOTAL
 from judgejax.eval.scoring import SUBSET_MAPPING, both_order_diagnostics, score_report
 
@@ -82,6 +83,8 @@ def summarize(records: Sequence[Record], *, benchmark: str, mode: str, both_orde
         group_of = (lambda r: SECTION_OF[r["subset"]]) if rewardbench else (lambda r: str(r["subset"]))
         summary["scores_both_orders"] = score(records)
         summary["diagnostics"] = _diagnostics(records, group_of)
+        if mode != "implicit-reward":
+            summary["intervals"] = run_intervals(records, (lambda subset: SECTION_OF[subset]) if rewardbench else str)
         if mode == "generative":
             summary["scores_both_orders_last_tag"] = score(_with(records, "result_last", "result"))
             summary["diagnostics_last_tag"] = _diagnostics(_with(records, "verdict_last", "verdict"), group_of)

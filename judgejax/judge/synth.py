@@ -251,10 +251,11 @@ def _provenance(inst: dict) -> dict:
 
 
 def dpo_pairs(candidates: list[dict], judgements: list[dict],
-              fallback: LabelTeacher | None = None) -> tuple[list[dict], Counter]:
+              fallback: Teacher | None = None) -> tuple[list[dict], Counter]:
     """Stage 4: for each candidate instruction, the first correct judgement is chosen and the
-    first wrong one (wrong verdict or none) rejected. With a `fallback` label teacher, a candidate
-    the policy never gets right takes the label judgement as chosen."""
+    first wrong one (wrong verdict or none) rejected. With a `fallback` teacher that writes correct
+    judgements (the label teacher, GPT-4's recorded critiques), a candidate the policy never gets
+    right takes the teacher's judgement as chosen."""
     by_key: dict[tuple[str, str], list[dict]] = {}
     for j in judgements:
         by_key.setdefault((j["id"], j["order"]), []).append(j)
@@ -265,7 +266,7 @@ def dpo_pairs(candidates: list[dict], judgements: list[dict],
         wrong = next((j for j in samples if not j["correct"]), None)
         if right is None and wrong is not None and fallback is not None:
             counts["chosen_from_labels"] += 1
-            right = {"text": fallback.text(inst), "teacher": fallback.name, "sample": -1}
+            right = {"text": fallback.judge([inst], 1)[0][0].text, "teacher": fallback.name, "sample": -1}
         if right is None or wrong is None:
             counts["dropped_all_wrong" if right is None else "dropped_all_correct"] += 1
             continue
@@ -327,7 +328,7 @@ def synthesize(rows: list[dict], out: pathlib.Path, teacher: Teacher, config: Sy
 
 
 def synthesize_dpo(out: pathlib.Path, policy: Teacher, config: SynthConfig,
-                   fallback: LabelTeacher | None = None) -> dict:
+                   fallback: Teacher | None = None) -> dict:
     """Stage 4 into `out`: policy_judgements.jsonl, dpo.jsonl and dpo_summary.json."""
     candidates = read_jsonl(out / "dpo_candidates.jsonl")
     judgements = sample_judgements(candidates, policy, config, out / "policy_judgements.jsonl", config.samples, "policy")

@@ -10,19 +10,24 @@ from typing import Any, Sequence
 
 from judgejax.config import ConfigFileError, RunConfig, build, read_yaml
 from judgejax.sharding import MeshConfig
+from judgejax.sources.arena import ArenaConfig
+
+ARENA_TEACHER = "gpt4-arena"
 
 
 @dataclasses.dataclass(frozen=True)
 class PrepareSection:
     sources: tuple[str, ...] = ("gsm8k", "llamafactory-en", "hh-rlhf")
-    max_rows: int = 64  # preference rows taken (a seeded, domain-mixed subset)
+    max_rows: int = 64  # preference rows taken (a seeded, domain-mixed subset; arena: train pairs)
     max_chars: int = 0  # skip rows whose question + answers are longer (0 = no limit): keeps CPU demos short
     seed: int = 0
 
 
 @dataclasses.dataclass(frozen=True)
 class SynthSection:
-    teacher: str = "labels"  # HF folder / checkpoint / SmolLM2-135M-Instruct, or `labels`
+    # HF folder / checkpoint / SmolLM2-135M-Instruct, `labels`, or `gpt4-arena` (GPT-4's recorded critiques of
+    # Arena-Bench-V1 answers, settings in the `arena` section; prepare then reads that data, not `sources`)
+    teacher: str = "labels"
     templates: tuple[str, ...] = ()  # judge templates drawn from per row (empty: every one but pair-v2)
     samples: int = 2  # teacher judgements per instruction and order
     temperature: float = 0.7
@@ -48,6 +53,14 @@ class EvalSection:
     max_new_tokens: int = 256
     template: str = "pair-v2"
     batch_size: int = 8
+    modes: tuple[str, ...] = ("generative",)  # generative and/or verdict-prob, each run for every judge
+    heldout_limit: int = 0  # gpt4-arena: in-domain held-out pairs judged (0: all)
+    seed: int = 0  # A/B order and per-subset draw; also the bootstrap's
+
+    def __post_init__(self) -> None:
+        bad = [m for m in self.modes if m not in ("generative", "verdict-prob")]
+        if bad or not self.modes:
+            raise ValueError(f"eval.modes: {list(self.modes)}; choose from generative, verdict-prob")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,6 +83,7 @@ class PipelineConfig:
     prepare: PrepareSection = PrepareSection()
     synth: SynthSection = SynthSection()
     mtbench: MTBenchSection = MTBenchSection()
+    arena: ArenaConfig = ArenaConfig()
     mesh: MeshConfig = MeshConfig()
     export_dtype: str = "float32"
 

@@ -15,14 +15,17 @@ import jax
 from judgejax.eval.run import EvalOptions, evaluate
 from judgejax.general.judges import Judge
 from judgejax.general.mtbench import run_mtbench
+from judgejax.judge.arena_teacher import ArenaTeacher
+from judgejax.judge.decontam import Decontaminator, mtbench_references, rewardbench_references
 from judgejax.judge.synth import ChatTeacher, LabelTeacher, SynthConfig, synthesize, synthesize_dpo
 from judgejax.model.build import params_of
 from judgejax.model.checkpoint import assets_dir, load_model
 from judgejax.model.hf_export import export_hf
-from judgejax.pipeline.config import PipelineConfig, stage_config
+from judgejax.pipeline.config import ARENA_TEACHER, PipelineConfig, stage_config
 from judgejax.pipeline.report import write_report
 from judgejax.sample.chat import LocalChat
 from judgejax.sharding import make_mesh
+from judgejax.sources.arena import SOURCE, build_pairs, read_judgements
 from judgejax.sources.config import PrepareConfig
 from judgejax.sources.prepare import prepare
 from judgejax.sources.registry import SHIPPED_DIR
@@ -57,7 +60,17 @@ class Pipeline:
             marker.write_text(json.dumps(summary, indent=2) + "\n")
         return summary
 
+    def write_rows(self, name: str, rows: list[dict]) -> None:
+        self.path("data").mkdir(parents=True, exist_ok=True)
+        with self.path("data", name).open("w", encoding="utf-8") as f:
+            f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+
+    def read_rows(self, name: str) -> list[dict]:
+        return [json.loads(line) for line in self.path("data", name).read_text(encoding="utf-8").splitlines()]
+
     def prepare(self) -> dict:
+        if self.config.synth.teacher == ARENA_TEACHER:
+            return self.prepare_arena()
         section = self.config.prepare
         prepared = prepare(SHIPPED_DIR, PrepareConfig(sources=section.sources, seed=section.seed))
         rows = [p.to_json() for p in prepared.pairs]
@@ -68,11 +81,32 @@ class Pipeline:
             by_source.setdefault(r["source"], []).append(r)
         longest = max((len(g) for g in by_source.values()), default=0)
         mixed = [g[i] for i in range(longest) for g in by_source.values() if i < len(g)][: section.max_rows]
-        self.path("data").mkdir(parents=True, exist_ok=True)
-        with self.path("data", "prefs.jsonl").open("w", encoding="utf-8") as f:
-            f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in mixed)
+        self.write_rows("prefs.jsonl", mixed)
         counts = {s: sum(r["source"] == s for r in mixed) for s in by_source}
         return {"read": len(prepared.pairs), "within_max_chars": len(rows), "kept": len(mixed), "by_source": counts}
+
+    def prepare_arena(self) -> dict:
+        """Train and in-domain held-out pairs from GPT-4's critiques, decontaminated against the
+        RewardBench prompts of `eval.data` and the MT-Bench questions."""
+        by_question, skipped = read_judgements()
+        checker = Decontaminator(rewardbench_references(self.config.eval.data) + mtbench_references())
+        split = build_pairs(by_question, self.config.arena, lambda question: checker.check(question) is not None)
+        train = split.train[: self.config.prepare.max_rows]
+        test = split.test[: self.config.eval.heldout_limit or None]
+        self.write_rows("prefs.jsonl", train)
+        self.write_rows("heldout.jsonl", test)
+        sft_min_gap = self.config.arena.sft_min_gap
+        return {"read": sum(map(len, by_question.values())), "skipped": dict(skipped), **dict(split.counts),
+                "kept": len(train), "kept_sft_gap": sum(r["gap"] >= sft_min_gap for r in train),
+                "heldout": len(test), "by_source": {SOURCE: len(train)}}
+
+    def teacher(self):
+        s, seed = self.config.synth, self.config.prepare.seed
+        if s.teacher == "labels":
+            return LabelTeacher(s.dpo_share, seed)
+        if s.teacher == ARENA_TEACHER:
+            return ArenaTeacher(self.read_rows("prefs.jsonl"), self.config.arena.sft_min_gap)
+        return ChatTeacher(LocalChat(s.teacher, self.mesh))
 
     def synth_config(self, samples: int, temperature: float) -> SynthConfig:
         s = self.config.synth
@@ -82,16 +116,13 @@ class Pipeline:
 
     def synth(self) -> dict:
         s = self.config.synth
-        seed = self.config.prepare.seed
-        teacher = (LabelTeacher(s.dpo_share, seed) if s.teacher == "labels"
-                   else ChatTeacher(LocalChat(s.teacher, self.mesh)))
-        rows = [json.loads(line) for line in self.path("data", "prefs.jsonl").read_text().splitlines()]
-        return synthesize(rows, self.path("synth"), teacher, self.synth_config(s.samples, s.temperature))
+        return synthesize(self.read_rows("prefs.jsonl"), self.path("synth"), self.teacher(),
+                          self.synth_config(s.samples, s.temperature))
 
     def synth_dpo(self) -> dict:
         s = self.config.synth
         policy = ChatTeacher(LocalChat(str(self.path("sft")), self.mesh))
-        fallback = LabelTeacher() if s.teacher == "labels" else None
+        fallback = self.teacher() if s.teacher in ("labels", ARENA_TEACHER) else None
         return synthesize_dpo(self.path("synth"), policy, self.synth_config(s.policy_samples, s.policy_temperature),
                               fallback)
 
@@ -103,13 +134,28 @@ class Pipeline:
                 "last_loss": records[-1]["loss"] if records else None,
                 "last_metrics": records[-1] if records else {}}
 
-    def evaluate(self, name: str, model: str) -> dict:
+    def benchmarks(self) -> dict[str, dict]:
+        """Each benchmark a judge is scored on: RewardBench's sample and, with the arena teacher, the
+        in-domain held-out pairs."""
         e = self.config.eval
-        opts = EvalOptions(benchmark="rewardbench", model=model, data=e.data, out=str(self.path("eval", name)),
-                           template=e.template, both_orders=e.both_orders, limit_per_subset=e.limit_per_subset,
-                           subsets=list(e.subsets) or None,
-                           max_new_tokens=e.max_new_tokens, batch_size=e.batch_size, mesh=self.config.mesh)
-        return evaluate(opts, self.mesh) or {}
+        out = {"rewardbench": dict(benchmark="rewardbench", data=e.data, limit_per_subset=e.limit_per_subset,
+                                   subsets=list(e.subsets) or None)}
+        if self.config.synth.teacher == ARENA_TEACHER:
+            out["heldout"] = dict(benchmark="pairwise", data=str(self.path("data", "heldout.jsonl")),
+                                  columns={"prompt": "question", "a": "chosen", "b": "rejected", "id": "id"})
+        return out
+
+    def evaluate(self, name: str, model: str) -> dict:
+        """Every benchmark in every mode; {"<benchmark>-<mode>": summary}."""
+        e, results = self.config.eval, {}
+        for bench, data in self.benchmarks().items():
+            for mode in e.modes:
+                run = f"{bench}-{mode}"
+                opts = EvalOptions(model=model, out=str(self.path("eval", name, run)), mode=mode, template=e.template,
+                                   both_orders=e.both_orders, seed=e.seed, max_new_tokens=e.max_new_tokens,
+                                   batch_size=e.batch_size, mesh=self.config.mesh, **data)
+                results[run] = evaluate(opts, self.mesh) or {}
+        return results
 
     def mtbench(self) -> dict:
         m = self.config.mtbench

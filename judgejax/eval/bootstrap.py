@@ -1,0 +1,110 @@
+"""95% bootstrap intervals for a judge's scores, and paired intervals for the difference of two
+judges on the same examples.
+
+The unit resampled is the example: its two A/B-order judgements stay together. A run's metrics:
+accuracy (the seeded order alone, the official one-order protocol), both-order accuracy
+(`mean_accuracy`: both orders' results), both_correct, consistency, p_verdict_a and
+parse_error_rate, as in `scoring.both_order_diagnostics`. Intervals are percentile intervals of
+`resamples` draws from a seeded generator, so a rerun prints the same numbers. A difference of
+two judges resamples the examples both judged, with the same draws for both.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from judgejax.eval.scoring import example_counts, verdict_pairs
+
+Record = Mapping[str, Any]
+METRICS = ("accuracy", "mean_accuracy", "both_correct", "consistency", "p_verdict_a", "parse_error_rate")
+RESAMPLES = 2000
+LEVEL = 0.95
+
+
+def example_table(records: Sequence[Record]) -> dict[tuple[str, Any], np.ndarray]:
+    """Per (subset, id) example: [seeded-order result, sum of both results, both correct, same pick,
+    A verdicts, parsed verdicts, unparsed verdicts]."""
+    seeded = {(r["subset"], r["id"]): float(r["result"]) for r in records if r["seeded"]}
+    return {key: np.array([seeded[key], *example_counts(by_order)], dtype=np.float64)
+            for key, by_order in verdict_pairs(records).items()}
+
+
+def _metrics(sums: np.ndarray, n: int) -> dict[str, np.ndarray]:
+    """Metrics from column sums over `n` examples (sums: [..., 7])."""
+    s = np.moveaxis(sums, -1, 0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p_a = np.where(s[5] > 0, s[4] / s[5], np.nan)
+    return {"accuracy": s[0] / n, "mean_accuracy": s[1] / (2 * n), "both_correct": s[2] / n,
+            "consistency": s[3] / n, "p_verdict_a": p_a, "parse_error_rate": s[6] / (2 * n)}
+
+
+def _draws(n: int, resamples: int, seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, n, size=(resamples, n))
+
+
+def _interval(values: np.ndarray, level: float) -> list[float] | None:
+    values = values[~np.isnan(values)]
+    if values.size == 0:
+        return None
+    tail = (1 - level) / 2 * 100
+    lo, hi = np.percentile(values, [tail, 100 - tail])
+    return [float(lo), float(hi)]
+
+
+def _point(value: np.ndarray) -> float | None:
+    return None if np.isnan(value) else float(value)
+
+
+def intervals(table: Mapping[Any, np.ndarray], *, resamples: int = RESAMPLES, seed: int = 0,
+              level: float = LEVEL) -> dict[str, dict[str, Any]]:
+    """{metric: {"value", "ci": [lo, hi]}} over the examples of `table` (see `example_table`)."""
+    rows = np.stack(list(table.values()))
+    n = len(rows)
+    point = _metrics(rows.sum(0), n)
+    boot = _metrics(rows[_draws(n, resamples, seed)].sum(1), n)
+    return {m: {"value": _point(point[m]), "ci": _interval(boot[m], level)} for m in METRICS}
+
+
+def paired_difference(table_a: Mapping[Any, np.ndarray], table_b: Mapping[Any, np.ndarray], *,
+                      resamples: int = RESAMPLES, seed: int = 0, level: float = LEVEL) -> dict[str, dict[str, Any]]:
+    """{metric: {"value", "ci"}} of judge b minus judge a, over the examples both judged."""
+    keys = sorted(set(table_a) & set(table_b), key=str)
+    if not keys:
+        raise ValueError("the two runs share no example")
+    a = np.stack([table_a[k] for k in keys])
+    b = np.stack([table_b[k] for k in keys])
+    n, draws = len(keys), _draws(len(keys), resamples, seed)
+    point_a, point_b = _metrics(a.sum(0), n), _metrics(b.sum(0), n)
+    boot_a, boot_b = _metrics(a[draws].sum(1), n), _metrics(b[draws].sum(1), n)
+    return {m: {"value": _point(point_b[m] - point_a[m]), "ci": _interval(boot_b[m] - boot_a[m], level)}
+            for m in METRICS} | {"num_examples": n}
+
+
+def grouped(table: Mapping[tuple[str, Any], np.ndarray], group_of: Callable[[str], str]) -> dict[str, dict]:
+    """The table split by the group of each example's subset."""
+    groups: dict[str, dict] = defaultdict(dict)
+    for key, row in table.items():
+        groups[group_of(key[0])][key] = row
+    return dict(groups)
+
+
+def run_intervals(records: Sequence[Record], group_of: Callable[[str], str], *, seed: int = 0) -> dict[str, Any]:
+    """Intervals overall and per group (RewardBench section, or subset) of a both-order run."""
+    table = example_table(records)
+    return {"overall": intervals(table, seed=seed),
+            "groups": {name: intervals(part, seed=seed) for name, part in sorted(grouped(table, group_of).items())},
+            "resamples": RESAMPLES, "level": LEVEL, "seed": seed}
+
+
+def run_differences(records_a: Sequence[Record], records_b: Sequence[Record], group_of: Callable[[str], str], *,
+                    seed: int = 0) -> dict[str, Any]:
+    """Paired differences (b - a) overall and per group."""
+    table_a, table_b = example_table(records_a), example_table(records_b)
+    groups_a, groups_b = grouped(table_a, group_of), grouped(table_b, group_of)
+    return {"overall": paired_difference(table_a, table_b, seed=seed),
+            "groups": {name: paired_difference(groups_a[name], groups_b[name], seed=seed)
+                       for name in sorted(set(groups_a) & set(groups_b))},
+            "resamples": RESAMPLES, "level": LEVEL, "seed": seed}

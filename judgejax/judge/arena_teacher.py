@@ -1,0 +1,38 @@
+"""GPT-4 as a recorded teacher: pairwise judgements composed from its critiques of Arena-Bench-V1
+answers (`judgejax.sources.arena`), in the instruction's template and A/B order."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from judgejax.judge.templates import TEMPLATES
+from judgejax.sample.chat import Generation
+from judgejax.sources.arena import name_assistant
+
+
+class ArenaTeacher:
+    """Judges the arena pairs it was built from: GPT-4's brief critique of the answer shown as A,
+    then of the one shown as B, then the verdict for the higher-rated answer. Pairs whose rating gap
+    is below `sft_min_gap` are held out for the DPO stage (the teacher's less certain pairs)."""
+
+    name = "gpt-4 (arena-bench-v1 critiques)"
+
+    def __init__(self, rows: Sequence[dict], sft_min_gap: int):
+        self.rows = {row["id"]: row for row in rows}
+        self.sft_min_gap = sft_min_gap
+
+    def text(self, inst: dict) -> str:
+        row = self.rows.get(inst["id"])
+        if row is None or "teacher" not in row:
+            raise KeyError(f"row {inst['id']!r} is not an arena pair with GPT-4 critiques")
+        winner = inst["chosen_position"]
+        critiques = (row["teacher"]["chosen"], row["teacher"]["rejected"])
+        first, second = critiques if winner == "A" else critiques[::-1]
+        analysis = (f"Assistant A: {name_assistant(first, 'A')}\n\nAssistant B: {name_assistant(second, 'B')}\n\n"
+                    f"Assistant {winner}'s answer is better.")
+        return TEMPLATES[inst["template"]].judgement(analysis, winner)
+
+    def judge(self, instructions: Sequence[dict], n: int, config=None, desc: str = "") -> list[list[Generation]]:
+        return [[Generation(self.text(inst), "stop", 0)] * n for inst in instructions]
+
+    def holds_out(self, row: dict) -> bool:
+        return row["gap"] < self.sft_min_gap

@@ -1,0 +1,156 @@
+"""GPT-4's single-answer judgements of Arena-Bench-V1 (judgejax/teacher_data/arena-bench-v1) as
+pairwise teacher judgements.
+
+Answers to the same prompt whose GPT-4 ratings differ by at least `min_gap` make a pair (the
+higher-rated one chosen), at most `max_pairs_per_prompt` per prompt (a seeded draw). Each pair keeps
+GPT-4's critique of each answer, cleaned for a pairwise prompt by `brief_critique`. The critiques
+were written against a GPT-4 reference answer that a pairwise judge prompt (pair-v2, as on
+RewardBench) does not show; rather than show the reference at training time only, sentences that
+cite it are dropped, so the judge learns to judge from what its prompt holds. Prompts are split
+by a seeded hash into train and an in-domain held-out test, so no test prompt's text is in
+training. The rating gap is the pair's difficulty: the recipe's teacher sends pairs with a gap of
+at least `sft_min_gap` to SFT and the rest to the DPO stage.
+
+A line that is not JSON is an error naming file and line; a row with a missing or malformed field
+or no rating is counted by reason and skipped."""
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import hashlib
+import json
+import random
+import re
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Callable
+
+SHIPPED = Path(__file__).resolve().parent.parent / "teacher_data" / "arena-bench-v1" / "judgements.jsonl.gz"
+SOURCE = "arena-bench-v1"
+FIELDS = {"question_id": str, "question": str, "model": str, "answer": str, "judgment": str, "source_row": str}
+# Where a critique's own answer ends and its rewrite of the answer or its rating begins.
+CUT = re.compile(r"here(?: is|'s) (?:a |the )?(?:corrected|revised|improved|correct)|```|\n\s*(?:corrected|revised)\b",
+                 re.IGNORECASE)
+SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z\"'(])")
+DROP = re.compile(r"reference|\[\[|\brat(?:e|ing)\b|\bscore\b", re.IGNORECASE)
+ASSISTANT = re.compile(r"\b(?:the|this) (?:AI )?assistant\b", re.IGNORECASE)
+
+
+@dataclasses.dataclass(frozen=True)
+class ArenaConfig:
+    min_gap: int = 2  # smallest rating difference that makes a pair
+    sft_min_gap: int = 5  # pairs at least this far apart go to SFT, closer ones to the DPO stage
+    max_pairs_per_prompt: int = 4
+    max_answer_chars: int = 0  # skip answers longer than this (0: no limit); keeps CPU runs short
+    max_critique_chars: int = 240  # a critique is cut after the sentence that reaches this length
+    test_share: float = 0.2  # share of prompts held out for the in-domain test
+    seed: int = 0
+
+
+@dataclasses.dataclass
+class ArenaSplit:
+    train: list[dict]
+    test: list[dict]
+    counts: Counter
+
+
+def read_judgements(path: str | Path = SHIPPED) -> tuple[dict[str, list[dict]], Counter]:
+    """Rated judgements by question id, and the rows skipped by reason (`missing_<field>`,
+    `no_rating`). A line that is not JSON is an error naming the file and line."""
+    path = Path(path)
+    opener = gzip.open if path.suffix == ".gz" else open
+    by_question: dict[str, list[dict]] = defaultdict(list)
+    skipped: Counter = Counter()
+    with opener(path, "rt", encoding="utf-8") as f:
+        for number, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise ValueError(f"{path} line {number}: not JSON ({e})") from e
+            if not isinstance(row, dict):
+                raise ValueError(f"{path} line {number}: expected an object, got {type(row).__name__}")
+            bad = next((name for name, kind in FIELDS.items() if not isinstance(row.get(name), kind) or not row[name]), None)
+            score = row.get("score")
+            if bad is not None:
+                skipped[f"missing_{bad}"] += 1
+            elif isinstance(score, bool) or not isinstance(score, (int, float)) or not 1 <= score <= 10:
+                skipped["no_rating"] += 1
+            else:
+                by_question[row["question_id"]].append(row)
+    return dict(by_question), skipped
+
+
+def brief_critique(judgment: str, max_chars: int) -> str:
+    """GPT-4's critique of one answer, for a pairwise judgement: the part before any rewrite of the
+    answer, without sentences that cite the reference answer or state a rating, cut after the
+    sentence that reaches `max_chars`; "" when nothing is left."""
+    text = CUT.split(judgment, maxsplit=1)[0]
+    kept: list[str] = []
+    for paragraph in text.split("\n"):
+        for sentence in SENTENCE_END.split(paragraph.strip()):
+            if not sentence or DROP.search(sentence) or sentence.endswith(":"):
+                continue
+            kept.append(sentence)
+            if sum(len(s) + 1 for s in kept) >= max_chars:
+                return " ".join(kept)
+    return " ".join(kept)
+
+
+def name_assistant(critique: str, letter: str) -> str:
+    """A critique of "the assistant" as a critique of Assistant `letter`."""
+    return ASSISTANT.sub(f"Assistant {letter}", critique)
+
+
+def _held_out(question_id: str, config: ArenaConfig) -> bool:
+    digest = hashlib.sha256(f"{config.seed}\x1ftest\x1f{question_id}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") / 2**32 < config.test_share
+
+
+def build_pairs(by_question: dict[str, list[dict]], config: ArenaConfig,
+                excluded: Callable[[str], bool] = lambda question: False) -> ArenaSplit:
+    """Pairs in the preference-row format (id, source, source_row, domain, question,
+    prompt_messages, chosen, rejected) plus `gap`, `scores` and the two critiques (`teacher`),
+    split into train and test by prompt. `excluded(question)` drops a prompt (decontamination)."""
+    counts: Counter = Counter()
+    train, test = [], []
+    for question_id in sorted(by_question):
+        graded = by_question[question_id]
+        question = graded[0]["question"]
+        if excluded(question):
+            counts["decontam_prompts"] += 1
+            continue
+        if config.max_answer_chars:
+            counts["answers_too_long"] += sum(len(g["answer"]) > config.max_answer_chars for g in graded)
+            graded = [g for g in graded if len(g["answer"]) <= config.max_answer_chars]
+        candidates = []
+        for i, a in enumerate(graded):
+            for b in graded[i + 1:]:
+                if abs(a["score"] - b["score"]) < config.min_gap:
+                    continue
+                if a["answer"].strip() == b["answer"].strip():
+                    counts["same_answers"] += 1
+                    continue
+                candidates.append((a, b) if a["score"] > b["score"] else (b, a))
+        random.Random(f"{config.seed}\x1f{question_id}").shuffle(candidates)
+        counts["over_prompt_cap"] += max(0, len(candidates) - config.max_pairs_per_prompt)
+        split = test if _held_out(question_id, config) else train
+        for chosen, rejected in candidates[: config.max_pairs_per_prompt]:
+            critiques = {name: brief_critique(g["judgment"], config.max_critique_chars)
+                         for name, g in (("chosen", chosen), ("rejected", rejected))}
+            if not all(critiques.values()):
+                counts["empty_critique"] += 1
+                continue
+            split.append({
+                "id": f"{SOURCE}/{question_id}/{chosen['model']}/{rejected['model']}", "source": SOURCE,
+                "source_row": f"{chosen['source_row']} vs {rejected['source_row']}", "domain": "general",
+                "question": question, "prompt_messages": [{"role": "user", "content": question}],
+                "chosen": chosen["answer"], "rejected": rejected["answer"],
+                "gap": chosen["score"] - rejected["score"], "scores": [chosen["score"], rejected["score"]],
+                "teacher": critiques,
+            })
+    counts["train_pairs"], counts["test_pairs"] = len(train), len(test)
+    counts["train_prompts"] = len({r["question"] for r in train})
+    counts["test_prompts"] = len({r["question"] for r in test})
+    return ArenaSplit(train, test, counts)

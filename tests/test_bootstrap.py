@@ -1,0 +1,108 @@
+"""Bootstrap intervals: a hand-computed example, a simulation with known variance, paired
+differences, and the intervals in an eval summary."""
+import numpy as np
+import pytest
+
+from judgejax.eval.bootstrap import example_table, intervals, paired_difference, run_differences, run_intervals
+from judgejax.eval.scoring import both_order_diagnostics
+from judgejax.eval.summary import summarize
+
+
+def records(verdicts: list[tuple[str, str]], subset: str = "s", seeded_first: bool = True) -> list[dict]:
+    """Two records per example: verdict with the chosen answer shown as A, then shown as B."""
+    out = []
+    for i, (shown_a, shown_b) in enumerate(verdicts):
+        for swapped, verdict in ((False, shown_a), (True, shown_b)):
+            chosen = "B" if swapped else "A"
+            result = 0.5 if verdict == "error" else float(verdict == chosen)
+            out.append({"subset": subset, "id": i, "swapped": swapped, "verdict": verdict, "result": result,
+                        "seeded": swapped != seeded_first})
+    return out
+
+
+def test_point_values_by_hand_and_agree_with_diagnostics():
+    # ex0 right in both orders; ex1 always "A" (right, then wrong); ex2 wrong in both; ex3 no verdict, then right.
+    rs = records([("A", "B"), ("A", "A"), ("B", "A"), ("error", "B")])
+    got = intervals(example_table(rs), resamples=200)
+    assert got["accuracy"]["value"] == pytest.approx((1 + 1 + 0 + 0.5) / 4)
+    assert got["mean_accuracy"]["value"] == pytest.approx((2 + 1 + 0 + 1.5) / 8)
+    assert got["both_correct"]["value"] == pytest.approx(1 / 4)
+    assert got["consistency"]["value"] == pytest.approx(2 / 4)  # ex0 and ex2 pick the same answer twice
+    assert got["p_verdict_a"]["value"] == pytest.approx(4 / 7)
+    assert got["parse_error_rate"]["value"] == pytest.approx(1 / 8)
+    diag = both_order_diagnostics(rs)
+    for metric in ("mean_accuracy", "both_correct", "consistency", "p_verdict_a", "parse_error_rate"):
+        assert got[metric]["value"] == pytest.approx(diag[metric])
+        lo, hi = got[metric]["ci"]
+        assert lo <= got[metric]["value"] <= hi
+
+
+def test_a_degenerate_sample_has_a_zero_width_interval():
+    got = intervals(example_table(records([("A", "B")] * 5)), resamples=100)
+    assert got["both_correct"]["ci"] == [1.0, 1.0]
+    assert got["p_verdict_a"]["ci"] == [0.5, 0.5]
+
+
+def test_interval_width_matches_the_binomial_standard_error():
+    rng = np.random.default_rng(1)
+    p, n = 0.7, 400
+    right = rng.random(n) < p
+    rs = records([("A", "B") if r else ("B", "A") for r in right])
+    got = intervals(example_table(rs), resamples=4000, seed=3)
+    p_hat = right.mean()
+    lo, hi = got["both_correct"]["ci"]
+    half = 1.96 * np.sqrt(p_hat * (1 - p_hat) / n)
+    assert (hi - lo) / 2 == pytest.approx(half, rel=0.1)
+    assert lo < p_hat < hi
+    # and over repeated samples the interval covers the true p about 95% of the time
+    covered = 0
+    for trial in range(200):
+        right = rng.random(100) < p
+        ci = intervals(example_table(records([("A", "B") if r else ("B", "A") for r in right])),
+                       resamples=500, seed=trial)["both_correct"]["ci"]
+        covered += ci[0] <= p <= ci[1]
+    assert 0.88 <= covered / 200 <= 0.99
+
+
+def test_seeded_reruns_print_the_same_numbers():
+    rs = records([("A", "B"), ("A", "A"), ("B", "A"), ("B", "B")] * 5)
+    assert intervals(example_table(rs), seed=7) == intervals(example_table(rs), seed=7)
+    assert intervals(example_table(rs), seed=7) != intervals(example_table(rs), seed=8)
+
+
+def test_paired_difference_is_tighter_than_unpaired_and_exact_when_judges_agree():
+    rng = np.random.default_rng(0)
+    n = 300
+    base = rng.random(n) < 0.6
+    better = base | (rng.random(n) < 0.25)  # judge b is right wherever a is, and on some more
+    a = example_table(records([("A", "B") if r else ("B", "A") for r in base]))
+    b = example_table(records([("A", "B") if r else ("B", "A") for r in better]))
+    diff = paired_difference(a, b, resamples=2000)
+    assert diff["both_correct"]["value"] == pytest.approx(better.mean() - base.mean())
+    lo, hi = diff["both_correct"]["ci"]
+    assert 0 < lo < diff["both_correct"]["value"] < hi
+    unpaired = [intervals(t, resamples=2000, seed=s)["both_correct"]["ci"] for t, s in ((a, 1), (b, 2))]
+    assert hi - lo < (unpaired[0][1] - unpaired[0][0]) + (unpaired[1][1] - unpaired[1][0])
+    same = paired_difference(a, a, resamples=200)
+    assert same["both_correct"] == {"value": 0.0, "ci": [0.0, 0.0]}
+
+
+def test_differences_only_over_shared_examples_and_per_group():
+    a = records([("A", "B")] * 4, subset="x") + records([("B", "A")] * 4, subset="y")
+    b = records([("A", "B")] * 4, subset="x") + records([("A", "B")] * 2, subset="y")  # y's ids 2, 3 not judged
+    out = run_differences(a, b, lambda subset: subset.upper())
+    assert out["overall"]["num_examples"] == 6
+    assert out["groups"]["Y"]["num_examples"] == 2
+    assert set(out["groups"]) == {"X", "Y"}
+    assert out["groups"]["X"]["both_correct"]["value"] == 0.0
+    assert out["groups"]["Y"]["both_correct"]["value"] == 1.0
+
+
+def test_summary_carries_intervals_per_section():
+    rs = [{**r, "subset": "alpacaeval-easy"} for r in records([("A", "B"), ("A", "A")])]
+    rs += [{**r, "subset": "hep-go", "id": r["id"] + 10} for r in records([("B", "A"), ("A", "B")])]
+    summary = summarize(rs, benchmark="rewardbench", mode="verdict-prob", both_orders=True)
+    ci = summary["intervals"]
+    assert set(ci["groups"]) == {"Chat", "Reasoning"}
+    assert ci["overall"]["mean_accuracy"]["value"] == pytest.approx(summary["diagnostics"]["overall"]["mean_accuracy"])
+    assert run_intervals(rs, lambda s: s)["overall"] == ci["overall"]
