@@ -1,5 +1,7 @@
-"""`judgejax pipeline` end to end on a tiny random model: every artefact, the counts, the
-report, the exported model in transformers, and a rerun that skips finished stages."""
+"""`judgejax pipeline` end to end on a tiny random model with the GPT-4 arena teacher: every
+artefact, the counts, the in-domain held-out split, both eval modes with bootstrap intervals, the
+paired differences, the report, the exported model in transformers, and a rerun that skips
+finished stages."""
 
 from __future__ import annotations
 
@@ -20,18 +22,20 @@ REWARDBENCH = SHARED_ROOT / "data" / "rewardbench" / "rewardbench_filtered.parqu
 
 
 def pipeline_yaml(tmp_path: pathlib.Path, model: pathlib.Path) -> pathlib.Path:
-    train = {"data": {"max_length": 1024, "bucket_lengths": [512, 1024], "global_batch_size": 8,
+    train = {"data": {"max_length": 2048, "bucket_lengths": [1024, 2048], "global_batch_size": 8,
                       "drop_remainder": False},
              "optim": {"learning_rate": 1e-3}, "train": {"save_every": 2}}
     config = {
         "output_dir": str(tmp_path / "run"),
         "base_model": str(model),
-        "prepare": {"sources": ["gsm8k", "llamafactory-en"], "max_rows": 24, "max_chars": 700},
-        "synth": {"teacher": "labels", "samples": 1, "policy_samples": 3, "max_new_tokens": 8},
+        "prepare": {"max_rows": 12, "max_chars": 700},
+        "synth": {"teacher": "gpt4-arena", "templates": ["pair-v2"], "samples": 1, "policy_samples": 3,
+                  "max_new_tokens": 8},
+        "arena": {"max_answer_chars": 300, "sft_min_gap": 5},
         "sft": train,
         "dpo": {**train, "dpo": {"beta": 0.1, "nll_weight": 1.0}},
         "eval": {"data": str(REWARDBENCH), "limit_per_subset": 1, "max_new_tokens": 4, "batch_size": 8,
-                 "subsets": SUBSETS},
+                 "subsets": SUBSETS, "modes": ["generative", "verdict-prob"], "heldout_limit": 2},
         "mtbench": {"judge": str(model), "limit": 1, "max_new_tokens": 4, "judge_max_new_tokens": 4},
     }
     path = tmp_path / "pipeline.yaml"
@@ -51,16 +55,33 @@ def test_pipeline_end_to_end_and_rerun(tmp_path):
                          "mtbench"}
     mtbench = done["mtbench"]["scores"]["models"]
     assert sorted(mtbench) == ["base", "dpo", "sft"] and all(m["judgments"] == 2 for m in mtbench.values())
-    assert done["prepare"]["kept"] == 24
+    prepared = done["prepare"]
+    assert prepared["kept"] == 12 and prepared["heldout"] == 2 and prepared["decontam_prompts"] == 1
+    train = [json.loads(line) for line in (out / "data" / "prefs.jsonl").read_text().splitlines()]
+    heldout = [json.loads(line) for line in (out / "data" / "heldout.jsonl").read_text().splitlines()]
+    assert not {r["question"] for r in train} & {r["question"] for r in heldout}
     synth = done["synth"]
-    assert synth["instructions"] == 48 and synth["sft_examples"] == 2 * synth["sft_rows_consistent_correct"]
+    sft_rows = sum(r["gap"] >= 5 for r in train)
+    assert synth["instructions"] == 24 and synth["sft_examples"] == 2 * sft_rows == 2 * prepared["kept_sft_gap"]
+    assert synth["dpo_candidate_instructions"] == 2 * (12 - sft_rows)
     assert len((out / "synth" / "sft.jsonl").read_text().splitlines()) == synth["sft_examples"]
     assert len((out / "synth" / "dpo.jsonl").read_text().splitlines()) == done["synth_dpo"]["dpo_pairs"]
     for name in ("base", "sft", "dpo"):
-        summary = json.loads((out / "eval" / name / "summary.json").read_text())
-        assert summary["num_examples"] == len(SUBSETS) and summary["num_judgements"] == 2 * len(SUBSETS)
+        assert set(done[f"eval_{name}"]) - {"seconds"} == {f"{b}-{m}" for b in ("rewardbench", "heldout")
+                                                          for m in ("generative", "verdict-prob")}
+        rb = json.loads((out / "eval" / name / "rewardbench-verdict-prob" / "summary.json").read_text())
+        assert rb["num_examples"] == len(SUBSETS) and rb["num_judgements"] == 2 * len(SUBSETS)
+        assert set(rb["intervals"]["groups"]) == {"Chat", "Chat Hard", "Safety", "Reasoning"}
+        held = json.loads((out / "eval" / name / "heldout-generative" / "summary.json").read_text())
+        assert held["num_judgements"] == 4
+    summary = json.loads((out / "summary.json").read_text())
+    assert set(summary["differences"]) == {"sft-base", "dpo-sft", "dpo-base"}
+    diff = summary["differences"]["dpo-sft"]["heldout-verdict-prob"]["overall"]
+    assert diff["num_examples"] == 2 and len(diff["mean_accuracy"]["ci"]) == 2
+    assert summary["judges"]["base"]["rewardbench-generative"]["intervals"]["overall"]["both_correct"]["ci"]
     report = (out / "report.md").read_text()
-    for section in ("## RewardBench", "## Data at each filter", "## Training", "## General ability: MT-Bench",
+    for section in ("## Judges", "### heldout-generative", "### rewardbench-verdict-prob", "### Paired differences",
+                    "| dpo-sft |", "## Data at each filter", "## Training", "## General ability: MT-Bench",
                     "| base |", "| sft |", "| dpo |",
                     "loss_curve.png", "judgejax pipeline --config"):
         assert section in report

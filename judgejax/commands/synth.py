@@ -44,9 +44,10 @@ def register(sub) -> None:
                                "for (instructions in judgements.jsonl or replies in batch_replies.jsonl are not), so "
                                "a rerun after a partial output file asks for what is missing")
     teachers.add_argument("--batch-output", metavar="FILE",
-                          help="stage sft, instead of --model/--url: the Batch API output file answering --batch-requests; "
-                               "rows whose requests are all answered are judged (stages 1-3), the others wait for a "
-                               "later output file. Bad lines are counted by reason in --out/batch_summary.json")
+                          help="stage sft, instead of --model/--url: the Batch API output file answering "
+                               "--batch-requests; rows whose requests are all answered are judged (stages 1-3), "
+                               "the others wait for a later output file. Bad lines are counted by reason in "
+                               "--out/batch_summary.json")
     p.add_argument("--url-model", help="model name at --url, or in the requests of --batch-requests")
     p.add_argument("--templates", help="comma-separated template names (default: all but pair-v2)")
     p.add_argument("--samples", type=int, default=2, help="judgements per instruction and order (default 2)")

@@ -7,7 +7,7 @@ and runs stages 1-3 (`synthesize`) with the recorded replies as the teacher (`Ba
 Requests: one per (instruction, sample), with n=1, so that any provider takes them and a failed
 request loses one sample, not k. Sampling requests carry seed + sample index (the k requests of
 an instruction differ); greedy ones (temperature below GREEDY_BELOW) are asked once and the reply
-used k times, as `ChatTeacher` does. The custom_id is `{row id}|{order}|{sample}|{digest}`, the
+used k times, as the chat backends do. The custom_id is `{row id}|{order}|{sample}|{digest}`, the
 digest the first 10 hex digits of SHA-256 of the messages: replies are matched by the whole id
 (never parsed), so a reply answers only the exact prompt it was asked, and one written for other
 messages (--seed or --templates changed in between) is reported as unknown, never misattributed.
@@ -21,6 +21,7 @@ file lacks, so a rerun of `write_requests` asks only for replies never received.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import pathlib
@@ -84,8 +85,8 @@ def parse_reply(record: dict) -> tuple[Generation, str]:
     if content is not None and not isinstance(content, str):
         raise Unusable("malformed", "field 'response.body.choices[0].message.content': not a string")
     tokens = (body.get("usage") or {}).get("completion_tokens")
-    generation = Generation(content or "", str(choice.get("finish_reason") or "stop"), tokens if isinstance(tokens, int) else 0)
-    return generation, str(body.get("model") or "")
+    tokens = tokens if isinstance(tokens, int) else 0
+    return Generation(content or "", str(choice.get("finish_reason") or "stop"), tokens), str(body.get("model") or "")
 
 
 def read_replies(path: pathlib.Path, expected: dict[str, dict]) -> tuple[dict[str, dict], dict[str, list[dict]], int]:
@@ -123,8 +124,7 @@ def read_replies(path: pathlib.Path, expected: dict[str, dict]) -> tuple[dict[st
                 problems["duplicate_custom_id"].append({**where, "detail": f"answered on line {replies[cid]['line']}; "
                                                                              "this line is ignored"})
                 continue
-            replies[cid] = {"custom_id": cid, "line": number, "model": model, "text": generation.text,
-                            "finish_reason": generation.finish_reason, "tokens": generation.tokens}
+            replies[cid] = {"custom_id": cid, "line": number, "model": model, **dataclasses.asdict(generation)}
             if TEMPLATES[expected[cid]["template"]].parse(generation.text) == "error":
                 problems["no_verdict"].append({**where, "detail": "no verdict in the reply; judged as verdict 'error'"})
     return replies, problems, lines
@@ -194,7 +194,7 @@ def replay(rows: list[dict], out: pathlib.Path, path: pathlib.Path, config: Synt
     ready = [i for i in todo if i["id"] not in waiting]
     generations = {}
     for i in ready:
-        recorded = [Generation(known[cid]["text"], known[cid]["finish_reason"], known[cid]["tokens"])
+        recorded = [Generation(*(known[cid][f] for f in ("text", "finish_reason", "tokens")))
                     for cid in request_ids(i, config)]
         generations[i["id"], i["order"]] = recorded * (config.samples // len(recorded))  # greedy: asked once
     models = sorted({known[cid]["model"] for i in ready for cid in request_ids(i, config)} - {""})

@@ -40,9 +40,14 @@ class SynthConfig:
     chunk: int = 64  # rows per resumable unit of work
 
 
+def language_of(text: str) -> str:
+    """"zh" for a text with CJK characters, else "en" (the templates' languages)."""
+    return "zh" if CJK.search(text) else "en"
+
+
 def draw_template(row: dict, names: Sequence[str], seed: int) -> JudgeTemplate:
     """A template matching the row's language, preferring its domain's criteria (else general)."""
-    language = "zh" if CJK.search(row["question"]) else "en"
+    language = language_of(row["question"])
     pool = [TEMPLATES[n] for n in names if TEMPLATES[n].language == language]
     if not pool:
         raise ValueError(f"row {row['id']}: no template in {list(names)} for language {language!r}")

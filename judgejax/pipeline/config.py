@@ -19,7 +19,7 @@ ARENA_TEACHER = "gpt4-arena"
 class PrepareSection:
     sources: tuple[str, ...] = ("gsm8k", "llamafactory-en", "hh-rlhf")
     max_rows: int = 64  # preference rows taken (a seeded, domain-mixed subset; arena: train pairs)
-    max_chars: int = 0  # skip rows whose question + answers are longer (0 = no limit): keeps CPU demos short
+    max_chars: int = 0  # skip rows (arena: pairs) whose question + answers are longer (0 = no limit): keeps CPU demos short
     seed: int = 0
 
 

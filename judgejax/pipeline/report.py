@@ -8,6 +8,7 @@ import json
 import pathlib
 
 from judgejax.eval.scoring import SUBSET_MAPPING
+from judgejax.pipeline.comparison import compare, machine
 
 MODELS = ("base", "sft", "dpo")
 
@@ -20,41 +21,110 @@ def _score(x) -> str:
     return "–" if x is None else f"{x:.2f}"
 
 
-def _eval_rows(summaries: dict) -> list[str]:
-    header = ["model", "overall", *SUBSET_MAPPING, "both-order acc.", "both correct", "consistency", "P(verdict=A)",
-              "parse errors"]
+def _ci(metric: dict | None, scale: float = 100, digits: int = 1) -> str:
+    """"value [lo, hi]" of a bootstrap metric."""
+    if not metric or metric.get("value") is None:
+        return "–"
+    v, ci = metric["value"], metric.get("ci")
+    text = f"{scale * v:.{digits}f}"
+    return text + (f" [{scale * ci[0]:.{digits}f}, {scale * ci[1]:.{digits}f}]" if ci else "")
+
+
+def _run_table(run: str, judges: dict) -> list[str]:
+    """One benchmark run, a row per judge: score and the diagnostics with their intervals."""
+    header = ["judge", "score", "accuracy (seeded order)", "both-order acc.", "both correct", "consistency",
+              "P(verdict=A)", "parse errors"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for name in MODELS:
-        s = summaries.get(f"eval_{name}") or {}
-        scores = s.get("scores_both_orders") or s.get("scores") or {}
-        diag = (s.get("diagnostics") or {}).get("overall", {})
-        sections = scores.get("sections", {})
-        cells = [name, _pct(scores.get("overall")), *(_pct(sections.get(k)) for k in SUBSET_MAPPING),
-                 _pct(diag.get("mean_accuracy")), _pct(diag.get("both_correct")), _pct(diag.get("consistency")),
-                 f"{diag['p_verdict_a']:.2f}" if diag.get("p_verdict_a") is not None else "–",
-                 _pct(diag.get("parse_error_rate"))]
-        lines.append("| " + " | ".join(cells) + " |")
+        got = judges.get(name, {}).get(run)
+        if not got:
+            continue
+        ci = (got.get("intervals") or {}).get("overall", {})
+        lines.append("| " + " | ".join([
+            name, _pct(got.get("score")), _ci(ci.get("accuracy")), _ci(ci.get("mean_accuracy")),
+            _ci(ci.get("both_correct")), _ci(ci.get("consistency")), _ci(ci.get("p_verdict_a"), 1, 2),
+            _ci(ci.get("parse_error_rate"))]) + " |")
+    return lines
+
+
+def _section_table(run: str, judges: dict) -> list[str]:
+    """Both-order accuracy per section (RewardBench) or subset, with intervals."""
+    groups = sorted({g for name in MODELS for g in ((judges.get(name, {}).get(run) or {}).get("intervals") or {})
+                     .get("groups", {})}, key=lambda g: list(SUBSET_MAPPING).index(g) if g in SUBSET_MAPPING else 9)
+    if len(groups) < 2:
+        return []
+    lines = ["| judge | " + " | ".join(groups) + " |", "|" + "---|" * (len(groups) + 1)]
+    for name in MODELS:
+        got = (judges.get(name, {}).get(run) or {}).get("intervals")
+        if got:
+            lines.append(f"| {name} | " + " | ".join(_ci(got["groups"].get(g, {}).get("mean_accuracy")) for g in groups) + " |")
+    return ["Both-order accuracy per section:", "", *lines, ""]
+
+
+def _difference_table(differences: dict) -> list[str]:
+    lines = ["| difference | run | examples | both-order acc. | both correct | consistency | P(verdict=A) |",
+             "|---|---|---|---|---|---|---|"]
+    for pair, runs in differences.items():
+        for run, d in runs.items():
+            o = d["overall"]
+            lines.append(f"| {pair} | {run} | {o['num_examples']} | {_ci(o['mean_accuracy'])} | {_ci(o['both_correct'])} | "
+                         f"{_ci(o['consistency'])} | {_ci(o['p_verdict_a'], 1, 2)} |")
+    return lines
+
+
+def _prepare_rows(config, p: dict) -> list[str]:
+    if "train_pairs" in p:  # the GPT-4 teacher's arena pairs
+        a = config.arena
+        return [f"| GPT-4 judgements read / skipped (by reason: {json.dumps(p['skipped'])}) | {p['read']} / "
+                f"{sum(p['skipped'].values())} |",
+                f"| answers over max_answer_chars={a.max_answer_chars or 'no limit'} | {p.get('answers_too_long', 0)} |",
+                f"| prompts dropped by decontamination (RewardBench, MT-Bench) | {p.get('decontam_prompts', 0)} |",
+                f"| pairs with rating gap >= {a.min_gap}, <= {a.max_pairs_per_prompt} per prompt: train / held-out "
+                f"(prompts) | {p['train_pairs']} ({p['train_prompts']}) / {p['test_pairs']} ({p['test_prompts']}) |",
+                f"| train pairs over max_chars={config.prepare.max_chars or 'no limit'} or in a language no "
+                f"template has | {p['train_over_max_chars_or_language']} |",
+                f"| train pairs kept (gap >= {a.sft_min_gap} → SFT, the rest → DPO) / held-out pairs judged | "
+                f"{p['kept']} ({p['kept_sft_gap']} SFT) / {p['heldout']} |"]
+    return [f"| preference rows read (shipped data, sources {', '.join(config.prepare.sources)}) | {p['read']} |",
+            f"| within max_chars={config.prepare.max_chars or 'no limit'} | {p['within_max_chars']} |",
+            f"| kept for synthesis (by source: {json.dumps(p['by_source'])}) | {p['kept']} |"]
+
+
+def _eval_sections(config, comparison: dict) -> list[str]:
+    runs = sorted({run for judge in comparison["judges"].values() for run in judge})
+    e = config.eval
+    lines = [f"RewardBench: {e.limit_per_subset} rows per subset; score = the official section-weighted score over "
+             "both orders (no verdict counts 0.5). In-domain held-out (`heldout-*`, GPT-4 teacher only): pairs of "
+             f"answers to prompts never seen in training; score = accuracy. Template `{e.template}`; generative runs "
+             f"greedy, up to {e.max_new_tokens} new tokens. Brackets: 95% bootstrap intervals over examples (both "
+             "orders of an example resampled together, seeded). Per-example records, `summary.json` and charts are "
+             "in `eval/<judge>/<run>/`.", ""]
+    for run in runs:
+        lines += [f"### {run}", "", *_run_table(run, comparison["judges"]), "", *_section_table(run, comparison["judges"])]
+    if comparison["differences"]:
+        lines += ["### Paired differences (same examples, same bootstrap draws)", "",
+                  *_difference_table(comparison["differences"]), ""]
     return lines
 
 
 def write_report(out: pathlib.Path, config, summaries: dict, command: str) -> pathlib.Path:
+    """report.md, and summary.json: the judges' scores with intervals, their paired differences,
+    the command, config, stage times and machine."""
     p, syn, sd = summaries["prepare"], summaries["synth"], summaries["synth_dpo"]
+    comparison = compare(out, summaries, config.eval.seed)
+    (out / "summary.json").write_text(json.dumps({
+        **comparison, "command": command, "config": dataclasses.asdict(config),
+        "seconds": {name: s.get("seconds") for name, s in summaries.items()}, "machine": machine(),
+        "data": {"prepare": p, "synth": syn, "synth_dpo": sd}}, indent=1) + "\n")
     lines = [
         "# judgejax pipeline report", "",
         f"Command: `{command}`", "",
         f"Base model: `{config.base_model}`; teacher: `{config.synth.teacher}`; output: `{out}`.", "",
-        "## RewardBench (stratified sample, both A/B orders)", "",
-        f"{config.eval.limit_per_subset} rows per subset, template `{config.eval.template}`, greedy, up to "
-        f"{config.eval.max_new_tokens} new tokens. Scores are the official section-weighted scores over both "
-        "orders (each judgement scored 1 / 0 / 0.5 for no verdict); the per-model folders under `eval/` hold "
-        "per-example records, `summary.json`, `report.md` and a per-section chart (`scores.png`).", "",
-        *_eval_rows(summaries), "",
-        "![base](eval/base/scores.png) ![sft](eval/sft/scores.png) ![dpo](eval/dpo/scores.png)", "",
+        "## Judges (both A/B orders)", "",
+        *_eval_sections(config, comparison),
         "## Data at each filter", "",
         "| stage | count |", "|---|---|",
-        f"| preference rows read (shipped data, sources {', '.join(config.prepare.sources)}) | {p['read']} |",
-        f"| within max_chars={config.prepare.max_chars or 'no limit'} | {p['within_max_chars']} |",
-        f"| kept for synthesis (by source: {json.dumps(p['by_source'])}) | {p['kept']} |",
+        *_prepare_rows(config, p),
         f"| dropped by decontamination | {syn.get('dropped_decontamination', 0)} |",
         f"| judge instructions (both orders) | {syn['instructions']} |",
         f"| teacher judgements / parse errors | {syn['judgements']} / {syn['parse_errors']} |",

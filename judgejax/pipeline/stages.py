@@ -17,7 +17,8 @@ from judgejax.general.judges import Judge
 from judgejax.general.mtbench import run_mtbench
 from judgejax.judge.arena_teacher import ArenaTeacher
 from judgejax.judge.decontam import Decontaminator, mtbench_references, rewardbench_references
-from judgejax.judge.synth import ChatTeacher, LabelTeacher, SynthConfig, synthesize, synthesize_dpo
+from judgejax.judge.templates import TEMPLATES
+from judgejax.judge.synth import ChatTeacher, LabelTeacher, SynthConfig, language_of, synthesize, synthesize_dpo
 from judgejax.model.build import params_of
 from judgejax.model.checkpoint import assets_dir, load_model
 from judgejax.model.hf_export import export_hf
@@ -91,13 +92,21 @@ class Pipeline:
         by_question, skipped = read_judgements()
         checker = Decontaminator(rewardbench_references(self.config.eval.data) + mtbench_references())
         split = build_pairs(by_question, self.config.arena, lambda question: checker.check(question) is not None)
-        train = split.train[: self.config.prepare.max_rows]
-        test = split.test[: self.config.eval.heldout_limit or None]
+        languages = {TEMPLATES[name].language for name in self.config.synth.templates or TEMPLATES}
+        max_chars = self.config.prepare.max_chars
+
+        def fits(row: dict) -> bool:
+            length = len(row["question"]) + len(row["chosen"]) + len(row["rejected"])
+            return language_of(row["question"]) in languages and (not max_chars or length <= max_chars)
+
+        train = [r for r in split.train if fits(r)]
+        test = [r for r in split.test if fits(r)][: self.config.eval.heldout_limit or None]
+        unfit, train = len(split.train) - len(train), train[: self.config.prepare.max_rows]
         self.write_rows("prefs.jsonl", train)
         self.write_rows("heldout.jsonl", test)
         sft_min_gap = self.config.arena.sft_min_gap
         return {"read": sum(map(len, by_question.values())), "skipped": dict(skipped), **dict(split.counts),
-                "kept": len(train), "kept_sft_gap": sum(r["gap"] >= sft_min_gap for r in train),
+                "train_over_max_chars_or_language": unfit, "kept": len(train), "kept_sft_gap": sum(r["gap"] >= sft_min_gap for r in train),
                 "heldout": len(test), "by_source": {SOURCE: len(train)}}
 
     def teacher(self):
@@ -152,7 +161,8 @@ class Pipeline:
             for mode in e.modes:
                 run = f"{bench}-{mode}"
                 opts = EvalOptions(model=model, out=str(self.path("eval", name, run)), mode=mode, template=e.template,
-                                   both_orders=e.both_orders, seed=e.seed, max_new_tokens=e.max_new_tokens,
+                                   both_orders=e.both_orders, seed=e.seed,
+                                   max_new_tokens=e.max_new_tokens if mode == "generative" else None,
                                    batch_size=e.batch_size, mesh=self.config.mesh, **data)
                 results[run] = evaluate(opts, self.mesh) or {}
         return results

@@ -42,7 +42,7 @@ class ArenaConfig:
     sft_min_gap: int = 5  # pairs at least this far apart go to SFT, closer ones to the DPO stage
     max_pairs_per_prompt: int = 4
     max_answer_chars: int = 0  # skip answers longer than this (0: no limit); keeps CPU runs short
-    max_critique_chars: int = 240  # a critique is cut after the sentence that reaches this length
+    max_critique_chars: int = 240  # whole sentences of a critique that fit (at least one)
     test_share: float = 0.2  # share of prompts held out for the in-domain test
     seed: int = 0
 
@@ -84,17 +84,17 @@ def read_judgements(path: str | Path = SHIPPED) -> tuple[dict[str, list[dict]], 
 
 def brief_critique(judgment: str, max_chars: int) -> str:
     """GPT-4's critique of one answer, for a pairwise judgement: the part before any rewrite of the
-    answer, without sentences that cite the reference answer or state a rating, cut after the
-    sentence that reaches `max_chars`; "" when nothing is left."""
+    answer, without sentences that cite the reference answer or state a rating, as many whole
+    sentences as fit in `max_chars` (at least one); "" when nothing is left."""
     text = CUT.split(judgment, maxsplit=1)[0]
     kept: list[str] = []
     for paragraph in text.split("\n"):
         for sentence in SENTENCE_END.split(paragraph.strip()):
             if not sentence or DROP.search(sentence) or sentence.endswith(":"):
                 continue
-            kept.append(sentence)
-            if sum(len(s) + 1 for s in kept) >= max_chars:
+            if kept and sum(len(s) + 1 for s in kept) + len(sentence) > max_chars:
                 return " ".join(kept)
+            kept.append(sentence)
     return " ".join(kept)
 
 
