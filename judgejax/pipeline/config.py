@@ -47,7 +47,7 @@ class SynthSection:
 @dataclasses.dataclass(frozen=True)
 class EvalSection:
     data: str  # RewardBench v1 parquet (rewardbench_filtered)
-    limit_per_subset: int = 4
+    limit_per_subset: int = 4  # 0: every row
     subsets: tuple[str, ...] = ()  # empty: every subset
     both_orders: bool = True
     max_new_tokens: int = 256

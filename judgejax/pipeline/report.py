@@ -30,7 +30,7 @@ def _ci(metric: dict | None, scale: float = 100, digits: int = 1) -> str:
     return text + (f" [{scale * ci[0]:.{digits}f}, {scale * ci[1]:.{digits}f}]" if ci else "")
 
 
-def _run_table(run: str, judges: dict) -> list[str]:
+def run_table(run: str, judges: dict) -> list[str]:
     """One benchmark run, a row per judge: score and the diagnostics with their intervals."""
     header = ["judge", "score", "accuracy (seeded order)", "both-order acc.", "both correct", "consistency",
               "P(verdict=A)", "parse errors"]
@@ -47,7 +47,7 @@ def _run_table(run: str, judges: dict) -> list[str]:
     return lines
 
 
-def _section_table(run: str, judges: dict) -> list[str]:
+def section_table(run: str, judges: dict) -> list[str]:
     """Both-order accuracy per section (RewardBench) or subset, with intervals."""
     groups = sorted({g for name in MODELS for g in ((judges.get(name, {}).get(run) or {}).get("intervals") or {})
                      .get("groups", {})}, key=lambda g: list(SUBSET_MAPPING).index(g) if g in SUBSET_MAPPING else 9)
@@ -61,7 +61,7 @@ def _section_table(run: str, judges: dict) -> list[str]:
     return ["Both-order accuracy per section:", "", *lines, ""]
 
 
-def _difference_table(differences: dict) -> list[str]:
+def difference_table(differences: dict) -> list[str]:
     lines = ["| difference | run | examples | both-order acc. | both correct | consistency | P(verdict=A) |",
              "|---|---|---|---|---|---|---|"]
     for pair, runs in differences.items():
@@ -100,10 +100,10 @@ def _eval_sections(config, comparison: dict) -> list[str]:
              "orders of an example resampled together, seeded). Per-example records, `summary.json` and charts are "
              "in `eval/<judge>/<run>/`.", ""]
     for run in runs:
-        lines += [f"### {run}", "", *_run_table(run, comparison["judges"]), "", *_section_table(run, comparison["judges"])]
+        lines += [f"### {run}", "", *run_table(run, comparison["judges"]), "", *section_table(run, comparison["judges"])]
     if comparison["differences"]:
         lines += ["### Paired differences (same examples, same bootstrap draws)", "",
-                  *_difference_table(comparison["differences"]), ""]
+                  *difference_table(comparison["differences"]), ""]
     return lines
 
 

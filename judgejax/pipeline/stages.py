@@ -147,7 +147,7 @@ class Pipeline:
         """Each benchmark a judge is scored on: RewardBench's sample and, with the arena teacher, the
         in-domain held-out pairs."""
         e = self.config.eval
-        out = {"rewardbench": dict(benchmark="rewardbench", data=e.data, limit_per_subset=e.limit_per_subset,
+        out = {"rewardbench": dict(benchmark="rewardbench", data=e.data, limit_per_subset=e.limit_per_subset or None,
                                    subsets=list(e.subsets) or None)}
         if self.config.synth.teacher == ARENA_TEACHER:
             out["heldout"] = dict(benchmark="pairwise", data=str(self.path("data", "heldout.jsonl")),
