@@ -123,3 +123,14 @@ def test_pairwise_file_through_a_column_mapping(tmp_path):
                           ("prompt=q,a=r1,b=r2,a=r3", "a given twice")):
         with pytest.raises(ValueError, match=message):
             parse_columns(text)
+
+
+def test_pairwise_labels_in_the_a_greater_than_b_convention(tmp_path):
+    records = [{"q": "2+2?", "r1": "4", "r2": "5", "win": "A>B"}, {"q": "Capital?", "r1": "Lyon", "r2": "Paris",
+                                                                     "win": " b>a "}]
+    path = write_jsonl(tmp_path / "pairs.jsonl", records)
+    columns = parse_columns("prompt=q,a=r1,b=r2,label=win")
+    assert [(e.chosen, e.rejected) for e in load_pairwise(path, columns)] == [("4", "5"), ("Paris", "Lyon")]
+    write_jsonl(tmp_path / "tie.jsonl", records + [dict(records[0], win="A=B")])
+    with pytest.raises(DataError, match=r"tie.jsonl line 3, field 'win'.*a tie names no better answer.*tie_label"):
+        load_pairwise(tmp_path / "tie.jsonl", columns)

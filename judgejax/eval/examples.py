@@ -155,12 +155,18 @@ def parse_columns(text: str) -> dict[str, str]:
 
 
 def _a_is_better(value: Any, ref: RowRef, column: str) -> bool:
-    """A label names the better answer: "A"/"B" (any case), or 0 (a) / 1 (b)."""
-    if isinstance(value, str) and value.strip().upper() in ("A", "B"):
-        return value.strip().upper() == "A"
+    """A label names the better answer: "A"/"B" (any case), "A>B"/"B>A" (JudgeBench's convention),
+    or 0 (a) / 1 (b). A tie ("A=B") is an error: a pairwise example needs a better answer."""
+    if isinstance(value, str):
+        label = value.strip().upper().replace(" ", "")
+        if label in ("A", "B", "A>B", "B>A"):
+            return label in ("A", "A>B")
+        if label in ("A=B", "B=A", "TIE"):
+            raise DataError(ref, column, "tie_label", f"label {value!r}: a tie names no better answer")
     if isinstance(value, numbers.Integral) and not isinstance(value, bool) and value in (0, 1):
         return value == 0
-    raise DataError(ref, column, "bad_label", f"label {value!r:.80}: expected 'A'/'B' or 0 (a better) / 1 (b better)")
+    raise DataError(ref, column, "bad_label",
+                    f"label {value!r:.80}: expected 'A'/'B', 'A>B'/'B>A' or 0 (a better) / 1 (b better)")
 
 
 def load_pairwise(path: str | Path, columns: Mapping[str, str]) -> list[PairExample]:
