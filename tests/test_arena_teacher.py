@@ -115,7 +115,7 @@ def test_a_bad_line_names_file_and_line_and_bad_rows_are_counted(tmp_path):
     assert skipped == {"no_rating": 2, "missing_answer": 1, "missing_model": 1}
     with gzip.open(path, "at") as f:
         f.write("{not json\n")
-    with pytest.raises(ValueError, match=r"j\.jsonl\.gz line 6: not JSON"):
+    with pytest.raises(ValueError, match=r"j\.jsonl\.gz line 6: not valid JSON"):
         read_judgements(path)
 
 

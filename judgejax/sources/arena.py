@@ -16,14 +16,15 @@ or no rating is counted by reason and skipped."""
 from __future__ import annotations
 
 import dataclasses
-import gzip
 import hashlib
-import json
 import random
 import re
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Callable
+
+from judgejax.data.errors import DataError
+from judgejax.data.readers import read_records
 
 SHIPPED = Path(__file__).resolve().parent.parent / "teacher_data" / "arena-bench-v1" / "judgements.jsonl.gz"
 SOURCE = "arena-bench-v1"
@@ -57,28 +58,21 @@ class ArenaSplit:
 def read_judgements(path: str | Path = SHIPPED) -> tuple[dict[str, list[dict]], Counter]:
     """Rated judgements by question id, and the rows skipped by reason (`missing_<field>`,
     `no_rating`). A line that is not JSON is an error naming the file and line."""
-    path = Path(path)
-    opener = gzip.open if path.suffix == ".gz" else open
     by_question: dict[str, list[dict]] = defaultdict(list)
     skipped: Counter = Counter()
-    with opener(path, "rt", encoding="utf-8") as f:
-        for number, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{path} line {number}: not JSON ({e})") from e
-            if not isinstance(row, dict):
-                raise ValueError(f"{path} line {number}: expected an object, got {type(row).__name__}")
-            bad = next((name for name, kind in FIELDS.items() if not isinstance(row.get(name), kind) or not row[name]), None)
-            score = row.get("score")
-            if bad is not None:
-                skipped[f"missing_{bad}"] += 1
-            elif isinstance(score, bool) or not isinstance(score, (int, float)) or not 1 <= score <= 10:
-                skipped["no_rating"] += 1
-            else:
-                by_question[row["question_id"]].append(row)
+    for ref, row in read_records(path):
+        if isinstance(row, DataError):
+            raise row
+        if not isinstance(row, dict):
+            raise DataError(ref, None, "wrong_type", f"expected an object, got {type(row).__name__}")
+        bad = next((name for name, kind in FIELDS.items() if not isinstance(row.get(name), kind) or not row[name]), None)
+        score = row.get("score")
+        if bad is not None:
+            skipped[f"missing_{bad}"] += 1
+        elif isinstance(score, bool) or not isinstance(score, (int, float)) or not 1 <= score <= 10:
+            skipped["no_rating"] += 1
+        else:
+            by_question[row["question_id"]].append(row)
     return dict(by_question), skipped
 
 
