@@ -23,7 +23,7 @@ class ArenaTeacher:
     def text(self, inst: dict) -> str:
         row = self.rows.get(inst["id"])
         if row is None or "teacher" not in row:
-            raise KeyError(f"row {inst['id']!r} is not an arena pair with GPT-4 critiques")
+            raise ValueError(f"row {inst['id']!r} is not an arena pair with GPT-4 critiques")
         winner = inst["chosen_position"]
         critiques = (row["teacher"]["chosen"], row["teacher"]["rejected"])
         first, second = critiques if winner == "A" else critiques[::-1]
