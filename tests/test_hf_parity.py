@@ -91,3 +91,17 @@ def test_rope_scaling_is_not_a_no_op(tmp_path):
     plain = scaled.replace(rope=scaled.rope.__class__(theta=scaled.rope.theta))
     assert scaled.rope.kind == "llama3"
     assert not np.allclose(inverse_frequencies(scaled.rope, 8), inverse_frequencies(plain.rope, 8))
+
+
+def test_cli_export_keeps_float32_by_default(tmp_path):
+    """HF float32 -> judgejax import -> judgejax export -> transformers: identical logits."""
+    from judgejax.cli import main
+
+    original = make_tiny_hf("llama", tmp_path / "hf")
+    assert main(["import", str(tmp_path / "hf"), str(tmp_path / "ckpt")]) == 0
+    assert main(["export", str(tmp_path / "ckpt"), str(tmp_path / "out")]) == 0
+    reloaded = transformers.AutoModelForCausalLM.from_pretrained(tmp_path / "out").eval()
+    assert reloaded.dtype == torch.float32
+    ids = torch.tensor([[1, 5, 9, 2, 7, 3]])
+    with torch.no_grad():
+        assert torch.equal(original(ids).logits, reloaded(ids).logits)

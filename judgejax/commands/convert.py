@@ -18,13 +18,15 @@ def register(sub) -> None:
     p.set_defaults(func=import_main)
 
     p = sub.add_parser("export", help="judgejax checkpoint or training run -> HF folder for serving",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter,
                        description="Write sharded safetensors, config.json, generation_config.json and the "
                                    "tokenizer files (with the chat template trained with) that transformers "
                                    "loads unchanged. Accepts a checkpoint from `judgejax import`, a training "
                                    "run's output_dir (its latest checkpoint) or an HF folder.")
     p.add_argument("checkpoint", help="judgejax checkpoint, training run folder, or HF folder")
     p.add_argument("out", help="HF folder to write")
-    p.add_argument("--dtype", choices=("float32", "bfloat16"), default="bfloat16", help="dtype of the exported weights")
+    p.add_argument("--dtype", choices=("float32", "bfloat16"),
+                   help="dtype of the exported weights (default: the parameters' own, float32 as loaded)")
     p.add_argument("--max-shard-gb", type=float, default=2.0, help="largest safetensors shard, in GB")
     add_mesh(p)
     p.set_defaults(func=export_main)
