@@ -37,7 +37,6 @@ class TrainSection:
     logprob_chunk: int = 1024  # sequence chunk of the vocabulary projection
     save_every: int = 100  # steps between checkpoints (also saved at the end and on SIGTERM)
     keep: int = 2  # checkpoints kept
-    seed: int = 0  # random init only; data order is data.seed
 
 
 @dataclasses.dataclass(frozen=True)

@@ -32,9 +32,6 @@ from judgejax.sources.prepare import prepare
 from judgejax.sources.registry import SHIPPED_DIR
 from judgejax.train.loop import run as train
 
-STAGES = ("prepare", "synth", "sft", "synth_dpo", "dpo", "eval_base", "eval_sft", "eval_dpo", "export")
-
-
 class Pipeline:
     def __init__(self, config: PipelineConfig, command: str):
         self.config = config

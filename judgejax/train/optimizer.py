@@ -52,7 +52,8 @@ def decay_mask(params) -> dict:
 
 
 def make_optimizer(config: OptimConfig, total_steps: int) -> optax.GradientTransformation:
-    """Optimizer state is kept in float32 whatever the parameter dtype."""
+    """AdamW: its first moment is kept in float32 whatever the parameter dtype; its second moment takes the
+    parameters' dtype (float32 unless model.param_dtype is bfloat16)."""
     adamw = optax.adamw(
         schedule(config, total_steps),
         b1=config.b1,
