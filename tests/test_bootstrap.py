@@ -106,3 +106,17 @@ def test_summary_carries_intervals_per_section():
     assert set(ci["groups"]) == {"Chat", "Reasoning"}
     assert ci["overall"]["mean_accuracy"]["value"] == pytest.approx(summary["diagnostics"]["overall"]["mean_accuracy"])
     assert run_intervals(rs, lambda s: s)["overall"] == ci["overall"]
+
+
+def test_eval_report_shows_the_intervals(tmp_path):
+    from judgejax.eval.report import write_report
+
+    rs = [{**r, "subset": "alpacaeval-easy", "prompt_tokens": 5} for r in records([("A", "B"), ("A", "A"), ("B", "A")])]
+    summary = summarize(rs, benchmark="rewardbench", mode="verdict-prob", both_orders=True)
+    spec = {"model": "m", "data": "d", "data_sha256": "0" * 64, "mode": "verdict-prob", "template": "pair-v2",
+            "seed": 0, "both_orders": True, "max_new_tokens": None, "subsets": None, "limit_per_subset": None}
+    run = {"command": "judgejax eval rewardbench ...", "spec": spec}
+    text = write_report(tmp_path, summary, run).read_text()
+    assert "## 95% bootstrap intervals" in text
+    ci = summary["intervals"]["overall"]["mean_accuracy"]
+    assert "| all | " in text and f"{100 * ci['value']:.1f} [{100 * ci['ci'][0]:.1f}, {100 * ci['ci'][1]:.1f}]" in text

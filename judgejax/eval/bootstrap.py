@@ -108,3 +108,22 @@ def run_differences(records_a: Sequence[Record], records_b: Sequence[Record], gr
             "groups": {name: paired_difference(groups_a[name], groups_b[name], seed=seed)
                        for name in sorted(set(groups_a) & set(groups_b))},
             "resamples": RESAMPLES, "level": LEVEL, "seed": seed}
+
+
+def format_interval(metric: dict | None, scale: float = 100, digits: int = 1) -> str:
+    """"value [lo, hi]" of one metric of `intervals` ("–" when it has no value)."""
+    if not metric or metric.get("value") is None:
+        return "–"
+    v, ci = metric["value"], metric.get("ci")
+    text = f"{scale * v:.{digits}f}"
+    return text + (f" [{scale * ci[0]:.{digits}f}, {scale * ci[1]:.{digits}f}]" if ci else "")
+
+
+def interval_table(intervals_of_run: dict[str, Any]) -> list[str]:
+    """A Markdown table of `run_intervals`: overall, then each group."""
+    lines = ["| group | accuracy (seeded order) | both-order accuracy | both correct | consistency | P(verdict = A) | "
+             "parse errors |", "|---|---|---|---|---|---|---|"]
+    for name, ci in [("all", intervals_of_run["overall"]), *intervals_of_run["groups"].items()]:
+        cells = [format_interval(ci[m]) if m != "p_verdict_a" else format_interval(ci[m], 1, 3) for m in METRICS]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines

@@ -12,6 +12,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from judgejax.eval.anchors import ANCHORS  # noqa: E402
+from judgejax.eval.bootstrap import interval_table  # noqa: E402
 from judgejax.eval.scoring import SUBSET_MAPPING  # noqa: E402
 
 CHART = "scores.png"
@@ -163,6 +164,12 @@ def write_report(out_dir: str | Path, summary: dict[str, Any], run: dict[str, An
                   "Each example judged with the chosen answer shown as A and as B. Consistency: both verdicts pick "
                   "the same answer. P(verdict = A): share of parsed verdicts that say A (0.5 = no position bias).", "",
                   *_diagnostic_lines(summary)]
+    if "intervals" in summary:
+        i = summary["intervals"]
+        lines += ["## 95% bootstrap intervals", "",
+                  f"Percentile intervals of {i['resamples']} resamples of the examples (an example's two orders "
+                  f"drawn together; seed {i['seed']}), in percent (P(verdict = A) as a share).", "",
+                  *interval_table(i), ""]
     lines += ["## Protocol", "", PROTOCOL[summary["mode"]]]
     if summary["benchmark"] == "rewardbench":
         lines.append("Scored as the official code does: per-subset means, sections weighted by the official example "

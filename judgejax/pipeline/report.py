@@ -7,6 +7,7 @@ import dataclasses
 import json
 import pathlib
 
+from judgejax.eval.bootstrap import format_interval
 from judgejax.eval.scoring import SUBSET_MAPPING
 from judgejax.pipeline.comparison import compare, machine
 
@@ -21,15 +22,6 @@ def _score(x) -> str:
     return "–" if x is None else f"{x:.2f}"
 
 
-def _ci(metric: dict | None, scale: float = 100, digits: int = 1) -> str:
-    """"value [lo, hi]" of a bootstrap metric."""
-    if not metric or metric.get("value") is None:
-        return "–"
-    v, ci = metric["value"], metric.get("ci")
-    text = f"{scale * v:.{digits}f}"
-    return text + (f" [{scale * ci[0]:.{digits}f}, {scale * ci[1]:.{digits}f}]" if ci else "")
-
-
 def run_table(run: str, judges: dict) -> list[str]:
     """One benchmark run, a row per judge: score and the diagnostics with their intervals."""
     header = ["judge", "score", "accuracy (seeded order)", "both-order acc.", "both correct", "consistency",
@@ -41,9 +33,9 @@ def run_table(run: str, judges: dict) -> list[str]:
             continue
         ci = (got.get("intervals") or {}).get("overall", {})
         lines.append("| " + " | ".join([
-            name, _pct(got.get("score")), _ci(ci.get("accuracy")), _ci(ci.get("mean_accuracy")),
-            _ci(ci.get("both_correct")), _ci(ci.get("consistency")), _ci(ci.get("p_verdict_a"), 1, 2),
-            _ci(ci.get("parse_error_rate"))]) + " |")
+            name, _pct(got.get("score")), format_interval(ci.get("accuracy")), format_interval(ci.get("mean_accuracy")),
+            format_interval(ci.get("both_correct")), format_interval(ci.get("consistency")), format_interval(ci.get("p_verdict_a"), 1, 2),
+            format_interval(ci.get("parse_error_rate"))]) + " |")
     return lines
 
 
@@ -57,7 +49,7 @@ def section_table(run: str, judges: dict) -> list[str]:
     for name in MODELS:
         got = (judges.get(name, {}).get(run) or {}).get("intervals")
         if got:
-            lines.append(f"| {name} | " + " | ".join(_ci(got["groups"].get(g, {}).get("mean_accuracy")) for g in groups) + " |")
+            lines.append(f"| {name} | " + " | ".join(format_interval(got["groups"].get(g, {}).get("mean_accuracy")) for g in groups) + " |")
     return ["Both-order accuracy per section:", "", *lines, ""]
 
 
@@ -67,8 +59,8 @@ def difference_table(differences: dict) -> list[str]:
     for pair, runs in differences.items():
         for run, d in runs.items():
             o = d["overall"]
-            lines.append(f"| {pair} | {run} | {o['num_examples']} | {_ci(o['mean_accuracy'])} | {_ci(o['both_correct'])} | "
-                         f"{_ci(o['consistency'])} | {_ci(o['p_verdict_a'], 1, 2)} |")
+            lines.append(f"| {pair} | {run} | {o['num_examples']} | {format_interval(o['mean_accuracy'])} | {format_interval(o['both_correct'])} | "
+                         f"{format_interval(o['consistency'])} | {format_interval(o['p_verdict_a'], 1, 2)} |")
     return lines
 
 
