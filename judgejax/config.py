@@ -36,6 +36,7 @@ class TrainSection:
     grad_accum: int = 1  # micro-batches per step (lax.scan)
     logprob_chunk: int = 1024  # sequence chunk of the vocabulary projection
     save_every: int = 100  # steps between checkpoints (also saved at the end and on SIGTERM)
+    log_every: int = 10  # steps between metric fetches: the loop waits on the device only then (and to save)
     keep: int = 2  # checkpoints kept
 
 

@@ -29,7 +29,7 @@ def config(model, data, out, *, epochs, lr, **train) -> RunConfig:
     return RunConfig(
         model=ModelSection(path=str(model)),
         data=DataConfig(path=str(data), max_length=64, bucket_lengths=(64,), global_batch_size=8, epochs=epochs),
-        train=TrainSection(output_dir=str(out), **train),
+        train=TrainSection(output_dir=str(out), **{"log_every": 1, **train}),
         optim=OptimConfig(learning_rate=lr, schedule="constant", grad_clip=0.0),
         dpo=DPOConfig(beta=0.1, nll_weight=0.0),
     )
@@ -124,3 +124,15 @@ def test_sigterm_saves_and_stops_unfinished(tiny, tmp_path):
     assert (tmp_path / "run" / "checkpoints" / "2").is_dir()
     run(cfg, "sft")
     assert len(losses(tmp_path / "run")) == 4
+
+
+def test_metrics_fetched_every_n_steps_are_the_same_metrics(tiny, tmp_path):
+    """log_every only changes when the loop waits on the device: every step is still logged, with
+    the same losses, and the callbacks see the steps in order."""
+    model, sft, _ = tiny
+    run(config(model, sft, tmp_path / "each", epochs=5, lr=1e-2, save_every=100), "sft")
+    seen = []
+    run(config(model, sft, tmp_path / "every3", epochs=5, lr=1e-2, save_every=100, log_every=3), "sft",
+        callbacks=[lambda step, metrics: seen.append((step, metrics["loss"]))])
+    assert losses(tmp_path / "every3") == losses(tmp_path / "each")
+    assert seen == list(enumerate(losses(tmp_path / "each"), start=1))

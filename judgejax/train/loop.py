@@ -134,6 +134,27 @@ def _run(config: RunConfig, stage: Stage, callbacks: Sequence[StepCallback], mes
     accum = config.train.grad_accum
     lr = schedule(config.optim, total_steps)
     step = start
+    pending: list[tuple[int, dict, int]] = []  # (step, metrics still on the device, tokens)
+    interval_began = time.perf_counter()
+
+    def fetch() -> None:
+        """Bring the pending steps' metrics to the host (the one wait on the device), log them and
+        run the callbacks."""
+        nonlocal interval_began
+        fetched = jax.device_get([metrics for _, metrics, _ in pending])
+        seconds = time.perf_counter() - interval_began
+        tokens_per_second = sum(tokens for _, _, tokens in pending) / seconds
+        for (done, _, _), metrics in zip(pending, fetched):
+            metrics = {k: float(v) for k, v in metrics.items()}
+            metrics.update(tokens_per_second=tokens_per_second, learning_rate=float(lr(done - 1)))
+            metrics_log.write(done, metrics)
+            bar.update(1)
+            bar.set_postfix(loss=f"{metrics['loss']:.4f}", tok_s=f"{tokens_per_second:.0f}")
+            for callback in callbacks:
+                callback(done, metrics)
+        pending.clear()
+        interval_began = time.perf_counter()
+
     try:
         bar = tqdm(total=total_steps, initial=start, desc=stage, disable=jax.process_index() != 0)
         while step < total_steps:
@@ -141,20 +162,17 @@ def _run(config: RunConfig, stage: Stage, callbacks: Sequence[StepCallback], mes
             if add_reference:
                 local = add_reference(local)
             batch = global_batch(mesh, {k: local[k] for k in seq_batch_keys(local)}, accum)
-            began = time.perf_counter()
             state, metrics = jitted(state, batch)
-            metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
-            seconds = time.perf_counter() - began
             step += 1
             tokens = sum(int((local[k] > 0).sum()) for k in local if k.endswith("segment_ids")) * jax.process_count()
-            metrics.update(tokens_per_second=tokens / seconds, learning_rate=float(lr(step - 1)))
-            metrics_log.write(step, metrics)
-            bar.update(1)
-            bar.set_postfix(loss=f"{metrics['loss']:.4f}", tok_s=f"{metrics['tokens_per_second']:.0f}")
-            for callback in callbacks:
-                callback(step, metrics)
+            pending.append((step, metrics, tokens))
+            save = step % config.train.save_every == 0 or step == total_steps
+            if save or step % config.train.log_every == 0:
+                fetch()
             preempted = preemption.agreed()
-            if step % config.train.save_every == 0 or step == total_steps or preempted:
+            if preempted and pending:
+                fetch()
+            if save or preempted:
                 checkpoints.save(step, state, iterator.get_state(), to_dict(config))
             if preempted:
                 break
