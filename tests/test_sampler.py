@@ -98,3 +98,22 @@ def test_sharded_sampling_equals_single_device(models, tmp_path):
         sharded = generate(import_hf(tmp_path, mesh), PROMPTS, max_new_tokens=8, stop_ids=[], batch_multiple=8)
     for prompt, completion in zip(PROMPTS, sharded):
         assert completion.tokens == hf_greedy(hf, prompt, 8)
+
+
+@pytest.mark.parametrize("chunk", [3, 5])
+def test_decode_in_chunks_equals_step_by_step(models, chunk):
+    """Stop checks every `chunk` steps: the same tokens, log-probs and finish reasons (a stop inside
+    a chunk, the length limit, a full cache), and transformers' greedy output."""
+    hf, model = models
+    ref = hf_greedy(hf, PROMPTS[0], 12)
+    stops = [ref[4]]
+    for kwargs in (dict(max_new_tokens=12, stop_ids=stops), dict(max_new_tokens=11, stop_ids=[]),
+                   dict(max_new_tokens=12, stop_ids=[], buckets=(8,), max_cache_len=13)):
+        one = generate(model, PROMPTS, return_logprobs=True, decode_chunk=1, **kwargs)
+        many = generate(model, PROMPTS, return_logprobs=True, decode_chunk=chunk, **kwargs)
+        assert [(c.tokens, c.finish_reason) for c in many] == [(c.tokens, c.finish_reason) for c in one]
+        for a, b in zip(one, many):
+            np.testing.assert_allclose(a.logprobs, b.logprobs, atol=1e-6)
+    assert {c.finish_reason for c in one} == {"cache_full"}
+    [c] = generate(model, PROMPTS[:1], max_new_tokens=12, stop_ids=stops, decode_chunk=chunk)
+    assert c.finish_reason == "stop" and c.tokens == ref[: ref.index(stops[0]) + 1]
