@@ -33,13 +33,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if not getattr(args, "single_process", False):
-        initialize()  # joins the other hosts of a multi-host run; a no-op for one process
     from judgejax.distributed import DistributedInitError
     from judgejax.sample.http_chat import ChatError
     from judgejax.train.loop import Preempted
 
     try:
+        if not getattr(args, "single_process", False):
+            initialize()  # joins the other hosts of a multi-host run; a no-op for one process
         args.func(args)
     except Preempted as stop:
         print(stop, file=sys.stderr)

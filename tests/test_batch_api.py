@@ -194,11 +194,14 @@ def test_greedy_requests_are_asked_once_and_used_k_times(tmp_path):
     assert summary["judgements"] == 18 and summary["sft_rows_consistent_correct"] == 3
 
 
-def test_unusable_output_files_name_file_and_line(tmp_path):
+def test_unusable_output_files_name_file_and_line(tmp_path, capsys):
     rows_file, out = write_rows(tmp_path, 2), tmp_path / "synth"
     missing = tmp_path / "nowhere.jsonl"
+    assert synth("--input", rows_file, "--out", out, "--batch-output", missing) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("judgejax: error: ") and "nowhere.jsonl" in err
     with pytest.raises(FileNotFoundError, match="nowhere.jsonl"):
-        synth("--input", rows_file, "--out", out, "--batch-output", missing)
+        main(["--debug", "synth", "--input", str(rows_file), "--out", str(out), "--batch-output", str(missing)])
     bad = tmp_path / "bad.jsonl"
     bad.write_text("\n" + line("t/0|drawn|0|0000000000", "[[A]]") + "{oops\n")
     with pytest.raises(ValueError, match=r"bad.jsonl: no usable reply \(line 2: field 'custom_id'"):

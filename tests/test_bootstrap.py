@@ -65,9 +65,27 @@ def test_interval_width_matches_the_binomial_standard_error():
 
 
 def test_seeded_reruns_print_the_same_numbers():
-    rs = records([("A", "B"), ("A", "A"), ("B", "A"), ("B", "B")] * 5)
+    rng = np.random.default_rng(4)
+    rs = records([tuple(rng.choice(["A", "B", "error"], size=2)) for _ in range(100)])
     assert intervals(example_table(rs), seed=7) == intervals(example_table(rs), seed=7)
     assert intervals(example_table(rs), seed=7) != intervals(example_table(rs), seed=8)
+
+
+def test_clusters_of_copies_are_as_wide_as_one_copy_each():
+    """Four identical pairs per prompt carry the information of one: resampling prompts gives the
+    interval of the deduplicated sample, resampling pairs a falsely narrow one."""
+    rng = np.random.default_rng(2)
+    right = rng.random(60) < 0.6
+    single = example_table(records([("A", "B") if r else ("B", "A") for r in right]))
+    copies = example_table(records([("A", "B") if r else ("B", "A") for r in np.repeat(right, 4)]))
+    prompt = lambda key: key[1] // 4  # noqa: E731
+    width = lambda ci: ci[1] - ci[0]  # noqa: E731
+    one = intervals(single, resamples=4000)["both_correct"]
+    clustered = intervals(copies, cluster_of=prompt, resamples=4000)["both_correct"]
+    naive = intervals(copies, resamples=4000)["both_correct"]
+    assert clustered["value"] == pytest.approx(one["value"])
+    assert width(clustered["ci"]) == pytest.approx(width(one["ci"]), rel=0.1)
+    assert width(naive["ci"]) < 0.7 * width(clustered["ci"])
 
 
 def test_paired_difference_is_tighter_than_unpaired_and_exact_when_judges_agree():
@@ -81,8 +99,9 @@ def test_paired_difference_is_tighter_than_unpaired_and_exact_when_judges_agree(
     assert diff["both_correct"]["value"] == pytest.approx(better.mean() - base.mean())
     lo, hi = diff["both_correct"]["ci"]
     assert 0 < lo < diff["both_correct"]["value"] < hi
-    unpaired = [intervals(t, resamples=2000, seed=s)["both_correct"]["ci"] for t, s in ((a, 1), (b, 2))]
-    assert hi - lo < (unpaired[0][1] - unpaired[0][0]) + (unpaired[1][1] - unpaired[1][0])
+    # paired: the spread of a difference of discordant examples, sqrt(d (1 - d) / n), not of two accuracies
+    d = (better != base).mean()
+    assert hi - lo == pytest.approx(2 * 1.96 * np.sqrt(d * (1 - d) / n), rel=0.15)
     same = paired_difference(a, a, resamples=200)
     assert same["both_correct"] == {"value": 0.0, "ci": [0.0, 0.0]}
 

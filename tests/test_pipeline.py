@@ -78,6 +78,8 @@ def test_pipeline_end_to_end_and_rerun(tmp_path):
     assert set(summary["differences"]) == {"sft-base", "dpo-sft", "dpo-base"}
     diff = summary["differences"]["dpo-sft"]["heldout-verdict-prob"]["overall"]
     assert diff["num_examples"] == 2 and len(diff["mean_accuracy"]["ci"]) == 2
+    assert diff["num_clusters"] == len({r["question"] for r in heldout})  # resampled by prompt
+    assert summary["judges"]["sft"]["heldout-generative"]["intervals"]["clustered"]
     assert summary["judges"]["base"]["rewardbench-generative"]["intervals"]["overall"]["both_correct"]["ci"]
     report = (out / "report.md").read_text()
     for section in ("## Judges", "### heldout-generative", "### rewardbench-verdict-prob", "### Paired differences",

@@ -16,6 +16,7 @@ import sys
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
+from judgejax.eval.bootstrap import format_interval  # noqa: E402
 from judgejax.pipeline.report import difference_table, run_table, section_table  # noqa: E402
 
 GENERATIVE_RUNS = ("heldout-generative", "rewardbench-generative")
@@ -27,22 +28,16 @@ def _metric(summary: dict, judge: str, run: str, metric: str, group: str | None 
     return part.get(metric)
 
 
-def _fmt(m: dict | None, scale: float = 100) -> str:
-    if not m or m.get("value") is None:
-        return "–"
-    lo, hi = m["ci"] or (m["value"], m["value"])
-    return f"{scale * m['value']:.1f} [{scale * lo:.1f}, {scale * hi:.1f}]"
-
-
 def targets(summary: dict) -> list[tuple[str, str, bool | None]]:
     """(target, measured, met) for the CPU tier's targets (generative runs, both-order accuracy)."""
     out = []
     for later, earlier in (("sft", "base"), ("dpo", "sft")):
         diffs = {run: summary["differences"].get(f"{later}-{earlier}", {}).get(run, {}).get("overall", {})
                  .get("mean_accuracy") for run in GENERATIVE_RUNS}
-        shown = "; ".join(f"{run}: {_fmt(d)}" for run, d in diffs.items())
+        shown = "; ".join(f"{run}: {format_interval(d)}" for run, d in diffs.items())
         met = any(d and d["ci"] and d["ci"][0] > 0 for d in diffs.values())
-        out.append((f"{later.upper()} - {earlier} both-order accuracy, paired 95% interval above 0", shown, met))
+        out.append((f"{later.upper()} - {earlier} both-order accuracy, paired 95% interval above 0 (on either run)",
+                    shown, met))
     held = _metric(summary, "dpo", "heldout-generative", "mean_accuracy")
     chat = _metric(summary, "dpo", "rewardbench-generative", "mean_accuracy", "Chat")
     overall = _metric(summary, "dpo", "rewardbench-generative", "mean_accuracy")
@@ -52,12 +47,12 @@ def targets(summary: dict) -> list[tuple[str, str, bool | None]]:
     def at_least(m, bound):
         return None if not m or m["value"] is None else m["value"] >= bound
 
-    out += [("DPO in-domain held-out both-order accuracy >= 75", _fmt(held), at_least(held, 0.75)),
-            ("DPO RewardBench Chat both-order accuracy >= 65", _fmt(chat), at_least(chat, 0.65)),
-            ("DPO RewardBench overall both-order accuracy >= 56", _fmt(overall), at_least(overall, 0.56)),
-            ("DPO P(verdict=A) within 0.40-0.60", _fmt(p_a, 1),
+    out += [("DPO in-domain held-out both-order accuracy >= 75", format_interval(held), at_least(held, 0.75)),
+            ("DPO RewardBench Chat both-order accuracy >= 65", format_interval(chat), at_least(chat, 0.65)),
+            ("DPO RewardBench overall both-order accuracy >= 56", format_interval(overall), at_least(overall, 0.56)),
+            ("DPO P(verdict=A) within 0.40-0.60", format_interval(p_a, 1, 2),
              None if not p_a or p_a["value"] is None else 0.4 <= p_a["value"] <= 0.6),
-            ("DPO consistency >= 50%", _fmt(consistency), at_least(consistency, 0.5))]
+            ("DPO consistency >= 50%", format_interval(consistency), at_least(consistency, 0.5))]
     return out
 
 

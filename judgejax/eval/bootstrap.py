@@ -1,7 +1,8 @@
 """95% bootstrap intervals for a judge's scores, and paired intervals for the difference of two
 judges on the same examples.
 
-The unit resampled is the example: its two A/B-order judgements stay together. A run's metrics:
+The unit resampled is the example, its two A/B-order judgements together, or a cluster of
+examples that are not independent (the pairs of answers to one prompt: `cluster_of`). A run's metrics:
 accuracy (the seeded order alone, the official one-order protocol), both-order accuracy
 (`mean_accuracy`: both orders' results), both_correct, consistency, p_verdict_a and
 parse_error_rate, as in `scoring.both_order_diagnostics`. Intervals are percentile intervals of
@@ -26,23 +27,35 @@ LEVEL = 0.95
 
 def example_table(records: Sequence[Record]) -> dict[tuple[str, Any], np.ndarray]:
     """Per (subset, id) example: [seeded-order result, sum of both results, both correct, same pick,
-    A verdicts, parsed verdicts, unparsed verdicts]."""
+    A verdicts, parsed verdicts, unparsed verdicts, 1 (the example count)]."""
     seeded = {(r["subset"], r["id"]): float(r["result"]) for r in records if r["seeded"]}
-    return {key: np.array([seeded[key], *example_counts(by_order)], dtype=np.float64)
+    return {key: np.array([seeded[key], *example_counts(by_order), 1.0], dtype=np.float64)
             for key, by_order in verdict_pairs(records).items()}
 
 
-def _metrics(sums: np.ndarray, n: int) -> dict[str, np.ndarray]:
-    """Metrics from column sums over `n` examples (sums: [..., 7])."""
+def _metrics(sums: np.ndarray) -> dict[str, np.ndarray]:
+    """Metrics from column sums over a set of examples (sums: [..., 8])."""
     s = np.moveaxis(sums, -1, 0)
+    n = s[7]
     with np.errstate(invalid="ignore", divide="ignore"):
-        p_a = np.where(s[5] > 0, s[4] / s[5], np.nan)
+        p_a = np.where(s[5] > 0, s[4] / np.maximum(s[5], 1), np.nan)
     return {"accuracy": s[0] / n, "mean_accuracy": s[1] / (2 * n), "both_correct": s[2] / n,
             "consistency": s[3] / n, "p_verdict_a": p_a, "parse_error_rate": s[6] / (2 * n)}
 
 
-def _draws(n: int, resamples: int, seed: int) -> np.ndarray:
-    return np.random.default_rng(seed).integers(0, n, size=(resamples, n))
+def _clusters(tables: Sequence[Mapping[Any, np.ndarray]], keys: Sequence[Any],
+              cluster_of: Callable[[Any], Any] | None) -> list[np.ndarray]:
+    """Each table's rows of `keys` summed per cluster (default: each example its own), clusters in
+    one order for every table."""
+    members: dict[Any, list[Any]] = defaultdict(list)
+    for key in keys:
+        members[key if cluster_of is None else cluster_of(key)].append(key)
+    return [np.stack([sum(table[k] for k in group) for group in members.values()]) for table in tables]
+
+
+def _weights(clusters: int, resamples: int, seed: int) -> np.ndarray:
+    """How often each cluster is drawn in each resample: [resamples, clusters]."""
+    return np.random.default_rng(seed).multinomial(clusters, np.full(clusters, 1 / clusters), size=resamples)
 
 
 def _interval(values: np.ndarray, level: float) -> list[float] | None:
@@ -58,29 +71,30 @@ def _point(value: np.ndarray) -> float | None:
     return None if np.isnan(value) else float(value)
 
 
-def intervals(table: Mapping[Any, np.ndarray], *, resamples: int = RESAMPLES, seed: int = 0,
-              level: float = LEVEL) -> dict[str, dict[str, Any]]:
-    """{metric: {"value", "ci": [lo, hi]}} over the examples of `table` (see `example_table`)."""
-    rows = np.stack(list(table.values()))
-    n = len(rows)
-    point = _metrics(rows.sum(0), n)
-    boot = _metrics(rows[_draws(n, resamples, seed)].sum(1), n)
+def intervals(table: Mapping[Any, np.ndarray], *, cluster_of: Callable[[Any], Any] | None = None,
+              resamples: int = RESAMPLES, seed: int = 0, level: float = LEVEL) -> dict[str, dict[str, Any]]:
+    """{metric: {"value", "ci": [lo, hi]}} over the examples of `table` (see `example_table`),
+    resampling whole clusters (`cluster_of(key)`; examples that share a prompt are not independent)."""
+    [rows] = _clusters([table], list(table), cluster_of)
+    point = _metrics(rows.sum(0))
+    boot = _metrics(_weights(len(rows), resamples, seed) @ rows)
     return {m: {"value": _point(point[m]), "ci": _interval(boot[m], level)} for m in METRICS}
 
 
 def paired_difference(table_a: Mapping[Any, np.ndarray], table_b: Mapping[Any, np.ndarray], *,
-                      resamples: int = RESAMPLES, seed: int = 0, level: float = LEVEL) -> dict[str, dict[str, Any]]:
-    """{metric: {"value", "ci"}} of judge b minus judge a, over the examples both judged."""
+                      cluster_of: Callable[[Any], Any] | None = None, resamples: int = RESAMPLES, seed: int = 0,
+                      level: float = LEVEL) -> dict[str, Any]:
+    """{metric: {"value", "ci"}} of judge b minus judge a over the examples both judged: the same
+    clusters drawn for both in every resample."""
     keys = sorted(set(table_a) & set(table_b), key=str)
     if not keys:
         raise ValueError("the two runs share no example")
-    a = np.stack([table_a[k] for k in keys])
-    b = np.stack([table_b[k] for k in keys])
-    n, draws = len(keys), _draws(len(keys), resamples, seed)
-    point_a, point_b = _metrics(a.sum(0), n), _metrics(b.sum(0), n)
-    boot_a, boot_b = _metrics(a[draws].sum(1), n), _metrics(b[draws].sum(1), n)
+    a, b = _clusters([table_a, table_b], keys, cluster_of)
+    weights = _weights(len(a), resamples, seed)
+    point_a, point_b = _metrics(a.sum(0)), _metrics(b.sum(0))
+    boot_a, boot_b = _metrics(weights @ a), _metrics(weights @ b)
     return {m: {"value": _point(point_b[m] - point_a[m]), "ci": _interval(boot_b[m] - boot_a[m], level)}
-            for m in METRICS} | {"num_examples": n}
+            for m in METRICS} | {"num_examples": len(keys), "num_clusters": len(a)}
 
 
 def grouped(table: Mapping[tuple[str, Any], np.ndarray], group_of: Callable[[str], str]) -> dict[str, dict]:
@@ -91,23 +105,25 @@ def grouped(table: Mapping[tuple[str, Any], np.ndarray], group_of: Callable[[str
     return dict(groups)
 
 
-def run_intervals(records: Sequence[Record], group_of: Callable[[str], str], *, seed: int = 0) -> dict[str, Any]:
+def run_intervals(records: Sequence[Record], group_of: Callable[[str], str], *, seed: int = 0,
+                  cluster_of: Callable[[Any], Any] | None = None) -> dict[str, Any]:
     """Intervals overall and per group (RewardBench section, or subset) of a both-order run."""
     table = example_table(records)
-    return {"overall": intervals(table, seed=seed),
-            "groups": {name: intervals(part, seed=seed) for name, part in sorted(grouped(table, group_of).items())},
-            "resamples": RESAMPLES, "level": LEVEL, "seed": seed}
+    return {"overall": intervals(table, cluster_of=cluster_of, seed=seed),
+            "groups": {name: intervals(part, cluster_of=cluster_of, seed=seed)
+                       for name, part in sorted(grouped(table, group_of).items())},
+            "resamples": RESAMPLES, "level": LEVEL, "seed": seed, "clustered": cluster_of is not None}
 
 
 def run_differences(records_a: Sequence[Record], records_b: Sequence[Record], group_of: Callable[[str], str], *,
-                    seed: int = 0) -> dict[str, Any]:
+                    seed: int = 0, cluster_of: Callable[[Any], Any] | None = None) -> dict[str, Any]:
     """Paired differences (b - a) overall and per group."""
     table_a, table_b = example_table(records_a), example_table(records_b)
     groups_a, groups_b = grouped(table_a, group_of), grouped(table_b, group_of)
-    return {"overall": paired_difference(table_a, table_b, seed=seed),
-            "groups": {name: paired_difference(groups_a[name], groups_b[name], seed=seed)
+    return {"overall": paired_difference(table_a, table_b, cluster_of=cluster_of, seed=seed),
+            "groups": {name: paired_difference(groups_a[name], groups_b[name], cluster_of=cluster_of, seed=seed)
                        for name in sorted(set(groups_a) & set(groups_b))},
-            "resamples": RESAMPLES, "level": LEVEL, "seed": seed}
+            "resamples": RESAMPLES, "level": LEVEL, "seed": seed, "clustered": cluster_of is not None}
 
 
 def format_interval(metric: dict | None, scale: float = 100, digits: int = 1) -> str:

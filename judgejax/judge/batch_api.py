@@ -15,8 +15,8 @@ messages (--seed or --templates changed in between) is reported as unknown, neve
 Replies: the first usable line of a custom_id is kept and a later usable one is a duplicate
 (ignored, reported); a failed line is no answer, so a success after it (output files of a batch
 and of its resubmission, concatenated) is used. A row is judged only when every request of both
-its orders is answered; the other rows wait, nothing half-judged is written. Usable replies of
-instructions not yet judged are kept in `batch_replies.jsonl` and fill in what a later output
+its orders is answered; the other rows wait, nothing half-judged is written. Every usable reply
+received (under these settings or others) is kept in `batch_replies.jsonl` and fills in what a later output
 file lacks, so a rerun of `write_requests` asks only for replies never received."""
 
 from __future__ import annotations
@@ -186,7 +186,8 @@ def replay(rows: list[dict], out: pathlib.Path, path: pathlib.Path, config: Synt
     expected = {cid: i for i in instructions for cid in request_ids(i, config)}
     replies, problems, lines = read_replies(path, expected)
     wanted = {cid for i in todo for cid in request_ids(i, config)}
-    held = {r["custom_id"]: r for r in read_jsonl(out / REPLIES) if r["custom_id"] in wanted}
+    stored = {r["custom_id"]: r for r in read_jsonl(out / REPLIES)}  # other settings' replies are kept too
+    held = {cid: r for cid, r in stored.items() if cid in wanted}
     known = {**held, **{cid: r for cid, r in replies.items() if cid in wanted}}
     problems["missing_reply"] = [{"custom_id": cid, "detail": "no usable reply"}
                                  for i in todo for cid in request_ids(i, config) if cid not in known]
@@ -210,6 +211,7 @@ def replay(rows: list[dict], out: pathlib.Path, path: pathlib.Path, config: Synt
         first = min((p for ps in problems.values() for p in ps if "line" in p), key=lambda p: p["line"], default=None)
         where = f"line {first['line']}: {first['detail']}" if first else "no reply lines"
         raise ValueError(f"{path}: no usable reply ({where}); see {out / 'batch_summary.json'}")
-    write_jsonl(out / REPLIES, [{k: v for k, v in r.items() if k != "line"} for r in known.values()])
+    # Every reply ever received stays (written before judging, so a crash in stage 3 loses none).
+    write_jsonl(out / REPLIES, [{k: v for k, v in r.items() if k != "line"} for r in {**stored, **replies}.values()])
     summary = synthesize([r for r in rows if r["id"] not in waiting], out, teacher, config, checker)
     return batch, summary

@@ -264,13 +264,13 @@ def dpo_pairs(candidates: list[dict], judgements: list[dict],
     by_key: dict[tuple[str, str], list[dict]] = {}
     for j in judgements:
         by_key.setdefault((j["id"], j["order"]), []).append(j)
-    pairs, counts = [], Counter(dpo_pairs=0, dropped_all_wrong=0, dropped_all_correct=0, chosen_from_labels=0)
+    pairs, counts = [], Counter(dpo_pairs=0, dropped_all_wrong=0, dropped_all_correct=0, chosen_from_teacher=0)
     for inst in candidates:
         samples = by_key.get((inst["id"], inst["order"]), [])
         right = next((j for j in samples if j["correct"]), None)
         wrong = next((j for j in samples if not j["correct"]), None)
         if right is None and wrong is not None and fallback is not None:
-            counts["chosen_from_labels"] += 1
+            counts["chosen_from_teacher"] += 1
             right = {"text": fallback.judge([inst], 1)[0][0].text, "teacher": fallback.name, "sample": -1}
         if right is None or wrong is None:
             counts["dropped_all_wrong" if right is None else "dropped_all_correct"] += 1

@@ -1,6 +1,8 @@
 """The judges of a pipeline side by side: each judge's scores with 95% bootstrap intervals on every
 benchmark run, and paired intervals of the differences (SFT - base, DPO - SFT, DPO - base) on the
-same examples, read from the evaluation folders' per-example records."""
+same examples, read from the evaluation folders' per-example records. The in-domain held-out pairs
+are resampled by prompt (the pairs of one prompt share its question and answers); RewardBench
+rows one by one."""
 from __future__ import annotations
 
 import json
@@ -8,9 +10,10 @@ import pathlib
 import platform
 from typing import Any
 
-from judgejax.eval.bootstrap import run_differences
+from judgejax.eval.bootstrap import run_differences, run_intervals
 from judgejax.eval.shards import MERGED
 from judgejax.eval.summary import SECTION_OF
+from judgejax.sources.arena import prompt_of
 
 JUDGES = ("base", "sft", "dpo")
 DIFFERENCES = (("sft", "base"), ("dpo", "sft"), ("dpo", "base"))
@@ -25,24 +28,34 @@ def _group_of(run: str):
     return (lambda subset: SECTION_OF[subset]) if run.startswith("rewardbench") else str
 
 
-def judge_scores(summary: dict) -> dict[str, Any]:
-    """What the comparison keeps of one evaluation summary."""
+def _cluster_of(run: str):
+    return (lambda key: prompt_of(str(key[1]))) if run.startswith("heldout") else None
+
+
+def judge_scores(summary: dict, records: list[dict], run: str, seed: int) -> dict[str, Any]:
+    """What the comparison keeps of one evaluation: its score and intervals (recomputed from the
+    records, clustered where the run's examples are)."""
     scores = summary.get("scores_both_orders") or summary.get("scores") or {}
+    ci = summary.get("intervals")
+    if ci and records:
+        ci = run_intervals(records, _group_of(run), seed=seed, cluster_of=_cluster_of(run))
     return {"score": scores.get("overall"), "sections": scores.get("sections"),
-            "num_examples": summary.get("num_examples"), "intervals": summary.get("intervals")}
+            "num_examples": summary.get("num_examples"), "intervals": ci}
 
 
 def compare(out: pathlib.Path, summaries: dict, seed: int) -> dict[str, Any]:
     """{"judges": {judge: {run: scores}}, "differences": {"sft-base": {run: paired}, ...}}."""
-    judges = {name: {run: judge_scores(s) for run, s in (summaries.get(f"eval_{name}") or {}).items()
-                     if isinstance(s, dict)} for name in JUDGES}
+    runs = {name: {run: s for run, s in (summaries.get(f"eval_{name}") or {}).items()
+                   if isinstance(s, dict) and "num_examples" in s} for name in JUDGES}
+    records = {(name, run): _records(out / "eval" / name / run) for name in JUDGES for run in runs[name]}
+    judges = {name: {run: judge_scores(s, records[name, run], run, seed) for run, s in runs[name].items()}
+              for name in JUDGES}
     differences: dict[str, dict] = {}
     for b, a in DIFFERENCES:
         for run in sorted(set(judges[a]) & set(judges[b])):
-            records_a, records_b = _records(out / "eval" / a / run), _records(out / "eval" / b / run)
-            if records_a and records_b and "intervals" in (summaries[f"eval_{a}"][run] or {}):
-                differences.setdefault(f"{b}-{a}", {})[run] = run_differences(records_a, records_b, _group_of(run),
-                                                                              seed=seed)
+            if records[a, run] and records[b, run] and judges[a][run]["intervals"]:
+                differences.setdefault(f"{b}-{a}", {})[run] = run_differences(
+                    records[a, run], records[b, run], _group_of(run), seed=seed, cluster_of=_cluster_of(run))
     return {"judges": judges, "differences": differences}
 
 

@@ -55,7 +55,7 @@ class EvalSection:
     batch_size: int = 8
     modes: tuple[str, ...] = ("generative",)  # generative and/or verdict-prob, each run for every judge
     heldout_limit: int = 0  # gpt4-arena: in-domain held-out pairs judged (0: all)
-    seed: int = 0  # A/B order and per-subset draw; also the bootstrap's
+    seed: int = 0  # A/B order and per-subset draw; also the comparison's bootstrap
 
     def __post_init__(self) -> None:
         bad = [m for m in self.modes if m not in ("generative", "verdict-prob")]

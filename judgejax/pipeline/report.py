@@ -85,9 +85,10 @@ def _prepare_rows(config, p: dict) -> list[str]:
 def _eval_sections(config, comparison: dict) -> list[str]:
     runs = sorted({run for judge in comparison["judges"].values() for run in judge})
     e = config.eval
-    lines = [f"RewardBench: {e.limit_per_subset} rows per subset; score = the official section-weighted score over "
-             "both orders (no verdict counts 0.5). In-domain held-out (`heldout-*`, GPT-4 teacher only): pairs of "
-             f"answers to prompts never seen in training; score = accuracy. Template `{e.template}`; generative runs "
+    lines = [f"RewardBench: {e.limit_per_subset or 'every'} row(s) per subset; score = the official section-weighted "
+             "score over both orders (no verdict counts 0.5), shown without an interval; the intervals are of the "
+             "accuracies pooled over the sample's examples. In-domain held-out (`heldout-*`, GPT-4 teacher only): pairs of "
+             f"answers to prompts never seen in training, resampled by prompt; score = accuracy. Template `{e.template}`; generative runs "
              f"greedy, up to {e.max_new_tokens} new tokens. Brackets: 95% bootstrap intervals over examples (both "
              "orders of an example resampled together, seeded). Per-example records, `summary.json` and charts are "
              "in `eval/<judge>/<run>/`.", ""]
@@ -124,8 +125,8 @@ def write_report(out: pathlib.Path, config, summaries: dict, command: str) -> pa
         f"| DPO candidate instructions (held out: {syn.get('dpo_candidates_held_out', 0)} rows) | "
         f"{syn['dpo_candidate_instructions']} |",
         f"| SFT-judge samples per candidate | {sd['samples_per_candidate']} |",
-        f"| DPO pairs (chosen from the label teacher) / dropped all-correct / dropped all-wrong | {sd['dpo_pairs']} "
-        f"({sd.get('chosen_from_labels', 0)}) / {sd['dropped_all_correct']} / {sd['dropped_all_wrong']} |", "",
+        f"| DPO pairs (chosen from the teacher) / dropped all-correct / dropped all-wrong | {sd['dpo_pairs']} "
+        f"({sd.get('chosen_from_teacher', sd.get('chosen_from_labels', 0))}) / {sd['dropped_all_correct']} / {sd['dropped_all_wrong']} |", "",
         "## Training", "",
         "| stage | steps | first loss | last loss |", "|---|---|---|---|",
         *(f"| {s} | {summaries[s]['steps']} | {summaries[s]['first_loss']:.4f} | {summaries[s]['last_loss']:.4f} |"

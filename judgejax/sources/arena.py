@@ -47,6 +47,13 @@ class ArenaConfig:
     test_share: float = 0.2  # share of prompts held out for the in-domain test
     seed: int = 0
 
+    def __post_init__(self) -> None:
+        if not 1 <= self.min_gap <= self.sft_min_gap:
+            raise ValueError(f"arena: need 1 <= min_gap ({self.min_gap}) <= sft_min_gap ({self.sft_min_gap})")
+        if not 0 <= self.test_share < 1 or self.max_pairs_per_prompt < 1 or self.max_critique_chars < 1:
+            raise ValueError(f"arena: test_share={self.test_share} must be in [0, 1), max_pairs_per_prompt="
+                             f"{self.max_pairs_per_prompt} and max_critique_chars={self.max_critique_chars} >= 1")
+
 
 @dataclasses.dataclass
 class ArenaSplit:
@@ -95,6 +102,11 @@ def brief_critique(judgment: str, max_chars: int) -> str:
 def name_assistant(critique: str, letter: str) -> str:
     """A critique of "the assistant" as a critique of Assistant `letter`."""
     return ASSISTANT.sub(f"Assistant {letter}", critique)
+
+
+def prompt_of(pair_id: str) -> str:
+    """The question id of an arena pair's id ("arena-bench-v1/<question id>/<model>/<model>")."""
+    return pair_id.split("/")[1]
 
 
 def _held_out(question_id: str, config: ArenaConfig) -> bool:

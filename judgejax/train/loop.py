@@ -139,7 +139,7 @@ def _run(config: RunConfig, stage: Stage, callbacks: Sequence[StepCallback], mes
 
     def fetch() -> None:
         """Bring the pending steps' metrics to the host (the one wait on the device), log them and
-        run the callbacks."""
+        run the callbacks. tokens_per_second is the interval's: its tokens over its wall time."""
         nonlocal interval_began
         fetched = jax.device_get([metrics for _, metrics, _ in pending])
         seconds = time.perf_counter() - interval_began
