@@ -95,3 +95,13 @@ def test_pipeline_end_to_end_and_rerun(tmp_path):
     second = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert second.returncode == 0, second.stderr[-3000:]
     assert second.stderr.count("done before, skipped") == 10
+
+    # --report-only: the report of what is finished, an unfinished run marked as not run
+    import shutil
+
+    shutil.rmtree(out / "eval" / "dpo" / "heldout-generative")
+    third = subprocess.run(cmd + ["--report-only"], capture_output=True, text=True, timeout=300)
+    assert third.returncode == 0, third.stderr[-3000:]
+    assert "| dpo | not run |" in (out / "report.md").read_text()
+    summary = json.loads((out / "summary.json").read_text())
+    assert "heldout-generative" not in summary["judges"]["dpo"] and "heldout-generative" in summary["judges"]["sft"]

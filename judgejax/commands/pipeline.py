@@ -14,6 +14,9 @@ def register(sub) -> None:
                     "Stages whose output is complete are skipped, so rerunning after a crash resumes; "
                     "training stages resume from their checkpoints. Writes OUTPUT_DIR/report.md.")
     p.add_argument("--config", required=True, help="pipeline YAML")
+    p.add_argument("--report-only", action="store_true",
+                   help="run nothing: write the report from the stages and evaluations finished so far "
+                        "(after training, a long run's progress; missing results are marked as not run)")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="dotted overrides, e.g. sft.train.steps=20")
     p.set_defaults(func=main)
 
@@ -24,5 +27,6 @@ def main(args: argparse.Namespace) -> None:
 
     config, _ = load_pipeline_config(args.config, args.overrides)
     command = shlex.join(["judgejax", "pipeline", "--config", args.config, *args.overrides])
-    report = Pipeline(config, command).run()
+    pipeline = Pipeline(config, command)
+    report = pipeline.report_so_far() if args.report_only else pipeline.run()
     print(f"report: {report}", file=sys.stderr)

@@ -18,7 +18,8 @@ ARENA_TEACHER = "gpt4-arena"
 @dataclasses.dataclass(frozen=True)
 class PrepareSection:
     sources: tuple[str, ...] = ("gsm8k", "llamafactory-en", "hh-rlhf")
-    max_rows: int = 64  # preference rows taken (a seeded, domain-mixed subset; arena: train pairs)
+    max_rows: int = 64  # preference rows taken (a seeded, domain-mixed subset; arena: the first train pairs in
+    # question-id order, i.e. whole prompts in a fixed random order)
     max_chars: int = 0  # skip rows (arena: pairs) whose question + answers are longer (0 = no limit): keeps CPU demos short
     seed: int = 0
 

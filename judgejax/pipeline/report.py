@@ -30,6 +30,7 @@ def run_table(run: str, judges: dict) -> list[str]:
     for name in MODELS:
         got = judges.get(name, {}).get(run)
         if not got:
+            lines.append(f"| {name} | not run |" + " |" * (len(header) - 2))
             continue
         ci = (got.get("intervals") or {}).get("overall", {})
         lines.append("| " + " | ".join([
@@ -135,7 +136,8 @@ def write_report(out: pathlib.Path, config, summaries: dict, command: str) -> pa
         "## Stage times", "",
         "| stage | seconds |", "|---|---|",
         *(f"| {name} | {s.get('seconds', '–')} |" for name, s in summaries.items()), "",
-        f"Exported judge (HF folder, loads with transformers): `{summaries['export']['folder']}`.", "",
+        (f"Exported judge (HF folder, loads with transformers): `{summaries['export']['folder']}`." if "export" in
+         summaries else "Not exported yet (the export stage has not run)."), "",
         "## Config", "", "```json", json.dumps(dataclasses.asdict(config), indent=2), "```", "",
     ]
     if "mtbench" in summaries:

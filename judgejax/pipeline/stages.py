@@ -12,7 +12,8 @@ from typing import Callable
 
 import jax
 
-from judgejax.eval.run import EvalOptions, evaluate
+from judgejax.eval.run import EvalOptions, evaluate, finish
+from judgejax.eval.shards import MergeError
 from judgejax.general.judges import Judge
 from judgejax.general.mtbench import run_mtbench
 from judgejax.judge.arena_teacher import ArenaTeacher
@@ -179,6 +180,24 @@ class Pipeline:
         out = export_hf(params_of(model), model.cfg, assets_dir(self.path("dpo")), self.path("judge-hf"),
                         dtype=self.config.export_dtype)
         return {"folder": str(out)}
+
+    def report_so_far(self) -> pathlib.Path:
+        """The report of the finished stages (training must be done) and of every finished
+        evaluation run, each merged again from its per-example records."""
+        summaries = {p.stem: json.loads(p.read_text()) for p in sorted(self.path("done").glob("*.json"))}
+        missing = [s for s in ("prepare", "synth", "sft", "synth_dpo", "dpo") if s not in summaries]
+        if missing:
+            raise ValueError(f"{self.out}: stages {missing} not finished; the report needs the training stages")
+        for name in ("base", "sft", "dpo"):
+            finished = {}
+            for run in sorted(self.path("eval", name).glob("*/run.json")):
+                try:
+                    finished[run.parent.name] = finish(run.parent)
+                except MergeError:
+                    print(f"[pipeline] {run.parent}: not finished, left out of the report", file=sys.stderr)
+            summaries[f"eval_{name}"] = {**finished, **{k: v for k, v in summaries.get(f"eval_{name}", {}).items()
+                                                       if k == "seconds"}}
+        return write_report(self.out, self.config, summaries, self.command)
 
     def run(self) -> pathlib.Path:
         if not pathlib.Path(self.config.eval.data).is_file():
