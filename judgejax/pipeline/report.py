@@ -75,7 +75,7 @@ def _prepare_rows(config, p: dict) -> list[str]:
                 f"| pairs with rating gap >= {a.min_gap}, <= {a.max_pairs_per_prompt} per prompt: train / held-out "
                 f"(prompts) | {p['train_pairs']} ({p['train_prompts']}) / {p['test_pairs']} ({p['test_prompts']}) |",
                 f"| train pairs over max_chars={config.prepare.max_chars or 'no limit'} or in a language no "
-                f"template has | {p['train_over_max_chars_or_language']} |",
+                f"template has | {p.get('train_over_max_chars_or_language', p.get('no_template_for_language', 0))} |",
                 f"| train pairs kept (gap >= {a.sft_min_gap} → SFT, the rest → DPO) / held-out pairs judged | "
                 f"{p['kept']} ({p['kept_sft_gap']} SFT) / {p['heldout']} |"]
     return [f"| preference rows read (shipped data, sources {', '.join(config.prepare.sources)}) | {p['read']} |",

@@ -13,7 +13,6 @@ from typing import Callable
 import jax
 
 from judgejax.eval.run import EvalOptions, evaluate, finish
-from judgejax.eval.shards import MergeError
 from judgejax.general.judges import Judge
 from judgejax.general.mtbench import run_mtbench
 from judgejax.judge.arena_teacher import ArenaTeacher
@@ -193,8 +192,8 @@ class Pipeline:
             for run in sorted(self.path("eval", name).glob("*/run.json")):
                 try:
                     finished[run.parent.name] = finish(run.parent)
-                except MergeError:
-                    print(f"[pipeline] {run.parent}: not finished, left out of the report", file=sys.stderr)
+                except ValueError as error:  # MergeError: judgements missing; or a shard cut short
+                    print(f"[pipeline] {run.parent}: not finished ({error}), left out of the report", file=sys.stderr)
             summaries[f"eval_{name}"] = {**finished, **{k: v for k, v in summaries.get(f"eval_{name}", {}).items()
                                                        if k == "seconds"}}
         return write_report(self.out, self.config, summaries, self.command)
