@@ -49,10 +49,10 @@ def _with(records: Sequence[Record], field: str, as_field: str) -> list[Record]:
     return [{**r, as_field: r[field]} for r in records]
 
 
-def _diagnostics(records: Sequence[Record], group_of: Callable[[Record], str]) -> dict[str, Any]:
+def _diagnostics(records: Sequence[Record], group_of: Callable[[str], str]) -> dict[str, Any]:
     groups: dict[str, list[Record]] = defaultdict(list)
     for record in records:
-        groups[group_of(record)].append(record)
+        groups[group_of(record["subset"])].append(record)
     return {"overall": both_order_diagnostics(records),
             "groups": {name: both_order_diagnostics(group) for name, group in groups.items()}}
 
@@ -80,11 +80,11 @@ def summarize(records: Sequence[Record], *, benchmark: str, mode: str, both_orde
     if mode != "implicit-reward":
         summary["verdict_counts"] = dict(Counter(r["verdict"] for r in seeded))
     if both_orders:
-        group_of = (lambda r: SECTION_OF[r["subset"]]) if rewardbench else (lambda r: str(r["subset"]))
+        group_of = SECTION_OF.__getitem__ if rewardbench else str
         summary["scores_both_orders"] = score(records)
         summary["diagnostics"] = _diagnostics(records, group_of)
         if mode != "implicit-reward":
-            summary["intervals"] = run_intervals(records, (lambda subset: SECTION_OF[subset]) if rewardbench else str)
+            summary["intervals"] = run_intervals(records, group_of)
         if mode == "generative":
             summary["scores_both_orders_last_tag"] = score(_with(records, "result_last", "result"))
             summary["diagnostics_last_tag"] = _diagnostics(_with(records, "verdict_last", "verdict"), group_of)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from judgejax.judge.synth import WritingTeacher
 from judgejax.judge.templates import TEMPLATES
-from judgejax.sample.chat import Generation
 from judgejax.sources.arena import name_assistant
 
 
-class ArenaTeacher:
+class ArenaTeacher(WritingTeacher):
     """Judges the arena pairs it was built from: GPT-4's brief critique of the answer shown as A,
     then of the one shown as B, then the verdict for the higher-rated answer. Pairs whose rating gap
     is below `sft_min_gap` are held out for the DPO stage (the teacher's less certain pairs)."""
@@ -30,9 +30,6 @@ class ArenaTeacher:
         analysis = (f"Assistant A: {name_assistant(first, 'A')}\n\nAssistant B: {name_assistant(second, 'B')}\n\n"
                     f"Assistant {winner}'s answer is better.")
         return TEMPLATES[inst["template"]].judgement(analysis, winner)
-
-    def judge(self, instructions: Sequence[dict], n: int, config=None, desc: str = "") -> list[list[Generation]]:
-        return [[Generation(self.text(inst), "stop", 0)] * n for inst in instructions]
 
     def holds_out(self, row: dict) -> bool:
         return row["gap"] < self.sft_min_gap

@@ -132,7 +132,16 @@ class ChatTeacher:
         return False
 
 
-class LabelTeacher:
+class WritingTeacher:
+    """A teacher that writes each instruction's correct judgement itself (`text(instruction)`), the
+    same for every sample; also the chosen judgement of a DPO candidate the policy never gets right."""
+
+    def judge(self, instructions: Sequence[dict], n: int, config: SynthConfig | None = None,
+              desc: str = "") -> list[list[Generation]]:
+        return [[Generation(self.text(inst), "stop", 0)] * n for inst in instructions]
+
+
+class LabelTeacher(WritingTeacher):
     """A teacher that knows the label: a short fixed analysis ending in the correct verdict, in the
     template's language and format. For CPU demos and for bootstrapping the judge format when no
     strong teacher is at hand; it teaches the format and the label, not a real analysis. It holds a
@@ -153,10 +162,6 @@ class LabelTeacher:
         template = TEMPLATES[inst["template"]]
         w = inst["chosen_position"]
         return template.judgement(self.ANALYSIS[template.language].format(w=w, l="B" if w == "A" else "A"), w)
-
-    def judge(self, instructions: Sequence[dict], n: int, config: SynthConfig | None = None,
-              desc: str = "") -> list[list[Generation]]:
-        return [[Generation(self.text(inst), "stop", 0)] * n for inst in instructions]
 
     def holds_out(self, row: dict) -> bool:
         """A seeded hash draw of the row id."""
@@ -256,7 +261,7 @@ def _provenance(inst: dict) -> dict:
 
 
 def dpo_pairs(candidates: list[dict], judgements: list[dict],
-              fallback: Teacher | None = None) -> tuple[list[dict], Counter]:
+              fallback: WritingTeacher | None = None) -> tuple[list[dict], Counter]:
     """Stage 4: for each candidate instruction, the first correct judgement is chosen and the
     first wrong one (wrong verdict or none) rejected. With a `fallback` teacher that writes correct
     judgements (the label teacher, GPT-4's recorded critiques), a candidate the policy never gets
@@ -271,7 +276,7 @@ def dpo_pairs(candidates: list[dict], judgements: list[dict],
         wrong = next((j for j in samples if not j["correct"]), None)
         if right is None and wrong is not None and fallback is not None:
             counts["chosen_from_teacher"] += 1
-            right = {"text": fallback.judge([inst], 1)[0][0].text, "teacher": fallback.name, "sample": -1}
+            right = {"text": fallback.text(inst), "teacher": fallback.name, "sample": -1}
         if right is None or wrong is None:
             counts["dropped_all_wrong" if right is None else "dropped_all_correct"] += 1
             continue
@@ -333,7 +338,7 @@ def synthesize(rows: list[dict], out: pathlib.Path, teacher: Teacher, config: Sy
 
 
 def synthesize_dpo(out: pathlib.Path, policy: Teacher, config: SynthConfig,
-                   fallback: Teacher | None = None) -> dict:
+                   fallback: WritingTeacher | None = None) -> dict:
     """Stage 4 into `out`: policy_judgements.jsonl, dpo.jsonl and dpo_summary.json."""
     candidates = read_jsonl(out / "dpo_candidates.jsonl")
     judgements = sample_judgements(candidates, policy, config, out / "policy_judgements.jsonl", config.samples, "policy")

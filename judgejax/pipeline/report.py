@@ -75,7 +75,7 @@ def _prepare_rows(config, p: dict) -> list[str]:
                 f"| pairs with rating gap >= {a.min_gap}, <= {a.max_pairs_per_prompt} per prompt: train / held-out "
                 f"(prompts) | {p['train_pairs']} ({p['train_prompts']}) / {p['test_pairs']} ({p['test_prompts']}) |",
                 f"| train pairs over max_chars={config.prepare.max_chars or 'no limit'} or in a language no "
-                f"template has | {p.get('train_over_max_chars_or_language', p.get('no_template_for_language', 0))} |",
+                f"template has | {p['train_over_max_chars_or_language']} |",
                 f"| train pairs kept (gap >= {a.sft_min_gap} → SFT, the rest → DPO) / held-out pairs judged | "
                 f"{p['kept']} ({p['kept_sft_gap']} SFT) / {p['heldout']} |"]
     return [f"| preference rows read (shipped data, sources {', '.join(config.prepare.sources)}) | {p['read']} |",
@@ -127,7 +127,7 @@ def write_report(out: pathlib.Path, config, summaries: dict, command: str) -> pa
         f"{syn['dpo_candidate_instructions']} |",
         f"| SFT-judge samples per candidate | {sd['samples_per_candidate']} |",
         f"| DPO pairs (chosen from the teacher) / dropped all-correct / dropped all-wrong | {sd['dpo_pairs']} "
-        f"({sd.get('chosen_from_teacher', sd.get('chosen_from_labels', 0))}) / {sd['dropped_all_correct']} / {sd['dropped_all_wrong']} |", "",
+        f"({sd['chosen_from_teacher']}) / {sd['dropped_all_correct']} / {sd['dropped_all_wrong']} |", "",
         "## Training", "",
         "| stage | steps | first loss | last loss |", "|---|---|---|---|",
         *(f"| {s} | {summaries[s]['steps']} | {summaries[s]['first_loss']:.4f} | {summaries[s]['last_loss']:.4f} |"

@@ -18,7 +18,8 @@ from judgejax.general.mtbench import run_mtbench
 from judgejax.judge.arena_teacher import ArenaTeacher
 from judgejax.judge.decontam import Decontaminator, mtbench_references, rewardbench_references
 from judgejax.judge.templates import TEMPLATES
-from judgejax.judge.synth import ChatTeacher, LabelTeacher, SynthConfig, language_of, synthesize, synthesize_dpo
+from judgejax.judge.synth import (ChatTeacher, LabelTeacher, SynthConfig, language_of, read_rows, synthesize,
+                                  synthesize_dpo, write_jsonl)
 from judgejax.model.build import params_of
 from judgejax.model.checkpoint import assets_dir, load_model
 from judgejax.model.hf_export import export_hf
@@ -31,6 +32,11 @@ from judgejax.sources.config import PrepareConfig
 from judgejax.sources.prepare import prepare
 from judgejax.sources.registry import SHIPPED_DIR
 from judgejax.train.loop import run as train
+
+def within(row: dict, max_chars: int) -> bool:
+    """Whether a preference row's question and answers together fit in `max_chars` (0: no limit)."""
+    return not max_chars or len(row["question"]) + len(row["chosen"]) + len(row["rejected"]) <= max_chars
+
 
 class Pipeline:
     def __init__(self, config: PipelineConfig, command: str):
@@ -60,11 +66,7 @@ class Pipeline:
 
     def write_rows(self, name: str, rows: list[dict]) -> None:
         self.path("data").mkdir(parents=True, exist_ok=True)
-        with self.path("data", name).open("w", encoding="utf-8") as f:
-            f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
-
-    def read_rows(self, name: str) -> list[dict]:
-        return [json.loads(line) for line in self.path("data", name).read_text(encoding="utf-8").splitlines()]
+        write_jsonl(self.path("data", name), rows)
 
     def prepare(self) -> dict:
         if self.config.synth.teacher == ARENA_TEACHER:
@@ -72,8 +74,7 @@ class Pipeline:
         section = self.config.prepare
         prepared = prepare(SHIPPED_DIR, PrepareConfig(sources=section.sources, seed=section.seed))
         rows = [p.to_json() for p in prepared.pairs]
-        if section.max_chars:
-            rows = [r for r in rows if len(r["question"]) + len(r["chosen"]) + len(r["rejected"]) <= section.max_chars]
+        rows = [r for r in rows if within(r, section.max_chars)]
         by_source: dict[str, list[dict]] = {}
         for r in rows:  # round-robin over sources, each in its seeded order
             by_source.setdefault(r["source"], []).append(r)
@@ -90,11 +91,9 @@ class Pipeline:
         checker = Decontaminator(rewardbench_references(self.config.eval.data) + mtbench_references())
         split = build_pairs(by_question, self.config.arena, lambda question: checker.check(question) is not None)
         languages = {TEMPLATES[name].language for name in self.config.synth.templates or TEMPLATES}
-        max_chars = self.config.prepare.max_chars
 
         def fits(row: dict) -> bool:
-            length = len(row["question"]) + len(row["chosen"]) + len(row["rejected"])
-            return language_of(row["question"]) in languages and (not max_chars or length <= max_chars)
+            return language_of(row["question"]) in languages and within(row, self.config.prepare.max_chars)
 
         train = [r for r in split.train if fits(r)]
         test = [r for r in split.test if fits(r)][: self.config.eval.heldout_limit or None]
@@ -111,7 +110,7 @@ class Pipeline:
         if s.teacher == "labels":
             return LabelTeacher(s.dpo_share, seed)
         if s.teacher == ARENA_TEACHER:
-            return ArenaTeacher(self.read_rows("prefs.jsonl"), self.config.arena.sft_min_gap)
+            return ArenaTeacher(read_rows(self.path("data", "prefs.jsonl")), self.config.arena.sft_min_gap)
         return ChatTeacher(LocalChat(s.teacher, self.mesh))
 
     def synth_config(self, samples: int, temperature: float) -> SynthConfig:
@@ -122,7 +121,7 @@ class Pipeline:
 
     def synth(self) -> dict:
         s = self.config.synth
-        return synthesize(self.read_rows("prefs.jsonl"), self.path("synth"), self.teacher(),
+        return synthesize(read_rows(self.path("data", "prefs.jsonl")), self.path("synth"), self.teacher(),
                           self.synth_config(s.samples, s.temperature))
 
     def synth_dpo(self) -> dict:
