@@ -8,7 +8,8 @@ import pytest
 
 import yaml
 
-from judgejax.config import ConfigFileError, load_config
+from judgejax.config import ConfigFileError
+from judgejax.train.config import load_config
 from judgejax.pipeline.config import load_pipeline_config
 from judgejax.sources.config import load_prepare_config
 

@@ -16,7 +16,7 @@ from trl.trainer.dpo_trainer import DPOTrainer
 from trl.trainer.utils import add_fused_lm_head
 
 from judgejax.train.dpo_loss import dpo_loss, nll_loss
-from judgejax.train.logprobs import sequence_logps, token_logprobs
+from judgejax.model.logprobs import sequence_logps, token_logprobs
 
 PAIRS, SEQ, VOCAB = 6, 14, 97
 METRICS = (

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from judgejax.train.logprobs import sequence_logps, token_logprobs
+from judgejax.model.logprobs import sequence_logps, token_logprobs
 
 B, T, D, V = 3, 37, 16, 50  # T is not a multiple of the chunk sizes tested
 

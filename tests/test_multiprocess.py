@@ -17,7 +17,7 @@ import portpicker
 import pytest
 import yaml
 
-from judgejax.config import load_config
+from judgejax.train.config import load_config
 from judgejax.distributed import DistributedInitError, Processes, expected_processes, initialize, roll_call
 from judgejax.train.loop import run
 from tiny_run import make_tiny_model, write_sft

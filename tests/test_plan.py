@@ -14,7 +14,7 @@ import pytest
 from jax.sharding import NamedSharding, PartitionSpec as P
 
 from judgejax.cli import main as cli
-from judgejax.config import ModelSection, RunConfig, TrainSection, load_config
+from judgejax.train.config import ModelSection, RunConfig, TrainSection, load_config
 from judgejax.data.config import DataConfig
 from judgejax.model.build import abstract_params
 from judgejax.model.config import ModelConfig

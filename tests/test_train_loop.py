@@ -11,7 +11,7 @@ import textwrap
 
 import pytest
 
-from judgejax.config import ModelSection, RunConfig, TrainSection
+from judgejax.train.config import ModelSection, RunConfig, TrainSection
 from judgejax.data.config import DataConfig
 from judgejax.train.loop import run
 from judgejax.train.optimizer import OptimConfig

@@ -71,7 +71,7 @@ import bench_common as bc  # noqa: E402
 from bench_train_profile import profile_jax, profile_torch  # noqa: E402
 from bench_train_trl import run_trl  # noqa: E402
 
-from judgejax.config import TrainSection  # noqa: E402
+from judgejax.train.config import TrainSection  # noqa: E402
 from judgejax.data.columns import Columns  # noqa: E402
 from judgejax.data.config import DataConfig  # noqa: E402
 from judgejax.data.errors import RowRef  # noqa: E402

@@ -68,7 +68,7 @@ def register(sub) -> None:
 
 
 def main(args: argparse.Namespace) -> None:
-    from judgejax.config import load_config
+    from judgejax.train.config import load_config
     from judgejax.plan.shapes import model_shape
 
     config = load_config(args.config, args.overrides)

@@ -21,7 +21,7 @@ def register(sub) -> None:
 
 
 def main(args: argparse.Namespace) -> None:
-    from judgejax.config import load_config
+    from judgejax.train.config import load_config
     from judgejax.train.loop import run
 
     run(load_config(args.config, args.overrides), args.command)

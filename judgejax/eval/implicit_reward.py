@@ -28,7 +28,7 @@ from judgejax.eval.examples import Item
 from judgejax.eval.scoring import scalar_result
 from judgejax.model.llm import CausalLM
 from judgejax.sample.buckets import DEFAULT_BUCKETS
-from judgejax.train.logprobs import sequence_logps, token_logprobs
+from judgejax.model.logprobs import sequence_logps, token_logprobs
 
 
 @functools.partial(jax.jit, static_argnames=("graphdef",))

@@ -28,7 +28,7 @@ from judgejax.model.llm import CausalLM, SharedPrefix
 from judgejax.sample.buckets import DEFAULT_BUCKETS
 from judgejax.sample.prefix import PrefixCache
 from judgejax.sample.sampler import device_arrays, pack_batch, prefill
-from judgejax.train.logprobs import token_logprobs
+from judgejax.model.logprobs import token_logprobs
 
 
 @functools.partial(jax.jit, static_argnames=("graphdef", "continuations"))

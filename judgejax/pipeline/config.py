@@ -1,5 +1,5 @@
 """The end-to-end pipeline's config: one YAML naming the base model, the data, and each stage's
-settings. The sft/dpo sections are run configs (judgejax/config.py) without model.path,
+settings. The sft/dpo sections are run configs (judgejax/train/config.py) without model.path,
 data.path and train.output_dir, which the pipeline fills in."""
 
 from __future__ import annotations
@@ -8,7 +8,8 @@ import dataclasses
 import pathlib
 from typing import Any, Sequence
 
-from judgejax.config import ConfigFileError, RunConfig, build, read_yaml
+from judgejax.config import ConfigFileError, build, read_yaml
+from judgejax.train.config import RunConfig
 from judgejax.sharding import MeshConfig
 from judgejax.sources.arena import ArenaConfig
 

@@ -31,7 +31,7 @@ import jax
 import jax.numpy as jnp
 from jax.sharding import AbstractMesh
 
-from judgejax.config import RunConfig
+from judgejax.train.config import RunConfig
 from judgejax.data.batching import bucket_length
 from judgejax.model import attention
 from judgejax.model.config import ModelConfig

@@ -4,7 +4,7 @@ Semantics follow TRL 1.16.0's `DPOTrainer._compute_loss` (default `f_divergence_
 `ld_alpha=None`, `use_weighting=False`):
 
 - Every log-prob argument is a sequence log-prob: the float32 **sum** over completion tokens
-  (`judgejax.train.logprobs.sequence_logps`), for the chosen and the rejected completion.
+  (`judgejax.model.logprobs.sequence_logps`), for the chosen and the rejected completion.
 - `delta = (pi_c - ref_c) - (pi_r - ref_r)`; beta is applied exactly once, inside the loss.
 - sigmoid: `-log sigmoid(beta * delta)`. With `label_smoothing = eps > 0` it is conservative DPO,
   `-(1 - eps) log sigmoid(beta * delta) - eps log sigmoid(-beta * delta)`. TRL 1.16.0's

@@ -17,7 +17,7 @@ from jax.experimental import multihost_utils
 from jax.sharding import NamedSharding, PartitionSpec as P
 from tqdm import tqdm
 
-from judgejax.config import RunConfig, to_dict
+from judgejax.train.config import RunConfig, to_dict
 from judgejax.data.load import load_preference_examples, load_sft_examples
 from judgejax.data.pipeline import batch_iterator, preference_dataset, sft_dataset
 from judgejax.model.build import params_of

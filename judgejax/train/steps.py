@@ -17,7 +17,7 @@ import optax
 from judgejax.model.build import model_from_params
 from judgejax.model.config import ModelConfig
 from judgejax.train.dpo_loss import dpo_loss
-from judgejax.train.logprobs import token_logprobs
+from judgejax.model.logprobs import token_logprobs
 from judgejax.train.state import TrainState
 
 SEQ_FIELDS = ("tokens", "targets", "loss_mask", "positions", "segment_ids")

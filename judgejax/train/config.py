@@ -1,0 +1,57 @@
+"""The config of a training run (SFT or DPO): model, data, train loop, mesh, optimizer, DPO loss."""
+
+from __future__ import annotations
+
+import dataclasses
+import pathlib
+import typing
+from typing import Literal
+
+from judgejax.config import build, read_yaml
+from judgejax.data.config import DataConfig
+from judgejax.sharding import MeshConfig
+from judgejax.train.optimizer import OptimConfig
+from judgejax.train.steps import DPOConfig
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSection:
+    path: str  # HF folder or judgejax checkpoint to start from
+    param_dtype: Literal["float32", "bfloat16"] = "float32"
+    compute_dtype: Literal["float32", "bfloat16"] = "float32"
+    remat: bool = False  # recompute each decoder layer in the backward pass
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainSection:
+    output_dir: str
+    steps: int = 0  # 0 = one pass over data.epochs
+    grad_accum: int = 1  # micro-batches per step (lax.scan)
+    logprob_chunk: int = 1024  # sequence chunk of the vocabulary projection
+    save_every: int = 100  # steps between checkpoints (also saved at the end and on SIGTERM)
+    log_every: int = 10  # steps between metric fetches: the loop waits on the device only then (and to save)
+
+    def __post_init__(self) -> None:
+        if self.log_every < 1 or self.save_every < 1:
+            raise ValueError(f"train.log_every={self.log_every} and train.save_every={self.save_every} must be >= 1")
+    keep: int = 2  # checkpoints kept
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+    model: ModelSection
+    data: DataConfig
+    train: TrainSection
+    mesh: MeshConfig = MeshConfig()
+    optim: OptimConfig = OptimConfig()
+    dpo: DPOConfig = DPOConfig()
+
+
+def load_config(path: str | pathlib.Path, overrides: typing.Sequence[str] = ()) -> RunConfig:
+    raw, source = read_yaml(path, overrides)
+    return build(RunConfig, raw, "", source)
+
+
+def to_dict(config: RunConfig) -> dict:
+    return dataclasses.asdict(config)
+
