@@ -19,7 +19,7 @@ from judgejax.data.config import DataConfig
 from judgejax.model.build import abstract_params
 from judgejax.model.config import ModelConfig
 from judgejax.plan.chips import SliceError, parse_slice
-from judgejax.plan.memory import PlanError, optimizer_bytes_per_value, plan_memory
+from judgejax.plan.memory import GIB, USABLE, PlanError, optimizer_bytes_per_value, plan_memory, suggest
 from judgejax.plan.shapes import KNOWN, ShapeError, model_shape
 from judgejax.sharding import MeshConfig, make_mesh
 from judgejax.train.optimizer import make_optimizer
@@ -112,8 +112,15 @@ def test_tiny_plan_equals_a_hand_calculation():
     # + 2 rows x 2 heads x 64 x 64 scores x (4 + 4 + 2) bytes = 190464 + 163840.
     kept = 128 * 248 * 6 + 2 * 2 * 64 * 64 * 10
     mask = 2 * 64 * 64
-    assert plan.activations_full == 3 * kept + mask
-    assert plan.activations_remat == 2 * 128 * 32 * 2 + kept * 5 // 4 + mask
+    by_policy = plan.activations_by_policy
+    assert by_policy["none"] == plan.activations == 3 * kept + mask
+    recomputed = 2 * 128 * 32 * 2 + kept * 5 // 4 + mask  # 2 layer inputs + one layer recomputed
+    assert by_policy["full"] == by_policy["offload"] == recomputed
+    # names save q (2 heads x 8), k, v (1 x 8 each), attention (2 x 8), gate, up (24 each): 96 values
+    # a token; dots the out-projection (D = 32) instead of the attention output: 112; bf16.
+    assert by_policy["names"] == recomputed + 2 * 128 * 96 * 2
+    assert by_policy["dots"] == recomputed + 2 * 128 * 112 * 2
+    assert plan.offloaded == 2 * 128 * 96 * 2
     assert plan.logits == 2 * 2 * 16 * 48 * 4  # two float32 [rows, chunk, V/tensor] blocks
     # fsdp=2: the other half of (tables 2*96*32 + one layer 7808) / tensor 2 gathered, at 2 + 4
     # bytes a value (weight and gradient).
@@ -125,6 +132,24 @@ def test_tiny_plan_equals_a_hand_calculation():
     assert dpo.rows == 4 and dpo.reference == 0
     in_memory = plan_memory(cfg, dataclass_replace(run, "dpo", reference="in_memory"), (1, 2, 2), "dpo")
     assert in_memory.reference == values * 2
+
+
+def test_suggest_tries_remat_policies_in_order_from_the_configs_own():
+    """On one chip with room for `dots` but not `names` (heads x head_dim > hidden size: names keep
+    more), a config without remat is told to use dots; one already on `full` is never told to go back."""
+    cfg = ModelConfig.from_hf(dict(TINY, head_dim=16))
+    run = _run(data=dict(max_length=256, bucket_lengths=(256,), global_batch_size=8))
+    sizes = dict(sample_rows=1, sample_len=8)  # sampling far below training
+    peaks = {policy: plan_memory(cfg, dataclass_replace(run, "model", remat=policy), (1, 1, 1), **sizes).peak
+             for policy in ("none", "names", "dots", "full")}
+    assert peaks["none"] > peaks["names"] > peaks["dots"] > peaks["full"]
+    hbm_gib = (peaks["dots"] + peaks["names"]) / 2 / USABLE / GIB
+    better = suggest(cfg, run, 1, hbm_gib, **sizes)
+    assert (better.remat, better.overrides(run)) == ("dots", ["mesh.data=1", "mesh.fsdp=1", "mesh.tensor=1",
+                                                             "model.remat=dots"])
+    assert suggest(cfg, dataclass_replace(run, "model", remat="full"), 1, hbm_gib, **sizes).remat == "full"
+    tight = suggest(cfg, run, 1, peaks["full"] / 2 / USABLE / GIB, **sizes)  # every policy tried at each accumulation
+    assert (tight.remat, tight.grad_accum) == ("names", 4)
 
 
 def dataclass_replace(run: RunConfig, section: str, **changes) -> RunConfig:
@@ -183,11 +208,14 @@ def _measured_bytes(cfg: ModelConfig, run: RunConfig, mesh_shape, stage) -> tupl
 
 
 CASES = [  # shapes (D, F, L, heads, kv heads, V), batch, T, chunk, mesh, stage, remat, grad_accum
-    ((96, 256, 3, 6, 2, 1024), 8, 192, 64, (1, 1, 1), "sft", False, 1),
-    ((128, 384, 2, 4, 4, 2048), 16, 128, 128, (2, 2, 2), "sft", True, 1),
-    ((64, 160, 4, 4, 2, 4096), 4, 256, 64, (1, 2, 1), "dpo", True, 1),
-    ((128, 384, 2, 4, 4, 8192), 16, 128, 128, (1, 8, 1), "sft", False, 1),
-    ((256, 512, 2, 8, 2, 16384), 8, 64, 64, (1, 4, 2), "sft", False, 2),
+    ((96, 256, 3, 6, 2, 1024), 8, 192, 64, (1, 1, 1), "sft", "none", 1),
+    ((128, 384, 2, 4, 4, 2048), 16, 128, 128, (2, 2, 2), "sft", "full", 1),
+    ((64, 160, 4, 4, 2, 4096), 4, 256, 64, (1, 2, 1), "dpo", "full", 1),
+    ((128, 384, 2, 4, 4, 8192), 16, 128, 128, (1, 8, 1), "sft", "none", 1),
+    ((256, 512, 2, 8, 2, 16384), 8, 64, 64, (1, 4, 2), "sft", "none", 2),
+    ((96, 256, 3, 6, 2, 1024), 8, 192, 64, (1, 1, 1), "sft", "names", 1),
+    ((96, 256, 3, 6, 2, 1024), 8, 192, 64, (1, 1, 1), "sft", "dots", 1),
+    ((64, 160, 4, 4, 2, 4096), 4, 256, 64, (1, 2, 1), "dpo", "names", 1),
 ]
 
 

@@ -24,7 +24,7 @@ from jax.sharding import NamedSharding, PartitionSpec as P
 
 import bench_common as bc
 from judgejax.model.build import init_model, params_of
-from judgejax.model.config import ModelConfig
+from judgejax.model.config import REMAT_POLICIES, ModelConfig
 from judgejax.sample.sampler import generate
 from judgejax.sharding import BATCH, MeshConfig, make_mesh
 from judgejax.train.optimizer import OptimConfig, make_optimizer
@@ -105,7 +105,7 @@ def bench_train(cfg: ModelConfig, mesh, args, peak: float) -> list[list[str]]:
 
 
 def bench_sampler(cfg: ModelConfig, mesh, args, hbm: float) -> list[list[str]]:
-    cfg = cfg.replace(param_dtype="bfloat16", compute_dtype="bfloat16", remat=False)
+    cfg = cfg.replace(param_dtype="bfloat16", compute_dtype="bfloat16", remat="none")
     model = init_model(cfg, mesh)
     weight_bytes = bc.model_params(cfg) * 2
     rng = np.random.default_rng(1)
@@ -133,7 +133,7 @@ def main(argv=None) -> None:
     parser.add_argument("--batch", type=int, default=8, help="rows per SFT step (DPO: half as many pairs)")
     parser.add_argument("--seq", type=int, default=2048)
     parser.add_argument("--steps", type=int, default=5, help="timed steps after two warm-ups")
-    parser.add_argument("--remat", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument("--remat", choices=REMAT_POLICIES, default="full", help="remat policy of the train steps")
     parser.add_argument("--sample-batches", type=int, nargs="*", default=[1, 16, 64])
     parser.add_argument("--prompt-len", type=int, default=512)
     parser.add_argument("--new-tokens", type=int, default=256)
@@ -156,7 +156,7 @@ def main(argv=None) -> None:
         sample += bench_sampler(cfg, mesh, args, _chip(kind, HBM_TBS))
     print(f"\n{kind}: model FLOPs as tools/bench_common.FLOPS_FORMULA; MFU against the datasheet's dense bf16 "
           f"{peak / 1e12:.0f} TFLOP/s (a {args.matmul_n}^3 bf16 matmul measured {measured / 1e12:.1f} here); float32 master "
-          f"weights, bf16 compute, AdamW, remat={'on' if args.remat else 'off'}, packed documents of 256-1024 tokens\n")
+          f"weights, bf16 compute, AdamW, remat={args.remat}, packed documents of 256-1024 tokens\n")
     print(bc.markdown_table(["model", "step", "rows x seq", "s/step", "tokens/s", "TFLOP/s", "MFU"], train))
     print(f"\nSampler: greedy, bf16 weights, random prompts; decode = time(prompt + N new) - time(prompt + 1 new); "
           f"roofline = bf16 weights + KV cache read once per step at {_chip(kind, HBM_TBS)} TB/s\n")

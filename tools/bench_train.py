@@ -485,7 +485,7 @@ def main(argv=None) -> None:
         _log("measuring the matmul peak")
         jax_peaks, torch_peaks = [bc.jax_matmul_peak()], [bc.torch_matmul_peak()]
 
-        cfg = ModelConfig.from_hf_dir(path, param_dtype="float32", compute_dtype="float32", remat=False)
+        cfg = ModelConfig.from_hf_dir(path, param_dtype="float32", compute_dtype="float32", remat="none")
         chunk = TrainSection(output_dir="").logprob_chunk
         tx = make_optimizer(OPTIM, rounds)
         mesh = make_mesh(MeshConfig(data=1), devices=jax.devices()[:1])
@@ -498,7 +498,7 @@ def main(argv=None) -> None:
         accum, res["memory"] = choose_accum(cfg, tx, mesh, chunk, sft_host, dpo_shape, candidates, torch_bytes)
         res["accum"], res["accum_how"] = accum, ("chosen by --accum auto" if auto else "--accum")
 
-        params = params_of(load_model(path, mesh, param_dtype="float32", compute_dtype="float32", remat=False))
+        params = params_of(load_model(path, mesh, param_dtype="float32", compute_dtype="float32", remat="none"))
         _log("judgejax reference pass (precomputed reference log-probs)")
         res["dpo_batches"], res["reference"], res["ref_seconds"] = dpo_batches(
             cfg, params, examples, args.seq, pairs, mesh, chunk)

@@ -16,7 +16,8 @@ def _gib(n: int) -> str:
 
 def report(plan: MemoryPlan, chunk: int) -> list[str]:
     """The per-chip table of one plan."""
-    other = plan.activations_full if plan.remat else plan.activations_remat
+    others = ", ".join(f"{policy} {value / GIB:.2f}" for policy, value in plan.activations_by_policy.items()
+                       if policy != plan.remat)
     rows = [
         ("parameters", plan.params),
         ("optimizer state", plan.optimizer),
@@ -27,10 +28,10 @@ def report(plan: MemoryPlan, chunk: int) -> list[str]:
     if plan.gathered:
         rows.append(("fsdp: gathered weights + gradients", plan.gathered))
     rows += [
-        (f"activations, remat {'on' if plan.remat else 'off'} (remat {'off' if plan.remat else 'on'}: "
-         f"{other / GIB:.2f})", plan.activations),
+        (f"activations, remat={plan.remat} ({others})", plan.activations),
         (f"logits (chunks of {min(chunk, plan.seq_len)} tokens)", plan.logits),
         ("= training step", plan.training),
+        *([("host memory: offloaded activations", plan.offloaded)] if plan.remat == "offload" else []),
         (f"sampling: KV cache ({plan.sample_rows} rows x {plan.sample_len} tokens)", plan.kv_cache),
         ("sampling: prefill scores + logits", plan.prefill),
         ("= sampling (parameters + the two above)", plan.sampling),
@@ -45,9 +46,9 @@ def register(sub) -> None:
     p = sub.add_parser(
         "plan", help="per-chip memory of a run config on an accelerator slice; does it fit?",
         description="Size a training run before it starts: parameters, optimizer state, gradients, "
-                    "activations (with and without remat) and the KV cache of sampling, per chip, for the "
-                    "config's mesh on a slice; says whether it fits and suggests a mesh (or remat, or more "
-                    "gradient accumulation) when it does not. Model shapes come from model.path's config.json, "
+                    "activations (under each remat policy) and the KV cache of sampling, per chip, for the "
+                    "config's mesh on a slice; says whether it fits and suggests a mesh (or a remat policy, or "
+                    "more gradient accumulation) when it does not. Model shapes come from model.path's config.json, "
                     "or, when the folder is not there yet, from built-in shapes chosen by its name "
                     "(Qwen2.5-7B, Qwen2.5-32B, Llama-3.1-8B, SmolLM2-135M) or --arch. Slice names follow "
                     "Google's: v4-N and v5p-N count TensorCores (2 per chip: v5p-64 = 32 chips), v5e-N "

@@ -10,6 +10,8 @@ from typing import Any
 import jax.numpy as jnp
 
 SUPPORTED_ARCHITECTURES = ("LlamaForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM")
+# What a decoder layer keeps for its backward pass (judgejax.model.remat).
+REMAT_POLICIES = ("none", "full", "dots", "names", "offload")
 DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 
 
@@ -49,7 +51,7 @@ class ModelConfig:
     qk_norm: bool
     param_dtype: str = "float32"
     compute_dtype: str = "float32"
-    remat: bool = False
+    remat: str = "none"  # one of REMAT_POLICIES
 
     def __post_init__(self) -> None:
         if self.num_heads % self.num_kv_heads:
@@ -60,6 +62,8 @@ class ModelConfig:
         for field in ("param_dtype", "compute_dtype"):
             if getattr(self, field) not in DTYPES:
                 raise ConfigError(f"{field}={getattr(self, field)!r}; choose one of {sorted(DTYPES)}")
+        if self.remat not in REMAT_POLICIES:
+            raise ConfigError(f"remat={self.remat!r}; choose one of {', '.join(REMAT_POLICIES)}")
 
     @property
     def param_jnp_dtype(self):

@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from judgejax.model import attention
+from judgejax.model import attention, remat
 from judgejax.model.config import ModelConfig
 from judgejax.model.rope import apply_rope, inverse_frequencies
 from judgejax.sharding import constrain
@@ -156,7 +156,7 @@ class CausalLM(nnx.Module):
 
     def _layer(self):
         layer = _layer_fn(self.cfg, inverse_frequencies(self.cfg.rope, self.cfg.head_dim))
-        return jax.checkpoint(layer, prevent_cse=False) if self.cfg.remat else layer
+        return remat.apply(layer, self.cfg.remat)
 
     def _embed(self, tokens_bt):
         x_btd = jnp.take(self.outer.embed_vd[...], tokens_bt, axis=0).astype(self.cfg.compute_jnp_dtype)
@@ -297,18 +297,19 @@ def _layer_fn(cfg: ModelConfig, inv_freq_h):
         if cfg.qk_norm:
             q_btnh = _rms_norm(q_btnh, w["q_norm_lh"], cfg.rms_norm_eps)
             k_btkh = _rms_norm(k_btkh, w["k_norm_lh"], cfg.rms_norm_eps)
-        q_btnh = apply_rope(q_btnh, positions_bt, inv_freq_h)
-        k_btkh = apply_rope(k_btkh, positions_bt, inv_freq_h)
+        q_btnh = remat.tag(apply_rope(q_btnh, positions_bt, inv_freq_h), "q")
+        k_btkh = remat.tag(apply_rope(k_btkh, positions_bt, inv_freq_h), "k")
+        v_btkh = remat.tag(v_btkh, "v")
         b, t = q_btnh.shape[:2]
         q_btkgh = q_btnh.reshape(b, t, cfg.num_kv_heads, groups, cfg.head_dim)
         attn_btkgh = attention.causal(q_btkgh, k_btkh, v_btkh, mask_btt, scale, context)
-        attn_btnh = attn_btkgh.reshape(b, t, cfg.num_heads, cfg.head_dim)
+        attn_btnh = remat.tag(attn_btkgh.reshape(b, t, cfg.num_heads, cfg.head_dim), "attention")
         out_btd = proj(attn_btnh, w["o_lnhd"], 2, w.get("o_bias_ld"))
         x_btd = constrain(x_btd + out_btd, ACT_AXES)
 
         h_btd = _rms_norm(x_btd, w["mlp_norm_ld"], cfg.rms_norm_eps)
-        gate_btf = proj(h_btd, w["gate_ldf"], 1)
-        up_btf = proj(h_btd, w["up_ldf"], 1)
+        gate_btf = remat.tag(proj(h_btd, w["gate_ldf"], 1), "gate")
+        up_btf = remat.tag(proj(h_btd, w["up_ldf"], 1), "up")
         mlp_btd = proj(jax.nn.silu(gate_btf) * up_btf, w["down_lfd"], 1)
         return constrain(x_btd + mlp_btd, ACT_AXES), (k_btkh, v_btkh)
 

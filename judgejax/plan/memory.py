@@ -8,9 +8,14 @@ the two norm outputs, q/k/v, the attention output, gate/up and their product: 4D
 + 3F' values, with N', K', F' the tensor-parallel shards) at compute-dtype size plus a float32
 copy, and per (row, head, query, key) pair that the blocked causal attention scores
 (judgejax.model.attention: about T^2 / 2) the float32 scores and softmax output (plus the
-compute-dtype probabilities when that is not float32). Without remat, all L layers keep theirs
-and the backward pass of one layer needs as much again: (L + 1) x per-layer. With remat, only
-each layer's input is kept and one layer is recomputed: L x input + 1.25 x per-layer. The
+compute-dtype probabilities when that is not float32). Per remat policy (judgejax.model.remat):
+`none`: all L layers keep theirs and the backward pass of one layer needs as much again:
+(L + 1) x per-layer; `full`: each layer keeps its input and one layer is recomputed at a time:
+L x input + 1.25 x per-layer; `names` and `dots` keep, beside the input, what they save at
+compute-dtype size (names: q, k, v, attention output, gate, up: 2N'H + 2K'H + 2F' values a token;
+dots: the matmul outputs q, k, v, out-projection, gate, up: N'H + 2K'H + D + 2F'):
+L x (input + saved) + 1.25 x per-layer; `offload` holds `full`'s on the device and moves the
+names' L x saved to host memory (reported apart, not counted against HBM). The
 vocabulary projection is chunked (train.logprob_chunk): two float32 [rows, chunk, V'] blocks.
 The step's peak is these plus the attention mask; the train state is donated, so the new state
 reuses the old one's buffers.
@@ -19,6 +24,8 @@ Under fsdp, the embedding tables and one layer's weights are also gathered over 
 use, with their gradients. These rules were checked against XLA's buffer assignment for the compiled
 step on CPU (tests/test_plan.py): the plans are 1.1 to 1.9 times XLA's peak there, never below
 it; they err high on purpose (up to 1.9x), most with remat, where XLA recomputes more cleverly than assumed.
+`suggest` tries the remat policies in SEARCH order from the config's own on: each keeps no more than the
+one before when N x H >= D (every supported family).
 """
 
 from __future__ import annotations
@@ -42,6 +49,7 @@ from judgejax.train.optimizer import make_optimizer
 GIB = 2**30
 USABLE = 0.9  # the share of HBM a plan may use; XLA and the runtime keep the rest for themselves
 Stage = Literal["sft", "dpo"]
+SEARCH = ("none", "names", "dots", "full")  # remat policies `suggest` tries, in order (each keeps less or as much)
 
 
 class PlanError(ValueError):
@@ -54,7 +62,7 @@ class MemoryPlan:
 
     mesh: tuple[int, int, int]
     stage: Stage
-    remat: bool
+    remat: str
     rows: int  # sequences per chip in one micro-batch (chosen + rejected for DPO)
     seq_len: int
     sample_rows: int  # sequences per chip when sampling
@@ -64,8 +72,8 @@ class MemoryPlan:
     optimizer: int
     gradients: int
     reference: int  # frozen DPO reference kept in memory (dpo.reference=in_memory)
-    activations_remat: int
-    activations_full: int
+    activations_by_policy: dict[str, int]  # on the device, for each remat policy
+    offloaded: int  # host memory the `offload` policy fills
     logits: int
     gathered: int  # fsdp: weights gathered for use, and their gradients before they are scattered back
     kv_cache: int
@@ -73,7 +81,7 @@ class MemoryPlan:
 
     @property
     def activations(self) -> int:
-        return self.activations_remat if self.remat else self.activations_full
+        return self.activations_by_policy[self.remat]
 
     @property
     def training(self) -> int:
@@ -127,15 +135,19 @@ def rows_per_chip(config: RunConfig, mesh: tuple[int, int, int], processes: int 
     return micro // batch_ways
 
 
-def layer_activations(cfg: ModelConfig, rows: int, seq: int, tensor: int, compute_bytes: int) -> tuple[int, int]:
-    """(bytes one decoder layer keeps for its backward pass, bytes of its input) on one chip."""
+def layer_activations(cfg: ModelConfig, rows: int, seq: int, tensor: int, compute_bytes: int) -> dict[str, int]:
+    """Bytes of one decoder layer on one chip: `kept` for its backward pass without remat, its
+    `input`, and what the `names` and `dots` policies save."""
     heads, kv_heads, mlp = cfg.num_heads // tensor, cfg.num_kv_heads // tensor, cfg.intermediate_size // tensor
     D, H = cfg.hidden_size, cfg.head_dim
     tokens = rows * seq
     per_token = 4 * D + 2 * heads * H + 2 * kv_heads * H + 3 * mlp
     per_score = 8 + (compute_bytes if compute_bytes < 4 else 0)
     kept = tokens * per_token * (compute_bytes + 4) + rows * heads * attention.scored_pairs(seq) * per_score
-    return kept, tokens * D * compute_bytes
+    qkv = heads * H + 2 * kv_heads * H
+    return dict(kept=kept, input=tokens * D * compute_bytes,
+                names=tokens * (qkv + heads * H + 2 * mlp) * compute_bytes,
+                dots=tokens * (qkv + D + 2 * mlp) * compute_bytes)
 
 
 def plan_memory(
@@ -159,7 +171,7 @@ def plan_memory(
     rows = rows_per_chip(config, mesh, processes) * (2 if stage == "dpo" else 1)
     seq = bucket_length(config.data.max_length, config.data.bucket_lengths)
     tensor = mesh[2]
-    kept, layer_input = layer_activations(cfg, rows, seq, tensor, c_bytes)
+    layer = layer_activations(cfg, rows, seq, tensor, c_bytes)
     mask = rows * seq * seq
     L = cfg.num_layers
     vocab = cfg.vocab_size // tensor
@@ -186,13 +198,21 @@ def plan_memory(
         optimizer=values * optimizer_bytes_per_value(config, config.model.param_dtype),
         gradients=values * (p_bytes + 4),  # the gradient, and the float32 update made from it
         reference=values * p_bytes if stage == "dpo" and config.dpo.reference == "in_memory" else 0,
-        activations_remat=L * layer_input + (5 * kept) // 4 + mask,
-        activations_full=(L + 1) * kept + mask,
+        activations_by_policy=remat_activations(layer, L, mask),
+        offloaded=L * layer["names"],
         logits=logits,
         gathered=gathered,
         kv_cache=kv,
         prefill=prefill,
     )
+
+
+def remat_activations(layer: dict[str, int], L: int, mask: int) -> dict[str, int]:
+    """Device bytes of the activations under each remat policy (the rules in the module docstring)."""
+    recomputed = L * layer["input"] + (5 * layer["kept"]) // 4 + mask
+    out = dict(none=(L + 1) * layer["kept"] + mask, full=recomputed, offload=recomputed)
+    out.update({policy: recomputed + L * layer[policy] for policy in ("names", "dots")})
+    return out
 
 
 def usable_bytes(hbm_gib: float) -> int:
@@ -213,7 +233,7 @@ def candidate_meshes(chips: int, max_tensor: int = 8):
 @dataclasses.dataclass(frozen=True)
 class Suggestion:
     plan: MemoryPlan
-    remat: bool
+    remat: str
     grad_accum: int
 
     def overrides(self, config: RunConfig) -> list[str]:
@@ -221,7 +241,7 @@ class Suggestion:
         data, fsdp, tensor = self.plan.mesh
         out = [f"mesh.data={data}", f"mesh.fsdp={fsdp}", f"mesh.tensor={tensor}"]
         if self.remat != config.model.remat:
-            out.append(f"model.remat={str(self.remat).lower()}")
+            out.append(f"model.remat={self.remat}")
         if self.grad_accum != config.train.grad_accum:
             out.append(f"train.grad_accum={self.grad_accum}")
         return out
@@ -232,12 +252,14 @@ def suggest(
     sample_rows: int | None = None, sample_len: int | None = None,
 ) -> Suggestion | None:
     """The cheapest change that fits: first another mesh (least tensor parallelism, then least
-    fsdp), then also remat, then also more gradient accumulation. None if nothing fits."""
+    fsdp), then also a remat policy that recomputes more (SEARCH order), then also more gradient
+    accumulation. None if nothing fits."""
     budget = usable_bytes(hbm_gib)
     accums = [config.train.grad_accum]
     while config.data.global_batch_size % (accums[-1] * 2) == 0:
         accums.append(accums[-1] * 2)
-    remats = [config.model.remat] if config.model.remat else [False, True]
+    policy = config.model.remat
+    remats = SEARCH[SEARCH.index(policy):] if policy in SEARCH else (policy,)
     meshes = sorted(candidate_meshes(chips), key=lambda m: (m[2], m[1]))
     for accum in accums:
         for remat in remats:

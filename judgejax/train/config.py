@@ -9,6 +9,7 @@ from typing import Literal
 
 from judgejax.config import build, read_yaml
 from judgejax.data.config import DataConfig
+from judgejax.model.config import REMAT_POLICIES
 from judgejax.sharding import MeshConfig
 from judgejax.train.optimizer import OptimConfig
 from judgejax.train.steps import DPOConfig
@@ -19,7 +20,7 @@ class ModelSection:
     path: str  # HF folder or judgejax checkpoint to start from
     param_dtype: Literal["float32", "bfloat16"] = "float32"
     compute_dtype: Literal["float32", "bfloat16"] = "float32"
-    remat: bool = False  # recompute each decoder layer in the backward pass
+    remat: Literal[REMAT_POLICIES] = "none"  # what a decoder layer keeps for its backward (judgejax.model.remat)
 
 
 @dataclasses.dataclass(frozen=True)
