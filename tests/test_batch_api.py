@@ -10,8 +10,9 @@ import pathlib
 import pytest
 
 from judgejax.cli import main
+from judgejax.data.jsonl import read_appended
 from judgejax.judge.batch_api import custom_id, replay, write_requests
-from judgejax.judge.synth import SynthConfig, read_jsonl
+from judgejax.judge.synth import SynthConfig
 from judgejax.judge.templates import TEMPLATES
 
 CONFIG = SynthConfig(samples=2, temperature=0.7, max_new_tokens=64, seed=3)
@@ -30,7 +31,7 @@ def write_rows(tmp_path: pathlib.Path, n: int) -> pathlib.Path:
 
 def instructions(out: pathlib.Path) -> dict[str, tuple[dict, int]]:
     """custom_id -> (instruction, sample) for every request of instructions.jsonl."""
-    return {custom_id(i, s): (i, s) for i in read_jsonl(out / "instructions.jsonl") for s in range(CONFIG.samples)}
+    return {custom_id(i, s): (i, s) for i in read_appended(out / "instructions.jsonl") for s in range(CONFIG.samples)}
 
 
 def right(inst: dict, sample: int) -> bool:
@@ -67,7 +68,7 @@ def test_requests_then_replies_through_the_cli(tmp_path, capsys):
     assert synth(*common, "--batch-requests", requests_file, "--url-model", "big-teacher") == 0
     assert '"requests": 24' in capsys.readouterr().out
     expected = instructions(out)
-    requests = read_jsonl(requests_file)
+    requests = read_appended(requests_file)
     assert len(requests) == len(expected) == 24 and {r["custom_id"] for r in requests} == set(expected)
     for r in requests:
         inst, sample = expected[r["custom_id"]]
@@ -84,15 +85,15 @@ def test_requests_then_replies_through_the_cli(tmp_path, capsys):
     assert summary["dpo_candidates_wrong_in_both_orders"] == 2
     assert summary["teacher"] == f"big-teacher@{output_file}"
     insts = {(i["id"], i["order"]): i for i, _ in expected.values()}
-    sft = read_jsonl(out / "sft.jsonl")
+    sft = read_appended(out / "sft.jsonl")
     assert sorted((r["id"], r["order"]) for r in sft) == [(f"t/{i}", o) for i in (0, 3) for o in ("drawn", "flipped")]
     for r in sft:  # the first correct sample: sample 0
         inst = insts[r["id"], r["order"]]
         reply = text(custom_id(inst, 0), inst, True)
         assert r["messages"] == inst["messages"] + [{"role": "assistant", "content": reply}]
-    candidates = read_jsonl(out / "dpo_candidates.jsonl")
+    candidates = read_appended(out / "dpo_candidates.jsonl")
     assert sorted(c["id"] for c in candidates) == ["t/1", "t/1", "t/2", "t/2", "t/4", "t/4", "t/5", "t/5"]
-    judgements = read_jsonl(out / "judgements.jsonl")
+    judgements = read_appended(out / "judgements.jsonl")
     assert len(judgements) == 24
     for j in judgements:
         inst = insts[j["id"], j["order"]]
@@ -103,7 +104,7 @@ def test_requests_then_replies_through_the_cli(tmp_path, capsys):
     assert batch["usable_replies"] == 24 and not any(batch["counts"].values()) and batch["awaiting_rows"] == []
 
     assert synth(*common, "--batch-requests", requests_file, "--url-model", "big-teacher") == 0
-    assert read_jsonl(requests_file) == []  # everything judged: nothing asked again
+    assert read_appended(requests_file) == []  # everything judged: nothing asked again
 
 
 def test_bad_replies_are_counted_reported_and_asked_again(tmp_path):
@@ -145,25 +146,25 @@ def test_bad_replies_are_counted_reported_and_asked_again(tmp_path):
     assert {p["custom_id"] for p in problems["missing_reply"]} == missing
     assert batch["awaiting_rows"] == ["t/1", "t/2", "t/4"] and batch["instructions_judged_now"] == 10
 
-    judgements = read_jsonl(out / "judgements.jsonl")
+    judgements = read_appended(out / "judgements.jsonl")
     assert {j["id"] for j in judgements} == {"t/0", "t/3", "t/5", "t/6", "t/7"} and len(judgements) == 20
     assert summary["input_rows"] == 5 and summary["judgements"] == 20 and summary["parse_errors"] == 1
     [unparsed] = [j for j in judgements if j["verdict"] == "error"]
     assert (unparsed["id"], unparsed["order"], unparsed["sample"]) == ("t/3", "drawn", 0)
-    sft = {(r["id"], r["order"]): r for r in read_jsonl(out / "sft.jsonl")}
+    sft = {(r["id"], r["order"]): r for r in read_appended(out / "sft.jsonl")}
     assert set(sft) == {(f"t/{i}", o) for i in (0, 3, 6) for o in ("drawn", "flipped")}
     assert sft["t/0", "drawn"]["messages"][-1]["content"] == text(duplicate, expected[duplicate][0], True)
     assert sft["t/3", "drawn"]["sample"] == 1  # the reply without a verdict is not correct
 
     write_requests(data, out, tmp_path / "again.jsonl", "big-teacher", CONFIG)
-    again = read_jsonl(tmp_path / "again.jsonl")
+    again = read_appended(tmp_path / "again.jsonl")
     assert {r["custom_id"] for r in again} == missing  # only the replies never received
     later = tmp_path / "later.jsonl"
     later.write_text("".join(line(cid, text(cid, expected[cid][0], True)) for cid in sorted(missing)))
     batch, summary = replay(data, out, later, CONFIG)
     assert batch["awaiting_rows"] == [] and batch["replies_from_earlier_files"] == 12 - len(missing)
-    assert summary["judgements"] == 32 and len(read_jsonl(out / "judgements.jsonl")) == 32
-    assert {r["id"] for r in read_jsonl(out / "sft.jsonl")} == {f"t/{i}" for i in (0, 1, 2, 3, 6)}
+    assert summary["judgements"] == 32 and len(read_appended(out / "judgements.jsonl")) == 32
+    assert {r["id"] for r in read_appended(out / "sft.jsonl")} == {f"t/{i}" for i in (0, 1, 2, 3, 6)}
     assert write_requests(data, out, tmp_path / "last.jsonl", "big-teacher", CONFIG)["requests"] == 0
 
 
@@ -185,9 +186,9 @@ def test_greedy_requests_are_asked_once_and_used_k_times(tmp_path):
     config = SynthConfig(samples=3, temperature=0.0, max_new_tokens=64)
     data = rows(3)
     write_requests(data, out, tmp_path / "r.jsonl", "big-teacher", config)
-    requests = read_jsonl(tmp_path / "r.jsonl")
+    requests = read_appended(tmp_path / "r.jsonl")
     assert len(requests) == 6 and all(r["body"]["temperature"] == 0 and "seed" not in r["body"] for r in requests)
-    inst = {custom_id(i, 0): i for i in read_jsonl(out / "instructions.jsonl")}
+    inst = {custom_id(i, 0): i for i in read_appended(out / "instructions.jsonl")}
     output_file.write_text("".join(line(r["custom_id"], text(r["custom_id"], inst[r["custom_id"]], True))
                                    for r in requests))
     _, summary = replay(data, out, output_file, config)

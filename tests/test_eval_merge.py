@@ -12,7 +12,8 @@ from judgejax.eval.examples import load_rewardbench, make_items
 from judgejax.eval.report import write_report
 from judgejax.eval.run import EvalSpec, finish, prepare_run
 from judgejax.eval.scoring import both_order_diagnostics, example_result, score_report
-from judgejax.eval.shards import MergeError, ShardWriter, merge_shards, read_shard, shard_path
+from judgejax.data.jsonl import append_jsonl, read_appended
+from judgejax.eval.shards import MergeError, merge_shards, shard_path
 from judgejax.eval.summary import summarize
 from test_eval_tiny_models import DATA
 
@@ -49,8 +50,7 @@ def verdict_for(item) -> str:
 
 def write_shards(out, items, count):
     for i in range(count):
-        with ShardWriter(shard_path(out, i, count)) as w:
-            w.write([record(it, verdict_for(it)) for it in items[i::count]])
+        append_jsonl(shard_path(out, i, count), [record(it, verdict_for(it)) for it in items[i::count]])
 
 
 def test_full_run_merges_from_shards_and_scores_from_records(tmp_path, items):
@@ -90,10 +90,8 @@ def test_merge_fails_loudly(tmp_path, items, damage):
         records.append(records[77])
     else:
         records.append(dict(records[0], row=99999))
-    with ShardWriter(shard_path(tmp_path, 0, 2)) as w:
-        w.write(records[:3000])
-    with ShardWriter(shard_path(tmp_path, 1, 2)) as w:
-        w.write(records[3000:])
+    append_jsonl(shard_path(tmp_path, 0, 2), records[:3000])
+    append_jsonl(shard_path(tmp_path, 1, 2), records[3000:])
     with pytest.raises(MergeError, match=f"{damage}: 1 \\(row") as error:
         merge_shards(tmp_path, 2, expected)
     assert len(getattr(error.value, damage)) == 1
@@ -101,28 +99,26 @@ def test_merge_fails_loudly(tmp_path, items, damage):
 
 def test_merge_refuses_shards_of_another_count(tmp_path, items):
     expected = [it.key for it in items[:4]]
-    with ShardWriter(shard_path(tmp_path, 0, 1)) as w:
-        w.write([record(it, "A") for it in items[:4]])
+    append_jsonl(shard_path(tmp_path, 0, 1), [record(it, "A") for it in items[:4]])
     assert len(merge_shards(tmp_path, 1, expected)) == 4
     shard_path(tmp_path, 1, 3).write_text("")
     with pytest.raises(ValueError, match="another shard count"):
         merge_shards(tmp_path, 1, expected)
 
 
-def test_read_shard_repairs_a_cut_last_line_only(tmp_path, items):
+def test_read_appended_repairs_a_cut_last_line_only(tmp_path, items):
     path = shard_path(tmp_path, 0, 1)
-    with ShardWriter(path) as w:
-        w.write([record(it, "A") for it in items[:3]])
+    append_jsonl(path, [record(it, "A") for it in items[:3]])
     whole = path.read_bytes()
     path.write_bytes(whole + b'{"subset": "alpacaeval-easy", "id"')
     with pytest.raises(ValueError, match="line 4: unterminated"):
-        read_shard(path)
-    assert len(read_shard(path, repair=True)) == 3
+        read_appended(path, repair=False)
+    assert len(read_appended(path)) == 3
     assert path.read_bytes() == whole
     lines = whole.split(b"\n")
     path.write_bytes(b"\n".join([lines[0], b"{oops", *lines[1:]]))
-    with pytest.raises(ValueError, match="line 2: not a JSON record"):
-        read_shard(path, repair=True)
+    with pytest.raises(ValueError, match="line 2: not valid JSON"):
+        read_appended(path)
 
 
 def test_resume_with_other_settings_is_refused(tmp_path, items):

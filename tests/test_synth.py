@@ -10,8 +10,9 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import jax
 import pytest
 
+from judgejax.data.jsonl import read_appended
 from judgejax.judge.decontam import Decontaminator
-from judgejax.judge.synth import ChatTeacher, SynthConfig, read_jsonl, read_rows, synthesize, synthesize_dpo
+from judgejax.judge.synth import ChatTeacher, SynthConfig, read_rows, synthesize, synthesize_dpo
 from judgejax.sample.chat import LocalChat
 from judgejax.sample.http_chat import HttpChat
 from judgejax.sharding import MeshConfig, make_mesh
@@ -65,7 +66,7 @@ def test_dual_verification_provenance_and_dpo_pairs(url, tmp_path):
     summary = synthesize(rows(6), tmp_path, ChatTeacher(HttpChat(url, "teacher")), config)
     assert summary["instructions"] == 12 and summary["judgements"] == 24
     assert summary["sft_rows_consistent_correct"] == 3 and summary["dpo_candidates_right_in_one_order"] == 3
-    sft = read_jsonl(tmp_path / "sft.jsonl")
+    sft = read_appended(tmp_path / "sft.jsonl")
     assert len(sft) == 6 and {r["id"] for r in sft} == {"t/0", "t/2", "t/4"}
     assert {r["order"] for r in sft} == {"drawn", "flipped"}
     for r in sft:
@@ -73,11 +74,11 @@ def test_dual_verification_provenance_and_dpo_pairs(url, tmp_path):
         assert r["template"] in TAG_TEMPLATES and r["source"] == "t" and r["teacher"].startswith("teacher@")
         shown = r["messages"][-2]["content"]
         assert (shown.index("RIGHT") < shown.index("WRONG")) == (r["chosen_position"] == "A")
-    candidates = read_jsonl(tmp_path / "dpo_candidates.jsonl")
+    candidates = read_appended(tmp_path / "dpo_candidates.jsonl")
     assert {c["id"] for c in candidates} == {"t/1", "t/3", "t/5"} and len(candidates) == 6
 
     dpo_summary = synthesize_dpo(tmp_path, ChatTeacher(HttpChat(url, "policy")), config)
-    pairs = read_jsonl(tmp_path / "dpo.jsonl")
+    pairs = read_appended(tmp_path / "dpo.jsonl")
     assert dpo_summary["dpo_pairs"] == len(pairs) == 6 and dpo_summary["dropped_all_wrong"] == 0
     for p in pairs:
         assert f"[[{p['chosen_position']}]]" in p["chosen"] and f"[[{p['chosen_position']}]]" not in p["rejected"]
@@ -93,7 +94,7 @@ def test_rerun_after_crash_skips_finished_items(url, tmp_path):
     Teacher.calls.clear()
     synthesize(rows(6), tmp_path, ChatTeacher(HttpChat(url, "teacher")), config)
     assert len(Teacher.calls) == 12 - 4  # only the unfinished instructions were asked again
-    again = read_jsonl(tmp_path / "judgements.jsonl")
+    again = read_appended(tmp_path / "judgements.jsonl")
     assert len(again) == 12 and len({(j["id"], j["order"]) for j in again}) == 12
 
 
@@ -103,7 +104,7 @@ def test_decontamination_drops_overlapping_rows(url, tmp_path):
     checker = Decontaminator([("rewardbench:xstest:1", data[1]["question"].upper() + "!")])
     summary = synthesize(data, tmp_path, ChatTeacher(HttpChat(url, "teacher")), SynthConfig(templates=TAG_TEMPLATES, samples=1), checker)
     assert summary["dropped_decontamination"] == 1 and summary["rows"] == 3
-    [dropped] = read_jsonl(tmp_path / "decontamination.jsonl")
+    [dropped] = read_appended(tmp_path / "decontamination.jsonl")
     assert dropped["id"] == "t/1" and dropped["matched"] == "rewardbench:xstest:1" and dropped["share"] == 1.0
 
 
@@ -123,7 +124,7 @@ def test_smollm2_teacher_end_to_end(smollm2_dir, tmp_path):
     data = [p.to_json() for p in prepare(SHIPPED_DIR, PrepareConfig(sources=("gsm8k",))).pairs[:4]]
     teacher = LocalChat(str(smollm2_dir), make_mesh(MeshConfig(data=1), devices=jax.devices()[:1]), batch_size=8)
     summary = synthesize(data, tmp_path, ChatTeacher(teacher), SynthConfig(samples=1, max_new_tokens=24, temperature=0.0))
-    judgements = read_jsonl(tmp_path / "judgements.jsonl")
+    judgements = read_appended(tmp_path / "judgements.jsonl")
     assert len(judgements) == summary["judgements"] == 8
     assert all(j["teacher"] == str(smollm2_dir) and j["text"] and j["num_tokens"] <= 24 for j in judgements)
     assert {j["id"] for j in judgements} == {r["id"] for r in data}
@@ -135,7 +136,7 @@ def test_label_teacher_holds_out_dpo_rows(tmp_path):
 
     config = SynthConfig(samples=1, seed=3)
     summary = synthesize(rows(20), tmp_path, LabelTeacher(0.5, 3), config)
-    sft, candidates = read_jsonl(tmp_path / "sft.jsonl"), read_jsonl(tmp_path / "dpo_candidates.jsonl")
+    sft, candidates = read_appended(tmp_path / "sft.jsonl"), read_appended(tmp_path / "dpo_candidates.jsonl")
     held = summary["dpo_candidates_held_out"]
     assert 0 < held < 20 and len(sft) == 2 * (20 - held) and len(candidates) == 2 * held
     assert not {r["id"] for r in sft} & {c["id"] for c in candidates}

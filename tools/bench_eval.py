@@ -34,9 +34,10 @@ import torch
 import transformers
 
 from bench_common import cores, markdown_table
+from judgejax.data.jsonl import read_appended
 from judgejax.eval.examples import Item, load_rewardbench, make_items, select_examples
 from judgejax.eval.run import EvalOptions, build_judge, evaluate, run_shard
-from judgejax.eval.shards import read_shard, record_key, shard_path
+from judgejax.eval.shards import record_key, shard_path
 from judgejax.judge.templates import get_template, pair_messages
 from judgejax.model.smollm2 import smollm2_path
 from judgejax.sharding import MeshConfig, make_mesh
@@ -52,7 +53,7 @@ def judgejax_pass(judge, items: list[Item], batch_size: int) -> tuple[float, dic
         began = time.perf_counter()
         run_shard(judge, items, Path(out), 0, 1, batch_size, show_progress=False)
         seconds = time.perf_counter() - began
-        return seconds, {record_key(r): r for r in read_shard(shard_path(out, 0, 1))}
+        return seconds, {record_key(r): r for r in read_appended(shard_path(out, 0, 1), repair=False)}
 
 
 class TransformersJudge:

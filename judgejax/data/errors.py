@@ -28,5 +28,6 @@ class DataError(ValueError):
         self.ref = ref
         self.field = field
         self.reason = reason
+        self.detail = detail
         where = f"{ref}, field {field!r}" if field else str(ref)
         super().__init__(f"{where}: {detail} [{reason}]")

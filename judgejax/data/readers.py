@@ -1,30 +1,17 @@
 """Readers for jsonl, json, parquet files and `datasets` folders, chosen by the path."""
 from __future__ import annotations
 
-import gzip
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from judgejax.data.errors import DataError, RowRef
+from judgejax.data.jsonl import read_jsonl
 from judgejax.data.stats import DataStats
 
 Row = TypeVar("Row")
 OnError = Literal["raise", "skip"]
-
-
-def _jsonl(path: Path) -> Iterator[tuple[RowRef, Any]]:
-    opener = gzip.open if path.name.endswith(".gz") else open
-    with opener(path, "rt", encoding="utf-8") as f:
-        for number, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            ref = RowRef(str(path), "line", number)
-            try:
-                yield ref, json.loads(line)
-            except json.JSONDecodeError as e:
-                yield ref, DataError(ref, None, "invalid_json", f"not valid JSON ({e})")
 
 
 def _json(path: Path) -> Iterator[tuple[RowRef, Any]]:
@@ -74,7 +61,7 @@ def read_records(path: str | Path) -> Iterator[tuple[RowRef, Any]]:
         raise FileNotFoundError(f"{path}: no such data file or folder")
     name = path.name.lower()
     if name.endswith((".jsonl", ".jsonl.gz")):
-        return _jsonl(path)
+        return ((RowRef(str(path), "line", number), record) for number, record in read_jsonl(path, skip_bad=True))
     if name.endswith(".json"):
         return _json(path)
     if name.endswith(".parquet"):

@@ -24,13 +24,14 @@ from jax.experimental import multihost_utils
 from jax.sharding import Mesh
 from tqdm import tqdm
 
+from judgejax.data.jsonl import append_jsonl, read_appended
 from judgejax.eval.batching import data_parallel, ids_hash
 from judgejax.eval.examples import (Item, PairExample, load_pairwise, load_rewardbench, make_items,
                                     select_examples)
 from judgejax.eval.generative import GenerativeJudge
 from judgejax.eval.implicit_reward import ImplicitRewardJudge
 from judgejax.eval.report import write_report
-from judgejax.eval.shards import MergeError, ShardWriter, merge_shards, read_shard, record_key, shard_path, write_merged
+from judgejax.eval.shards import MergeError, merge_shards, record_key, shard_path, write_merged
 from judgejax.eval.summary import summarize
 from judgejax.eval.verdict_prob import VerdictProbJudge
 from judgejax.judge.templates import get_template
@@ -210,7 +211,7 @@ def run_shard(judge: Judge, items: Sequence[Item], out_dir: Path, shard: int, co
     longest first in batches of `batch_size`; returns how many were judged now."""
     path = shard_path(out_dir, shard, count)
     mine = list(items[shard::count])
-    done = {record_key(r) for r in read_shard(path, repair=True)}
+    done = {record_key(r) for r in read_appended(path)}
     stray = done - {item.key for item in mine}
     if stray:
         raise ValueError(f"{path} holds {len(stray)} judgements that are not this shard's, e.g. {sorted(stray)[:3]}")
@@ -225,12 +226,12 @@ def run_shard(judge: Judge, items: Sequence[Item], out_dir: Path, shard: int, co
             raise ValueError(f"row {e.row} ({e.swap_key}): {judge.length(enc)} tokens exceed the longest "
                              f"supported length {longest}")
     order = sorted(range(len(pending)), key=lambda i: -judge.length(encoded[i]))
-    with ShardWriter(path) as writer, tqdm(total=len(mine), initial=len(done), desc=f"{judge.mode} {shard + 1}/{count}",
-                                           disable=not show_progress) as bar:
+    with tqdm(total=len(mine), initial=len(done), desc=f"{judge.mode} {shard + 1}/{count}",
+              disable=not show_progress) as bar:
         for start in range(0, len(order), batch_size):
             batch = order[start:start + batch_size]
             fields = judge.judge([pending[i] for i in batch], [encoded[i] for i in batch])
-            writer.write([_base_record(pending[i], judge.prompt_ids(encoded[i])) | f for i, f in zip(batch, fields)])
+            append_jsonl(path, [_base_record(pending[i], judge.prompt_ids(encoded[i])) | f for i, f in zip(batch, fields)])
             bar.update(len(batch))
     return len(pending)
 

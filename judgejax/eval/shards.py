@@ -2,18 +2,19 @@
 expected judgement is present exactly once.
 
 A record is keyed by (row, swapped): the example's row index in the data file and the A/B order it
-was judged in. Each shard appends one line per judgement and flushes it, so a stopped run resumes
-by skipping the keys its file already holds; a last line cut off mid-write is dropped on resume.
+was judged in. Each shard appends its records batch by batch (`append_jsonl`), so a stopped run
+resumes by skipping the keys its file already holds; a last line cut off mid-write is dropped on
+resume (`read_appended`).
 """
 from __future__ import annotations
 
-import json
-import os
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
+
+from judgejax.data.jsonl import read_appended, write_jsonl
 
 Key = tuple[int, bool]
 SHARD_PATTERN = re.compile(r"shard-(\d+)-of-(\d+)\.jsonl")
@@ -39,51 +40,6 @@ def record_key(record: dict[str, Any]) -> Key:
     return (int(record["row"]), bool(record["swapped"]))
 
 
-def read_shard(path: Path, repair: bool = False) -> list[dict[str, Any]]:
-    """The records of a shard file ([] if it does not exist). A malformed line is an error naming
-    it, except an unterminated last line (a write cut short), which `repair` truncates away."""
-    if not path.exists():
-        return []
-    data = path.read_bytes()
-    lines = data.split(b"\n")
-    records = []
-    for number, line in enumerate(lines[:-1], start=1):
-        if line.strip():
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError as error:
-                raise ValueError(f"{path} line {number}: not a JSON record ({error})") from error
-    if lines[-1].strip():  # no newline after the last line: its write may have been cut short
-        if not repair:
-            raise ValueError(f"{path} line {len(lines)}: unterminated last line (a write cut short)")
-        print(f"{path}: dropping the unterminated last line (a write cut short); it will be judged again")
-        with open(path, "r+b") as f:
-            f.truncate(len(data) - len(lines[-1]))
-    return records
-
-
-class ShardWriter:
-    """Appends records to a shard file, one flushed line each."""
-
-    def __init__(self, path: Path):
-        self.file = open(path, "a", encoding="utf-8")
-
-    def write(self, records: Iterable[dict[str, Any]]) -> None:
-        for record in records:
-            self.file.write(json.dumps(record, ensure_ascii=False) + "\n")
-        self.file.flush()
-        os.fsync(self.file.fileno())
-
-    def close(self) -> None:
-        self.file.close()
-
-    def __enter__(self) -> "ShardWriter":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
 def _describe(keys: Sequence[Key]) -> str:
     shown = ", ".join(f"row {row} swapped={swapped}" for row, swapped in keys[:5])
     return f"{len(keys)} ({shown}{', ...' if len(keys) > 5 else ''})"
@@ -97,7 +53,7 @@ def merge_shards(out_dir: str | Path, count: int, expected: Iterable[Key]) -> li
                     if (m := SHARD_PATTERN.fullmatch(p.name)) and int(m.group(2)) != count)
     if others:
         raise ValueError(f"{out_dir}: shard files of another shard count {others}; this run has {count} shards")
-    records = [r for i in range(count) for r in read_shard(shard_path(out_dir, i, count))]
+    records = [r for i in range(count) for r in read_appended(shard_path(out_dir, i, count), repair=False)]
     expected = set(expected)
     counts = Counter(record_key(r) for r in records)
     duplicated = sorted(k for k, n in counts.items() if n > 1)
@@ -113,9 +69,5 @@ def merge_shards(out_dir: str | Path, count: int, expected: Iterable[Key]) -> li
 
 def write_merged(out_dir: str | Path, records: Sequence[dict[str, Any]]) -> Path:
     path = Path(out_dir) / MERGED
-    tmp = path.with_suffix(".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        for record in records:
-            f.write(json.dumps(record, ensure_ascii=False) + "\n")
-    tmp.replace(path)
+    write_jsonl(path, records)
     return path

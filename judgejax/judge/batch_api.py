@@ -27,9 +27,10 @@ import json
 import pathlib
 from typing import Sequence
 
+from judgejax.data.errors import DataError
+from judgejax.data.jsonl import read_appended, read_jsonl, write_jsonl
 from judgejax.judge.decontam import Decontaminator
-from judgejax.judge.synth import (SynthConfig, build_instructions, decontaminate, read_jsonl, synthesize,
-                                  write_jsonl)
+from judgejax.judge.synth import SynthConfig, stage_one, synthesize
 from judgejax.judge.templates import TEMPLATES
 from judgejax.sample.chat import Generation, distinct_samples, is_greedy
 
@@ -97,36 +98,31 @@ def read_replies(path: pathlib.Path, expected: dict[str, dict]) -> tuple[dict[st
     replies: dict[str, dict] = {}
     problems: dict[str, list[dict]] = {reason: [] for reason in REASONS}
     lines = 0
-    with path.open(encoding="utf-8") as f:
-        for number, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            lines += 1
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as e:
-                problems["not_json"].append({"line": number, "detail": str(e)})
-                continue
-            cid = record.get("custom_id") if isinstance(record, dict) else None
-            if not isinstance(cid, str) or not cid:
-                problems["missing_custom_id"].append({"line": number, "detail": "field 'custom_id': missing or empty"})
-                continue
-            where = {"line": number, "custom_id": cid}
-            if cid not in expected:
-                problems["unknown_custom_id"].append({**where, "detail": "field 'custom_id': matches no request"})
-                continue
-            try:
-                generation, model = parse_reply(record)
-            except Unusable as e:
-                problems[e.reason].append({**where, "detail": e.detail})
-                continue
-            if cid in replies:
-                problems["duplicate_custom_id"].append({**where, "detail": f"answered on line {replies[cid]['line']}; "
-                                                                             "this line is ignored"})
-                continue
-            replies[cid] = {"custom_id": cid, "line": number, "model": model, **dataclasses.asdict(generation)}
-            if TEMPLATES[expected[cid]["template"]].parse(generation.text) == "error":
-                problems["no_verdict"].append({**where, "detail": "no verdict in the reply; judged as verdict 'error'"})
+    for number, record in read_jsonl(path, skip_bad=True):
+        lines += 1
+        if isinstance(record, DataError):
+            problems["not_json"].append({"line": number, "detail": record.detail})
+            continue
+        cid = record.get("custom_id") if isinstance(record, dict) else None
+        if not isinstance(cid, str) or not cid:
+            problems["missing_custom_id"].append({"line": number, "detail": "field 'custom_id': missing or empty"})
+            continue
+        where = {"line": number, "custom_id": cid}
+        if cid not in expected:
+            problems["unknown_custom_id"].append({**where, "detail": "field 'custom_id': matches no request"})
+            continue
+        try:
+            generation, model = parse_reply(record)
+        except Unusable as e:
+            problems[e.reason].append({**where, "detail": e.detail})
+            continue
+        if cid in replies:
+            problems["duplicate_custom_id"].append({**where, "detail": f"answered on line {replies[cid]['line']}; "
+                                                                         "this line is ignored"})
+            continue
+        replies[cid] = {"custom_id": cid, "line": number, "model": model, **dataclasses.asdict(generation)}
+        if TEMPLATES[expected[cid]["template"]].parse(generation.text) == "error":
+            problems["no_verdict"].append({**where, "detail": "no verdict in the reply; judged as verdict 'error'"})
     return replies, problems, lines
 
 
@@ -148,13 +144,10 @@ class BatchReplies:
         return False
 
 
-def stage_one(rows: list[dict], out: pathlib.Path, config: SynthConfig,
-              checker: Decontaminator | None) -> tuple[list[dict], list[dict], list[dict]]:
-    """Stage 1: the decontamination report, the instructions, and those not yet in judgements.jsonl."""
-    kept, dropped = decontaminate(rows, checker)
-    instructions = build_instructions(kept, config)
-    done = {(j["id"], j["order"]) for j in read_jsonl(out / "judgements.jsonl")}
-    return dropped, instructions, [i for i in instructions if (i["id"], i["order"]) not in done]
+def not_judged(out: pathlib.Path, instructions: list[dict]) -> list[dict]:
+    """The instructions not yet in judgements.jsonl."""
+    done = {(j["id"], j["order"]) for j in read_appended(out / "judgements.jsonl")}
+    return [i for i in instructions if (i["id"], i["order"]) not in done]
 
 
 def write_requests(rows: list[dict], out: pathlib.Path, path: pathlib.Path, model: str, config: SynthConfig,
@@ -162,11 +155,9 @@ def write_requests(rows: list[dict], out: pathlib.Path, path: pathlib.Path, mode
     """Stage 1 into `out` (instructions.jsonl, decontamination.jsonl), and the Batch API requests
     for `model` of the instructions not yet judged into `path`, less those whose reply
     batch_replies.jsonl holds."""
-    out.mkdir(parents=True, exist_ok=True)
-    dropped, instructions, todo = stage_one(rows, out, config, checker)
-    write_jsonl(out / "decontamination.jsonl", dropped)
-    write_jsonl(out / "instructions.jsonl", instructions)
-    held = {r["custom_id"] for r in read_jsonl(out / REPLIES)}
+    _, _, instructions = stage_one(rows, out, config, checker)
+    todo = not_judged(out, instructions)
+    held = {r["custom_id"] for r in read_appended(out / REPLIES)}
     asked = [[(s, cid) for s, cid in enumerate(request_ids(i, config)) if cid not in held] for i in todo]
     requests = [request(i, s, model, config) for i, pending in zip(todo, asked) for s, _ in pending]
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -181,12 +172,12 @@ def replay(rows: list[dict], out: pathlib.Path, path: pathlib.Path, config: Synt
     """Stages 1-3 into `out` with the replies of the Batch API output file `path` (and those
     batch_replies.jsonl holds) as the teacher, for the rows whose requests are all answered;
     returns batch_summary.json (problems by reason, rows awaiting replies) and summary.json."""
-    out.mkdir(parents=True, exist_ok=True)
-    _, instructions, todo = stage_one(rows, out, config, checker)
+    _, _, instructions = stage_one(rows, out, config, checker)
+    todo = not_judged(out, instructions)
     expected = {cid: i for i in instructions for cid in request_ids(i, config)}
     replies, problems, lines = read_replies(path, expected)
     wanted = {cid for i in todo for cid in request_ids(i, config)}
-    stored = {r["custom_id"]: r for r in read_jsonl(out / REPLIES)}  # other settings' replies are kept too
+    stored = {r["custom_id"]: r for r in read_appended(out / REPLIES)}  # other settings' replies are kept too
     held = {cid: r for cid, r in stored.items() if cid in wanted}
     known = {**held, **{cid: r for cid, r in replies.items() if cid in wanted}}
     problems["missing_reply"] = [{"custom_id": cid, "detail": "no usable reply"}

@@ -13,9 +13,10 @@ import dataclasses
 import json
 import pathlib
 from collections import Counter
+from itertools import islice
 
-from judgejax.judge.synth import (ORDERS, ChatTeacher, SynthConfig, append_jsonl, instruction, numbered_records, read_jsonl,
-                                  resume_jsonl, sample_judgements, write_jsonl)
+from judgejax.data.jsonl import append_jsonl, read_appended, read_jsonl, write_jsonl
+from judgejax.judge.synth import ORDERS, ChatTeacher, SynthConfig, instruction, sample_judgements
 from judgejax.judge.templates import TEMPLATES
 from judgejax.sample.chat import ChatBackend
 
@@ -49,7 +50,7 @@ def read_prompts(path: pathlib.Path, field: str = "question", limit: int | None 
     `question_id`) names the row, else FILE:LINE does. A bad line is an error naming file, line
     and field."""
     prompts, seen = [], set()
-    for number, row in numbered_records(path, limit):
+    for number, row in islice(read_jsonl(path), limit):
         question = _user_message(row.get(field)) if isinstance(row, dict) else None
         if question is None:
             raise ValueError(f"{path} line {number}, field {field!r}: missing, empty, or not a string, "
@@ -65,7 +66,7 @@ def read_prompts(path: pathlib.Path, field: str = "question", limit: int | None 
 
 def sample_answers(prompts: list[dict], policy: ChatBackend, config: LabelConfig, path: pathlib.Path) -> list[dict]:
     """Two sampled answers per prompt, appended to `path` chunk by chunk (finished prompts skipped)."""
-    done = {a["id"] for a in resume_jsonl(path)}
+    done = {a["id"] for a in read_appended(path)}
     todo = [p for p in prompts if p["id"] not in done]
     for start in range(0, len(todo), config.chunk):
         chunk = todo[start:start + config.chunk]
@@ -75,7 +76,7 @@ def sample_answers(prompts: list[dict], policy: ChatBackend, config: LabelConfig
         append_jsonl(path, [{"id": p["id"], "question": p["question"], "policy": policy.name,
                              "answers": [g.text for g in gens], "finish_reasons": [g.finish_reason for g in gens]}
                             for p, gens in zip(chunk, samples)])
-    return read_jsonl(path)
+    return read_appended(path)
 
 
 def distinct(answer: dict) -> bool:

@@ -20,8 +20,10 @@ import json
 import pathlib
 import re
 from collections import Counter
-from typing import Any, Iterable, Iterator, Protocol, Sequence
+from itertools import islice
+from typing import Iterable, Protocol, Sequence
 
+from judgejax.data.jsonl import append_jsonl, read_appended, read_jsonl, write_jsonl
 from judgejax.judge.decontam import Decontaminator
 from judgejax.judge.templates import TEMPLATES, JudgeTemplate, pair_messages, swap_for
 from judgejax.sample.chat import ChatBackend, Generation
@@ -76,28 +78,10 @@ def build_instructions(rows: Iterable[dict], config: SynthConfig) -> list[dict]:
 ROW_FIELDS = ("id", "source", "source_row", "domain", "question", "chosen", "rejected")
 
 
-def numbered_records(path: pathlib.Path, limit: int | None = None) -> Iterator[tuple[int, Any]]:
-    """(line number, parsed JSON) of the first `limit` non-blank lines of a JSONL file; invalid
-    JSON is an error naming file and line."""
-    count = 0
-    with path.open(encoding="utf-8") as f:
-        for number, line in enumerate(f, start=1):
-            if limit is not None and count >= limit:
-                return
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{path} line {number}: invalid JSON ({e})") from e
-            count += 1
-            yield number, record
-
-
 def read_rows(path: pathlib.Path, limit: int | None = None) -> list[dict]:
     """Preference rows (from `judgejax data prepare`); a bad line is an error naming file, line and field."""
     rows = []
-    for number, row in numbered_records(path, limit):
+    for number, row in islice(read_jsonl(path), limit):
         for field in ROW_FIELDS:
             if not isinstance(row.get(field), str) or (field != "source_row" and not row[field].strip()):
                 raise ValueError(f"{path} line {number}, field {field!r}: missing, empty or not a string")
@@ -169,41 +153,11 @@ class LabelTeacher(WritingTeacher):
         return int.from_bytes(digest[:4], "big") / 2**32 < self.dpo_share
 
 
-def read_jsonl(path: pathlib.Path) -> list[dict]:
-    if not path.exists():
-        return []
-    rows = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if line.strip():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:  # a line cut by a crash: everything after it is redone
-                print(f"{path} line {number}: incomplete record (interrupted write); redoing from there")
-                break
-    return rows
-
-
-def resume_jsonl(path: pathlib.Path) -> list[dict]:
-    """The records a crashed run left in `path`, with a record torn by the crash dropped from the
-    file, so that new records can be appended after it."""
-    finished = read_jsonl(path)
-    if path.exists():
-        write_jsonl(path, finished)
-    return finished
-
-
-def append_jsonl(path: pathlib.Path, rows: Iterable[dict]) -> None:
-    with path.open("a", encoding="utf-8") as f:
-        for row in rows:
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
-        f.flush()
-
-
 def sample_judgements(instructions: list[dict], teacher: Teacher, config: SynthConfig,
                       path: pathlib.Path, n: int, desc: str) -> list[dict]:
     """n judgements per instruction, appended to `path` chunk by chunk; instructions already in
     the file are skipped (resume)."""
-    done = {(j["id"], j["order"]) for j in resume_jsonl(path)}
+    done = {(j["id"], j["order"]) for j in read_appended(path)}
     todo = [i for i in instructions if (i["id"], i["order"]) not in done]
     if done:
         print(f"{path}: {len(done)} instructions already judged, {len(todo)} to go")
@@ -224,7 +178,7 @@ def sample_judgements(instructions: list[dict], teacher: Teacher, config: SynthC
                     "num_tokens": g.tokens, "text": g.text,
                 })
         append_jsonl(path, records)
-    return read_jsonl(path)
+    return read_appended(path)
 
 
 def stratify(instructions: list[dict], judgements: list[dict]) -> tuple[list[dict], list[dict], Counter]:
@@ -302,23 +256,23 @@ def decontaminate(rows: list[dict], checker: Decontaminator | None) -> tuple[lis
     return kept, dropped
 
 
-def write_jsonl(path: pathlib.Path, rows: Iterable[dict]) -> int:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    rows = list(rows)
-    tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
-    tmp.rename(path)
-    return len(rows)
+def stage_one(rows: list[dict], out: pathlib.Path, config: SynthConfig,
+              checker: Decontaminator | None) -> tuple[list[dict], list[dict], list[dict]]:
+    """Stage 1 into `out` (made if needed): decontamination.jsonl (the rows dropped) and
+    instructions.jsonl; returns the rows kept, the rows dropped and the instructions."""
+    out.mkdir(parents=True, exist_ok=True)
+    kept, dropped = decontaminate(rows, checker)
+    write_jsonl(out / "decontamination.jsonl", dropped)
+    instructions = build_instructions(kept, config)
+    write_jsonl(out / "instructions.jsonl", instructions)
+    return kept, dropped, instructions
 
 
 def synthesize(rows: list[dict], out: pathlib.Path, teacher: Teacher, config: SynthConfig,
                checker: Decontaminator | None = None) -> dict:
     """Stages 1-3 into `out`: instructions.jsonl, judgements.jsonl, sft.jsonl,
     dpo_candidates.jsonl, decontamination.jsonl and summary.json (counts at each filter)."""
-    out.mkdir(parents=True, exist_ok=True)
-    kept, dropped = decontaminate(rows, checker)
-    write_jsonl(out / "decontamination.jsonl", dropped)
-    instructions = build_instructions(kept, config)
-    write_jsonl(out / "instructions.jsonl", instructions)
+    kept, dropped, instructions = stage_one(rows, out, config, checker)
     held_ids = {row["id"] for row in kept if teacher.holds_out(row)}
     held = [i for i in instructions if i["id"] in held_ids]
     instructions = [i for i in instructions if i["id"] not in held_ids]
@@ -340,7 +294,7 @@ def synthesize(rows: list[dict], out: pathlib.Path, teacher: Teacher, config: Sy
 def synthesize_dpo(out: pathlib.Path, policy: Teacher, config: SynthConfig,
                    fallback: WritingTeacher | None = None) -> dict:
     """Stage 4 into `out`: policy_judgements.jsonl, dpo.jsonl and dpo_summary.json."""
-    candidates = read_jsonl(out / "dpo_candidates.jsonl")
+    candidates = read_appended(out / "dpo_candidates.jsonl")
     judgements = sample_judgements(candidates, policy, config, out / "policy_judgements.jsonl", config.samples, "policy")
     pairs, counts = dpo_pairs(candidates, judgements, fallback)
     write_jsonl(out / "dpo.jsonl", pairs)

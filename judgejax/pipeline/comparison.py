@@ -5,11 +5,11 @@ are resampled by prompt (the pairs of one prompt share its question and answers)
 rows one by one."""
 from __future__ import annotations
 
-import json
 import pathlib
 import platform
 from typing import Any
 
+from judgejax.data.jsonl import read_appended
 from judgejax.eval.bootstrap import run_differences, run_intervals
 from judgejax.eval.shards import MERGED
 from judgejax.eval.summary import SECTION_OF
@@ -20,8 +20,7 @@ DIFFERENCES = (("sft", "base"), ("dpo", "sft"), ("dpo", "base"))
 
 
 def _records(folder: pathlib.Path) -> list[dict]:
-    path = folder / MERGED
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()] if path.exists() else []
+    return read_appended(folder / MERGED)
 
 
 def _group_of(run: str):

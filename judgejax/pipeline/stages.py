@@ -12,14 +12,14 @@ from typing import Callable
 
 import jax
 
+from judgejax.data.jsonl import read_appended, write_jsonl
 from judgejax.eval.run import EvalOptions, evaluate, finish
 from judgejax.general.judges import Judge
 from judgejax.general.mtbench import run_mtbench
 from judgejax.judge.arena_teacher import ArenaTeacher
 from judgejax.judge.decontam import Decontaminator, mtbench_references, rewardbench_references
 from judgejax.judge.templates import TEMPLATES
-from judgejax.judge.synth import (ChatTeacher, LabelTeacher, SynthConfig, language_of, read_rows, synthesize,
-                                  synthesize_dpo, write_jsonl)
+from judgejax.judge.synth import ChatTeacher, LabelTeacher, SynthConfig, language_of, read_rows, synthesize, synthesize_dpo
 from judgejax.model.build import params_of
 from judgejax.model.checkpoint import assets_dir, load_model
 from judgejax.model.hf_export import export_hf
@@ -134,7 +134,7 @@ class Pipeline:
     def train(self, stage: str, model: str, data: pathlib.Path) -> dict:
         run_config = stage_config(self.config, stage, model, str(data), str(self.path(stage)))
         train(run_config, stage)
-        records = [json.loads(line) for line in self.path(stage, "metrics.jsonl").read_text().splitlines()]
+        records = read_appended(self.path(stage, "metrics.jsonl"))
         return {"steps": len(records), "first_loss": records[0]["loss"] if records else None,
                 "last_loss": records[-1]["loss"] if records else None,
                 "last_metrics": records[-1] if records else {}}

@@ -15,12 +15,12 @@ One JSONL line per pair:
 """
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from judgejax.data.errors import DataError, RowRef
+from judgejax.data.jsonl import write_jsonl
 
 Message = dict[str, str]
 DOMAINS = ("general", "safety", "math", "code")
@@ -122,9 +122,4 @@ def row_key(file_key: str, ref: RowRef) -> ExclusionKey:
 
 def write_pairs(pairs: Iterable[Pair], path: str | Path) -> int:
     """Writes one JSON object per line (UTF-8, not ASCII-escaped); returns the number written."""
-    n = 0
-    with open(path, "w", encoding="utf-8") as f:
-        for pair in pairs:
-            f.write(json.dumps(pair.to_json(), ensure_ascii=False) + "\n")
-            n += 1
-    return n
+    return write_jsonl(path, (pair.to_json() for pair in pairs))

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import pathlib
 
 import jax
+
+from judgejax.data.jsonl import append_jsonl, read_appended, write_jsonl
 
 
 class MetricsLog:
@@ -21,21 +22,18 @@ class MetricsLog:
             return
         self.directory.mkdir(parents=True, exist_ok=True)
         kept = [r for r in self.records() if r["step"] <= resume_step]
-        self.path.write_text("".join(json.dumps(r) + "\n" for r in kept))
+        write_jsonl(self.path, kept)
         from tensorboardX import SummaryWriter
 
         self.writer = SummaryWriter(str(self.directory / "tensorboard"), purge_step=resume_step + 1)
 
     def records(self) -> list[dict]:
-        if not self.path.exists():
-            return []
-        return [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
+        return read_appended(self.path)
 
     def write(self, step: int, metrics: dict[str, float]) -> None:
         if not self.active:
             return
-        with self.path.open("a") as f:
-            f.write(json.dumps({"step": step, **metrics}) + "\n")
+        append_jsonl(self.path, [{"step": step, **metrics}])
         for key, value in metrics.items():
             self.writer.add_scalar(key, value, step)
 
