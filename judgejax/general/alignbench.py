@@ -10,19 +10,20 @@ answers are asked again, up to 3 more rounds. Answer records are the question re
 
 from __future__ import annotations
 
-import shutil
 import time
 from pathlib import Path
 from typing import Sequence
 
 from tqdm import tqdm
 
+from judgejax.data.jsonl import append_jsonl
 from judgejax.general import alignbench_data as data
 from judgejax.general.alignbench_prompt import JUDGEJAX_TEMPLATE, judge_prompt, official_template, parse_judgment
 from judgejax.general.judges import Judge
 from judgejax.general.layout import Layout, batch_seed, done_keys
-from judgejax.general.records import append_jsonl, field, read_jsonl
+from judgejax.general.records import field, read_objects
 from judgejax.general.report import write_alignbench_report
+from judgejax.general.runner import copy_answers, judge_in_chunks, run_models, temperature_batches
 from judgejax.sample.chat import PROMPT_TOO_LONG, Generation, LocalChat
 
 REPREDICT_ROUNDS = 3
@@ -34,14 +35,8 @@ def generate_answers(chat: LocalChat, model: str, questions: Sequence[data.Align
     pending = [q for q in questions if q.id not in done]
     if not pending:
         return 0
-    pending.sort(key=lambda q: (config.temperature_for(q.category), len(q.question)))
-    batches: list[list[data.AlignQuestion]] = []
-    for q in pending:
-        if (batches and len(batches[-1]) < chat.batch_size
-                and config.temperature_for(batches[-1][0].category) == config.temperature_for(q.category)):
-            batches[-1].append(q)
-        else:
-            batches.append([q])
+    batches = temperature_batches(pending, lambda q: config.temperature_for(q.category), lambda q: len(q.question),
+                                  chat.batch_size)
     with tqdm(total=len(pending), desc=f"alignbench answers {model}", unit="question") as progress:
         for batch in batches:
             temperature = config.temperature_for(batch[0].category)
@@ -75,7 +70,7 @@ def _answer_record(q: data.AlignQuestion, model: str, reply: Generation, tempera
 
 def load_answers(path: Path) -> dict[int, str]:
     answers = {}
-    for ref, record in read_jsonl(path):
+    for ref, record in read_objects(path):
         answer = record.get("answer")
         answers[field(ref, record, "question_id", int)] = answer if isinstance(answer, str) else ""
     return answers
@@ -84,17 +79,10 @@ def load_answers(path: Path) -> dict[int, str]:
 def import_answers(source: str | Path, model: str, layout: Layout) -> None:
     """Copy an answer file in AlignBench's format (question_id and answer per line) to
     `answers/{model}.jsonl`."""
-    for ref, record in read_jsonl(source):
+    for ref, record in read_objects(source):
         field(ref, record, "question_id", int)
         field(ref, record, "answer", (str, type(None)))
-    target = layout.answers(model)
-    if target.is_file():
-        if target.read_bytes() != Path(source).read_bytes():
-            raise FileExistsError(f"{target} exists and differs from {source}; name the model differently "
-                                  "(--answers NAME=FILE) or remove the old file")
-        return
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(source, target)
+    copy_answers(source, layout.answers(model))
 
 
 def grade(judge: Judge, model: str, questions: Sequence[data.AlignQuestion], config: data.AlignConfig,
@@ -114,22 +102,17 @@ def grade(judge: Judge, model: str, questions: Sequence[data.AlignQuestion], con
         dimensions, prompt = judge_prompt(text, q, answers[q.id], config)
         items.append((q, dimensions, prompt))
     items.sort(key=lambda item: len(item[2]))
-    with tqdm(total=len(items), desc=f"alignbench judge {judge.name} on {model}", unit="judgment") as progress:
-        for start in range(0, len(items), judge.chunk_size):
-            chunk = items[start:start + judge.chunk_size]
-            replies = judge.complete([[{"role": "user", "content": prompt}] for _, _, prompt in chunk])
-            records = []
-            for (q, dimensions, prompt), reply in zip(chunk, replies):
-                rating, score = parse_judgment(reply.text)
-                records.append({
-                    "question_id": q.id, "category": q.category, "subcategory": q.subcategory, "model_id": model,
-                    "answer": answers[q.id], "judge": judge.name, "prompt_source": source,
-                    "dimensions": dimensions, "judge_prompt": prompt, "judgment": reply.text,
-                    "rating": rating, "score": score, "finish_reason": reply.finish_reason, "tstamp": time.time(),
-                })
-            append_jsonl(path, records)
-            progress.update(len(chunk))
-    return len(items)
+
+    def record(item, reply) -> dict:
+        q, dimensions, prompt = item
+        rating, score = parse_judgment(reply.text)
+        return {"question_id": q.id, "category": q.category, "subcategory": q.subcategory, "model_id": model,
+                "answer": answers[q.id], "judge": judge.name, "prompt_source": source,
+                "dimensions": dimensions, "judge_prompt": prompt, "judgment": reply.text,
+                "rating": rating, "score": score, "finish_reason": reply.finish_reason, "tstamp": time.time()}
+
+    return judge_in_chunks(judge, items, lambda item: [{"role": "user", "content": item[2]}], record, path,
+                           f"alignbench judge {judge.name} on {model}")
 
 
 def run_alignbench(
@@ -145,22 +128,10 @@ def run_alignbench(
 ) -> dict[str, Path] | None:
     """As `run_mtbench`, for AlignBench read from `data_dir` (an AlignBench folder). The judge
     prompt is the official one when `data_dir` holds AlignBench's judge.py, else judgejax's own."""
-    layout = Layout(Path(out))
-    if command:
-        layout.record_command(command)
     config = data.load_config(data_dir)
     questions = data.load_questions(data_dir, config)[:limit]
     template = official_template(data_dir) or (JUDGEJAX_TEMPLATE, "judgejax wording (no judge.py in --data)")
-    names = [name for name, _ in models] + [name for name, _ in answer_files]
-    if len(set(names)) != len(names):
-        raise ValueError(f"model names {names} repeat; name them with NAME=PATH")
-    for name, source in answer_files:
-        import_answers(source, name, layout)
-    for name, chat in models:
-        generate_answers(chat, name, questions, config, layout.answers(name), seed=seed)
-        chat.release()
-    if judge is None:
-        return None
-    for name in names:
-        grade(judge, name, questions, config, template, layout)
-    return write_alignbench_report(layout, judge.name)
+    return run_models(out, command, models, answer_files, judge, import_answers=import_answers,
+                      answer=lambda chat, name, path: generate_answers(chat, name, questions, config, path, seed=seed),
+                      grade=lambda judge, name, layout: grade(judge, name, questions, config, template, layout),
+                      report=write_alignbench_report)

@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 
 from judgejax.data.errors import DataError
-from judgejax.general.records import field, read_jsonl
+from judgejax.general.records import field, question_records
 
 QUESTIONS_FILE = "data/data_v1.1_release.jsonl"
 CONFIG_FILES = {
@@ -90,12 +90,8 @@ def load_questions(folder: str | Path, config: AlignConfig) -> list[AlignQuestio
     if not path.is_file():
         raise FileNotFoundError(f"{path}: missing; --data must be an AlignBench folder (see "
                                 "https://github.com/THUDM/AlignBench)")
-    questions, seen = [], set()
-    for ref, record in read_jsonl(path):
-        qid = field(ref, record, "question_id", int)
-        if qid in seen:
-            raise DataError(ref, "question_id", "duplicate", f"question {qid} appears twice")
-        seen.add(qid)
+    questions = []
+    for ref, record, qid in question_records(path):
         question = AlignQuestion(qid, field(ref, record, "category", str), field(ref, record, "subcategory", str),
                                  field(ref, record, "question", str), field(ref, record, "reference", str))
         try:

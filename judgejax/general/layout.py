@@ -15,8 +15,9 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Hashable
 
+from judgejax.data.jsonl import append_jsonl
 from judgejax.general.judges import safe_name
-from judgejax.general.records import append_jsonl, read_jsonl
+from judgejax.general.records import read_objects
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,7 +45,7 @@ class Layout:
         append_jsonl(self.commands, [{"time": time.strftime("%Y-%m-%d %H:%M:%S"), "command": command}])
 
     def recorded_commands(self) -> list[str]:
-        return [record["command"] for _, record in read_jsonl(self.commands)] if self.commands.is_file() else []
+        return [record["command"] for _, record in read_objects(self.commands)] if self.commands.is_file() else []
 
 
 def named_path(spec: str) -> tuple[str, str]:
@@ -58,7 +59,7 @@ def named_path(spec: str) -> tuple[str, str]:
 
 
 def done_keys(path: Path, key: Callable[[dict[str, Any]], Hashable]) -> set:
-    return {key(record) for _, record in read_jsonl(path)} if path.is_file() else set()
+    return {key(record) for _, record in read_objects(path)} if path.is_file() else set()
 
 
 def batch_seed(seed: int, ids: list[Any]) -> int:

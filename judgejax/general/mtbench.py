@@ -9,19 +9,19 @@ the question's category (0 = greedy); one choice per question. Records use FastC
 
 from __future__ import annotations
 
-import shutil
 import time
 from pathlib import Path
 from typing import Sequence
 
 from tqdm import tqdm
 
+from judgejax.data.jsonl import append_jsonl
 from judgejax.general import mtbench_data as data
 from judgejax.general.judges import Judge
 from judgejax.general.layout import Layout, batch_seed, done_keys
 from judgejax.general.mtbench_prompts import judge_request, parse_rating
-from judgejax.general.records import append_jsonl
 from judgejax.general.report import write_mtbench_report
+from judgejax.general.runner import copy_answers, judge_in_chunks, run_models, temperature_batches
 from judgejax.sample.chat import LocalChat
 
 
@@ -32,14 +32,8 @@ def generate_answers(chat: LocalChat, model: str, questions: Sequence[data.Quest
     pending = [q for q in questions if q.id not in done]
     if not pending:
         return 0
-    pending.sort(key=lambda q: (data.temperature_for(q.category), len(q.turns[0])))
-    batches = []
-    for q in pending:
-        same = batches and data.temperature_for(batches[-1][0].category) == data.temperature_for(q.category)
-        if same and len(batches[-1]) < chat.batch_size:
-            batches[-1].append(q)
-        else:
-            batches.append([q])
+    batches = temperature_batches(pending, lambda q: data.temperature_for(q.category), lambda q: len(q.turns[0]),
+                                  chat.batch_size)
     with tqdm(total=len(pending), desc=f"mtbench answers {model}", unit="question") as progress:
         for batch in batches:
             temperature = data.temperature_for(batch[0].category)
@@ -69,14 +63,7 @@ def generate_answers(chat: LocalChat, model: str, questions: Sequence[data.Quest
 def import_answers(source: str | Path, model: str, layout: Layout) -> None:
     """Copy a FastChat-format answer file (checked) to `answers/{model}.jsonl`."""
     data.load_answers(source)
-    target = layout.answers(model)
-    if target.is_file():
-        if target.read_bytes() != Path(source).read_bytes():
-            raise FileExistsError(f"{target} exists and differs from {source}; name the model differently "
-                                  "(--answers NAME=FILE) or remove the old file")
-        return
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(source, target)
+    copy_answers(source, layout.answers(model))
 
 
 def grade(judge: Judge, model: str, questions: Sequence[data.Question], layout: Layout) -> int:
@@ -96,24 +83,15 @@ def grade(judge: Judge, model: str, questions: Sequence[data.Question], layout: 
             raise ValueError(f"{answers_path}: no answer to question {q.id}")
         requests.append((q, turn, judge_request(prompts, q, answers[q.id][0], references.get(q.id), turn)))
     requests.sort(key=lambda item: len(item[2].user_prompt))
-    with tqdm(total=len(requests), desc=f"mtbench judge {judge.name} on {model}", unit="judgment") as progress:
-        for start in range(0, len(requests), judge.chunk_size):
-            chunk = requests[start:start + judge.chunk_size]
-            replies = judge.complete([request.messages for _, _, request in chunk])
-            append_jsonl(path, [{
-                "question_id": q.id,
-                "model": model,
-                "judge": [judge.name, request.prompt_name],
-                "user_prompt": request.user_prompt,
-                "judgment": reply.text,
-                "score": parse_rating(reply.text),
-                "turn": turn,
-                "tstamp": time.time(),
-                "category": q.category,
-                "finish_reason": reply.finish_reason,
-            } for (q, turn, request), reply in zip(chunk, replies)])
-            progress.update(len(chunk))
-    return len(requests)
+
+    def record(item, reply) -> dict:
+        q, turn, request = item
+        return {"question_id": q.id, "model": model, "judge": [judge.name, request.prompt_name],
+                "user_prompt": request.user_prompt, "judgment": reply.text, "score": parse_rating(reply.text),
+                "turn": turn, "tstamp": time.time(), "category": q.category, "finish_reason": reply.finish_reason}
+
+    return judge_in_chunks(judge, requests, lambda item: item[2].messages, record, path,
+                           f"mtbench judge {judge.name} on {model}")
 
 
 def run_mtbench(
@@ -129,21 +107,9 @@ def run_mtbench(
     """Answer with each model, import each answer file, grade all of them with `judge` and write
     the judge's report (over every model it graded in `out`). Returns the report's files, or
     None without a judge. Everything already done in `out` is skipped."""
-    layout = Layout(Path(out))
-    if command:
-        layout.record_command(command)
     questions = data.load_questions()[:limit]
-    names = [name for name, _ in models] + [name for name, _ in answer_files]
-    if len(set(names)) != len(names):
-        raise ValueError(f"model names {names} repeat; name them with NAME=PATH")
-    for name, source in answer_files:
-        import_answers(source, name, layout)
-    for name, chat in models:
-        generate_answers(chat, name, questions, layout.answers(name), seed=seed)
-        chat.release()
-    if judge is None:
-        return None
-    for name in names:
-        grade(judge, name, questions, layout)
-    return write_mtbench_report(layout, judge.name)
+    return run_models(out, command, models, answer_files, judge, import_answers=import_answers,
+                      answer=lambda chat, name, path: generate_answers(chat, name, questions, path, seed=seed),
+                      grade=lambda judge, name, layout: grade(judge, name, questions, layout),
+                      report=write_mtbench_report)
 

@@ -8,7 +8,7 @@ import dataclasses
 from pathlib import Path
 
 from judgejax.data.errors import DataError
-from judgejax.general.records import field, read_jsonl
+from judgejax.general.records import field, question_records, read_objects
 
 SHIPPED = Path(__file__).resolve().parent.parent / "general_data" / "mt_bench"
 QUESTIONS = SHIPPED / "question.jsonl"
@@ -41,12 +41,8 @@ def temperature_for(category: str) -> float:
 
 
 def load_questions(path: str | Path = QUESTIONS) -> list[Question]:
-    questions, seen = [], set()
-    for ref, record in read_jsonl(path):
-        qid = field(ref, record, "question_id", int)
-        if qid in seen:
-            raise DataError(ref, "question_id", "duplicate", f"question {qid} appears twice")
-        seen.add(qid)
+    questions = []
+    for ref, record, qid in question_records(path):
         turns = _two_turns(ref, field(ref, record, "turns", list), "turns")
         questions.append(Question(qid, field(ref, record, "category", str), turns))
     return questions
@@ -60,7 +56,7 @@ def load_reference_answers(path: str | Path = REFERENCES) -> dict[int, tuple[str
 def load_answers(path: str | Path) -> dict[int, tuple[tuple[str, str], str]]:
     """question id -> (the two answer turns of choice 0, model_id) from a FastChat-format file."""
     answers = {}
-    for ref, record in read_jsonl(path):
+    for ref, record in read_objects(path):
         qid = field(ref, record, "question_id", int)
         if qid in answers:
             raise DataError(ref, "question_id", "duplicate", f"question {qid} answered twice")
@@ -75,7 +71,7 @@ def load_answers(path: str | Path) -> dict[int, tuple[tuple[str, str], str]]:
 def load_judge_prompts(path: str | Path = JUDGE_PROMPTS) -> dict[str, dict[str, str]]:
     """name -> the prompt record (system_prompt, prompt_template, output_format, ...)."""
     prompts = {}
-    for ref, record in read_jsonl(path):
+    for ref, record in read_objects(path):
         name = field(ref, record, "name", str)
         for key in ("system_prompt", "prompt_template", "output_format", "type"):
             field(ref, record, key, str)

@@ -1,34 +1,35 @@
-"""JSONL files of questions, answers and judgments: read with errors naming file and line, append
-whole batches so an interrupted run resumes from the last complete batch."""
+"""Records of JSONL files of questions, answers and judgments, with errors naming file, line and
+field."""
 
 from __future__ import annotations
 
-import json
 import os
-from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from judgejax.data.errors import DataError, RowRef
+from judgejax.data.jsonl import read_jsonl
 
 
-def read_jsonl(path: str | os.PathLike[str]) -> list[tuple[RowRef, dict[str, Any]]]:
+def read_objects(path: str | os.PathLike[str]) -> list[tuple[RowRef, dict[str, Any]]]:
     """(where, record) for every non-blank line; raises DataError on a line that is not a JSON object."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such file")
     rows = []
-    with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            ref = RowRef(str(path), "line", number)
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise DataError(ref, None, "invalid_json", f"not valid JSON ({error})") from error
-            if not isinstance(record, dict):
-                raise DataError(ref, None, "not_object", f"expected a JSON object, got {type(record).__name__}")
-            rows.append((ref, record))
+    for number, record in read_jsonl(path):
+        ref = RowRef(str(path), "line", number)
+        if not isinstance(record, dict):
+            raise DataError(ref, None, "not_object", f"expected a JSON object, got {type(record).__name__}")
+        rows.append((ref, record))
+    return rows
+
+
+def question_records(path: str | os.PathLike[str]) -> list[tuple[RowRef, dict[str, Any], int]]:
+    """(where, record, question id) of every line; the ids are ints that do not repeat."""
+    rows, seen = [], set()
+    for ref, record in read_objects(path):
+        qid = field(ref, record, "question_id", int)
+        if qid in seen:
+            raise DataError(ref, "question_id", "duplicate", f"question {qid} appears twice")
+        seen.add(qid)
+        rows.append((ref, record, qid))
     return rows
 
 
@@ -42,17 +43,3 @@ def field(ref: RowRef, record: dict[str, Any], name: str, kind: type | tuple[typ
     if not isinstance(value, kind):
         raise DataError(ref, name, "bad_type", f"expected {kind}, got {type(value).__name__}: {value!r:.80}")
     return value
-
-
-def append_jsonl(path: str | os.PathLike[str], records: Iterable[dict[str, Any]]) -> None:
-    """Append records as one write, flushed to disk, so a file only ever ends in complete lines
-    unless the process dies inside this call."""
-    text = "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records)
-    if not text:
-        return
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())

@@ -12,14 +12,14 @@ from typing import Any, Sequence
 
 from judgejax.general import alignbench_data, mtbench_data
 from judgejax.general.layout import Layout, file_sha256
-from judgejax.general.records import read_jsonl
+from judgejax.general.records import read_objects
 from judgejax.general.scores import alignbench_scores, mtbench_scores
 
 
 def write_mtbench_report(layout: Layout, judge: str) -> dict[str, Path]:
     models = {}
     for model in layout.graded_models(judge):
-        judgments = [record for _, record in read_jsonl(layout.judgments(judge, model))]
+        judgments = [record for _, record in read_objects(layout.judgments(judge, model))]
         models[model] = mtbench_scores(judgments) | _finish_counts(layout, judge, model, judgments)
     columns = [("MT-Bench", "overall"), ("turn 1", "turn_1"), ("turn 2", "turn_2")]
     columns += [(c, ("categories", c)) for c in mtbench_data.CATEGORIES]
@@ -38,7 +38,7 @@ def write_mtbench_report(layout: Layout, judge: str) -> dict[str, Path]:
 def write_alignbench_report(layout: Layout, judge: str) -> dict[str, Path]:
     models = {}
     for model in layout.graded_models(judge):
-        judgments = [record for _, record in read_jsonl(layout.judgments(judge, model))]
+        judgments = [record for _, record in read_objects(layout.judgments(judge, model))]
         scores = alignbench_scores(judgments)
         scores["overall_official_errors"] = alignbench_scores(judgments, official_errors=True)["overall"]
         scores["prompts"] = dict(Counter(j["prompt_source"] for j in judgments))
@@ -67,7 +67,7 @@ def write_alignbench_report(layout: Layout, judge: str) -> dict[str, Path]:
 def _finish_counts(layout: Layout, judge: str, model: str, judgments: list[dict[str, Any]]) -> dict[str, Any]:
     answers: Counter = Counter()
     if layout.answers(model).is_file():
-        for _, record in read_jsonl(layout.answers(model)):
+        for _, record in read_objects(layout.answers(model)):
             reasons = record.get("finish_reasons", [record["finish_reason"]] if "finish_reason" in record else [])
             answers.update(reasons)
     return {"answer_finish_reasons": dict(answers),
