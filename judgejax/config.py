@@ -1,68 +1,60 @@
-"""Configs as nested frozen dataclasses read from YAML, with dotted `key=value` overrides.
-Unknown keys and wrong types are errors that name the key and the file."""
+"""Configs: frozen pydantic dataclasses (`section`) read from YAML, with dotted `key=value`
+overrides. Pydantic checks every value against its field's type (lax mode: YAML's `2e-5`, read as
+a string, is a float); unknown keys and bad values are errors that name the key and the file."""
 
 from __future__ import annotations
 
 import dataclasses
 import pathlib
-import types
 import typing
-from typing import Any, Literal
+from typing import Any
 
+import pydantic
+import pydantic.dataclasses
 import yaml
-
 
 
 class ConfigFileError(ValueError):
     pass
 
 
+def section(cls):
+    """A config class: a frozen dataclass whose values pydantic checks and whose unknown keys are
+    errors (also when built in code)."""
+    return pydantic.dataclasses.dataclass(frozen=True, config=pydantic.ConfigDict(extra="forbid"))(cls)
+
+
 def build(cls, raw: Any, where: str, source: str):
-    """Instantiate dataclass `cls` from `raw`, checking keys and value types."""
+    """Instantiate config class `cls` from `raw` (a YAML mapping found at key `where` of `source`)."""
     if not isinstance(raw, dict):
         raise ConfigFileError(f"{source}: {where or 'top level'} must be a mapping, got {raw!r}")
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(raw) - set(fields))
-    if unknown:
-        raise ConfigFileError(f"{source}: unknown key {where + '.' if where else ''}{unknown[0]} (known: {', '.join(fields)})")
-    hints = typing.get_type_hints(cls)
-    kwargs = {}
-    for name, value in raw.items():
-        key = f"{where}.{name}" if where else name
-        kwargs[name] = _coerce(hints[name], value, key, source)
     try:
-        return cls(**kwargs)
-    except TypeError as e:
-        raise ConfigFileError(f"{source}: {where or 'config'}: {e}") from e
-    except ValueError as e:
-        raise ConfigFileError(f"{source}: {e}") from e
+        return pydantic.TypeAdapter(cls).validate_python(raw)
+    except pydantic.ValidationError as e:
+        raise ConfigFileError(f"{source}: {_message(e.errors()[0], cls, where)}") from e
 
 
-def _coerce(hint, value, key: str, source: str):
-    if dataclasses.is_dataclass(hint):
-        return build(hint, value, key, source)
-    origin = typing.get_origin(hint)
-    if origin is Literal:
-        if value not in typing.get_args(hint):
-            raise ConfigFileError(f"{source}: {key}={value!r}; choose one of {list(typing.get_args(hint))}")
-        return value
-    if origin is tuple:
-        if not isinstance(value, (list, tuple)):
-            raise ConfigFileError(f"{source}: {key} must be a list, got {value!r}")
-        return tuple(value)
-    if origin in (typing.Union, types.UnionType):
-        return value
-    if hint is float and not isinstance(value, bool):
-        if isinstance(value, int):
-            return float(value)
-        if isinstance(value, str):  # YAML reads 2e-5 (no dot) as a string
-            try:
-                return float(value)
-            except ValueError:
-                pass
-    if isinstance(hint, type) and not isinstance(value, hint):
-        raise ConfigFileError(f"{source}: {key} must be {hint.__name__}, got {value!r}")
-    return value
+def _message(error: dict, cls, where: str) -> str:
+    loc = [str(part) for part in error["loc"]]
+    key = ".".join([where] * bool(where) + loc)
+    kind = error["type"]
+    if kind == "value_error":  # raised by a section's own check, which names its key
+        return str(error["ctx"]["error"])
+    if kind in ("unexpected_keyword_argument", "extra_forbidden"):
+        return f"unknown key {key} (known: {', '.join(_fields_at(cls, loc[:-1]))})"
+    if kind == "missing" or kind == "missing_argument":
+        return f"missing key {key}"
+    return f"{key}={error['input']!r}: {error['msg']}"
+
+
+def _fields_at(cls, path: list[str]) -> list[str]:
+    """The field names of the config class found by following `path` from `cls`."""
+    for name in path:
+        hint = typing.get_type_hints(cls).get(name)
+        if not dataclasses.is_dataclass(hint):
+            return []
+        cls = hint
+    return [f.name for f in dataclasses.fields(cls)]
 
 
 def apply_override(raw: dict, override: str) -> None:

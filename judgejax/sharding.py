@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from typing import Mapping, Sequence
 
 import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+
+from judgejax.config import section
 
 MESH_AXES = ("data", "fsdp", "tensor")
 BATCH = ("data", "fsdp")
@@ -32,7 +33,7 @@ class ShardingError(ValueError):
     """A tensor dimension that does not divide the mesh axis it is placed on."""
 
 
-@dataclasses.dataclass(frozen=True)
+@section
 class MeshConfig:
     """Mesh shape; -1 on one axis takes all remaining devices."""
 

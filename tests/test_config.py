@@ -39,8 +39,9 @@ def test_overrides_apply_with_yaml_types(tmp_path):
 
 @pytest.mark.parametrize("override, message", [
     ("optim.learning_rat=1e-5", r"unknown key optim.learning_rat \(known: learning_rate"),
-    ("dpo.loss_type=kto", r"dpo.loss_type='kto'; choose one of \['sigmoid', 'ipo', 'hinge'\]"),
-    ("train.steps=many", r"train.steps must be int, got 'many'"),
+    ("dpo.loss_type=kto", r"dpo.loss_type='kto': Input should be 'sigmoid', 'ipo' or 'hinge'"),
+    ("train.steps=many", r"train.steps='many': Input should be a valid integer"),
+    ("mesh.data=[1]", r"mesh.data=\[1\]: Input should be a valid integer"),
     ("optim.schedule=step", r"optim.schedule='step'"),
     ("data.max_length=4096", r"no bucket for rows of max_length 4096"),
     ("nonsense", r"expected key=value"),

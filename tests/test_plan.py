@@ -95,14 +95,15 @@ def test_tiny_plan_equals_a_hand_calculation():
                data=dict(max_length=60, bucket_lengths=(32, 64), global_batch_size=8),
                train=dict(grad_accum=2, logprob_chunk=16))
     plan = plan_memory(cfg, run, (1, 2, 2), "sft")
-    # Whole model: embed 96*32 + lm_head 96*32 + final norm 32 + 2 layers x (norms 2*32, q 32*32,
-    # k, v 32*16 each, o 32*32, biases 32+16+16, gate/up/down 32*48 each) = 3072*2 + 32 + 2*7808.
-    assert plan.param_count == 21792
-    # Per chip: embed and lm_head split 2 (vocab/tensor) x 2 (embed/fsdp): 768 each; norms whole:
+    # Whole model: embed 128*32 + lm_head 128*32 (vocabulary 96 padded to 128) + final norm 32 +
+    # 2 layers x (norms 2*32, q 32*32, k, v 32*16 each, o 32*32, biases 32+16+16, gate/up/down
+    # 32*48 each) = 4096*2 + 32 + 2*7808.
+    assert plan.param_count == 23840
+    # Per chip: embed and lm_head split 2 (vocab/tensor) x 2 (embed/fsdp): 1024 each; norms whole:
     # 32 + 64 + 64; q, o: 2*16*2*8 = 512 each; k, v: 2*16*1*8 = 256 each; biases 32+16+16;
     # gate, up, down: 2*16*24 = 768 each.
-    values = 768 * 2 + 32 + 64 * 2 + 512 * 2 + 256 * 2 + 64 + 768 * 3
-    assert values == 5600
+    values = 1024 * 2 + 32 + 64 * 2 + 512 * 2 + 256 * 2 + 64 + 768 * 3
+    assert values == 6112
     assert plan.params == values * 2  # bf16
     assert plan.optimizer == values * (4 + 2)  # AdamW: mu float32, nu in the parameter dtype
     assert plan.gradients == values * (2 + 4)  # bf16 gradient + float32 update
@@ -121,13 +122,13 @@ def test_tiny_plan_equals_a_hand_calculation():
     assert by_policy["names"] == recomputed + 2 * 128 * 96 * 2
     assert by_policy["dots"] == recomputed + 2 * 128 * 112 * 2
     assert plan.offloaded == 2 * 128 * 96 * 2
-    assert plan.logits == 2 * 2 * 16 * 48 * 4  # two float32 [rows, chunk, V/tensor] blocks
-    # fsdp=2: the other half of (tables 2*96*32 + one layer 7808) / tensor 2 gathered, at 2 + 4
+    assert plan.logits == 2 * 2 * 16 * 64 * 4  # two float32 [rows, chunk, V/tensor] blocks
+    # fsdp=2: the other half of (tables 2*128*32 + one layer 7808) / tensor 2 gathered, at 2 + 4
     # bytes a value (weight and gradient).
-    assert plan.gathered == (6144 + 7808) // 2 * 6 // 2
+    assert plan.gathered == (8192 + 7808) // 2 * 6 // 2
     # Sampling 8 rows over 2 chips x 60 tokens: K and V of 2 layers, 1 KV head (of 2) of 8.
     assert plan.kv_cache == 2 * 2 * 4 * 60 * 1 * 8 * 2
-    assert plan.prefill == 4 * 2 * 60 * 60 * 8 + 4 * 60 * 48 * 4
+    assert plan.prefill == 4 * 2 * 60 * 60 * 8 + 4 * 60 * 64 * 4
     dpo = plan_memory(cfg, run, (1, 2, 2), "dpo")
     assert dpo.rows == 4 and dpo.reference == 0
     in_memory = plan_memory(cfg, dataclass_replace(run, "dpo", reference="in_memory"), (1, 2, 2), "dpo")

@@ -215,11 +215,11 @@ def test_config_errors_name_the_key(tmp_path):
     config = load_prepare_config(tmp_path / "c.yaml", ["max_per_domain.safety=7", "on_error=skip", "sources=[gsm8k]"])
     assert config == PrepareConfig(sources=("gsm8k",), max_per_source={"gsm8k": 5},
                                    max_per_domain={"math": 10, "safety": 7}, seed=1, on_error="skip")
-    for overrides, message in ((["colour=red"], "unknown key 'colour'"),
+    for overrides, message in ((["colour=red"], r"unknown key colour \(known: sources, "),
                                (["max_per_domain.cooking=3"], r"max_per_domain\.cooking: unknown name"),
                                (["max_per_source.gsm8k=-1"], r"max_per_source\.gsm8k must be a count >= 0"),
                                (["sources=[gsm9k]"], "unknown source 'gsm9k'"),
-                               (["on_error=ignore"], "on_error must be 'raise' or 'skip'"),
+                               (["on_error=ignore"], "on_error='ignore': Input should be 'raise' or 'skip'"),
                                (["seed"], "expected key=value")):
         with pytest.raises(ValueError, match=message):
             load_prepare_config(tmp_path / "c.yaml", overrides)

@@ -1,10 +1,11 @@
 """Which source columns hold our fields."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+
+from judgejax.config import section
 
 
-@dataclass(frozen=True)
+@section
 class Columns:
     """Source column names for our fields.
 

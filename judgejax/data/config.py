@@ -1,13 +1,14 @@
 """The data sub-config of a training stage."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Literal
 
+from judgejax.config import section
 from judgejax.data.columns import Columns
 
 
-@dataclass(frozen=True)
+@section
 class DataConfig:
     """Where the rows are and how they become batches.
 

@@ -38,7 +38,7 @@ def _completion_logps(graphdef, state, tokens_bt, segments_bt, completion_bt):
     positions_bt = jnp.broadcast_to(jnp.arange(tokens_bt.shape[1]), tokens_bt.shape)
     hidden_btd, _ = model.hidden_states(tokens_bt, positions_bt, segments_bt)
     logps_bt = token_logprobs(hidden_btd[:, :-1], model.unembed_dv(), tokens_bt[:, 1:],
-                              compute_dtype=model.cfg.compute_jnp_dtype)
+                              compute_dtype=model.cfg.compute_jnp_dtype, vocab_size=model.cfg.vocab_size)
     return sequence_logps(logps_bt, completion_bt[:, 1:])
 
 

@@ -39,9 +39,7 @@ def _continuation_logps(graphdef, state, prefix: SharedPrefix | None, packed: di
     dtype = model.cfg.compute_jnp_dtype
     capacity = length + max(len(c) for c in continuations) - 1
     hidden_bd, cache = prefill(model, packed, capacity, prefix)
-    unembed_dv = model.unembed_dv()
-    first_bv = jax.nn.log_softmax(jnp.einsum("bd,dv->bv", hidden_bd, unembed_dv.astype(dtype),
-                                             preferred_element_type=jnp.float32), axis=-1)
+    first_bv = jax.nn.log_softmax(model.logits(hidden_bd[:, None])[:, 0], axis=-1)
     scores = []
     for continuation in continuations:
         logp_b = first_bv[:, continuation[0]]
@@ -51,7 +49,8 @@ def _continuation_logps(graphdef, state, prefix: SharedPrefix | None, packed: di
             targets_bn = jnp.broadcast_to(jnp.asarray(continuation[1:], jnp.int32), (batch, rest))
             positions_bn = packed["next_position"][:, None] + jnp.arange(rest)
             hidden_bnd, _ = model.hidden_states(inputs_bn, positions_bn, jnp.ones((batch, rest), jnp.int32), cache)
-            logp_b = logp_b + token_logprobs(hidden_bnd, unembed_dv, targets_bn, compute_dtype=dtype).sum(-1)
+            logp_b = logp_b + token_logprobs(hidden_bnd, model.unembed_dv(), targets_bn, compute_dtype=dtype,
+                                           vocab_size=model.cfg.vocab_size).sum(-1)
         scores.append(logp_b)
     return jnp.stack(scores, axis=1)
 

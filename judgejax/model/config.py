@@ -13,6 +13,10 @@ SUPPORTED_ARCHITECTURES = ("LlamaForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCaus
 # What a decoder layer keeps for its backward pass (judgejax.model.remat).
 REMAT_POLICIES = ("none", "full", "dots", "names", "offload")
 DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
+# The embedding and LM head hold a multiple of this many rows, so that any power-of-two tensor axis
+# up to it divides the vocabulary (32001, 50257, ...); the padded entries get -inf logits and are
+# never exported. A multiple of 128 is also a matmul tile.
+VOCAB_MULTIPLE = 128
 
 
 class ConfigError(ValueError):
@@ -64,6 +68,10 @@ class ModelConfig:
                 raise ConfigError(f"{field}={getattr(self, field)!r}; choose one of {sorted(DTYPES)}")
         if self.remat not in REMAT_POLICIES:
             raise ConfigError(f"remat={self.remat!r}; choose one of {', '.join(REMAT_POLICIES)}")
+
+    @property
+    def padded_vocab_size(self) -> int:
+        return -(-self.vocab_size // VOCAB_MULTIPLE) * VOCAB_MULTIPLE
 
     @property
     def param_jnp_dtype(self):

@@ -16,6 +16,7 @@ from safetensors.numpy import save_file
 from judgejax.model.build import flatten
 from judgejax.model.config import DTYPES, ModelConfig
 from judgejax.model.hf_names import hf_names, is_stacked, to_hf
+from judgejax.model.llm import PARAM_AXES
 
 WEIGHTS_INDEX = "model.safetensors.index.json"
 
@@ -35,7 +36,10 @@ def hf_tensors(params: Mapping, cfg: ModelConfig, dtype: str) -> Iterator[tuple[
             for l, hf_name in enumerate(names):
                 yield hf_name, to_hf(name, _to_host(value[l])).astype(np_dtype)
         else:
-            yield names[0], to_hf(name, _to_host(value)).astype(np_dtype)
+            host = _to_host(value)
+            if "vocab" in PARAM_AXES[name]:  # drop the vocabulary padding
+                host = host.take(np.arange(cfg.vocab_size), axis=PARAM_AXES[name].index("vocab"))
+            yield names[0], to_hf(name, host).astype(np_dtype)
 
 
 def write_safetensors(tensors: Iterator[tuple[str, np.ndarray]], out: pathlib.Path, max_shard_bytes: int) -> None:

@@ -15,7 +15,7 @@ from safetensors import SafetensorError, safe_open
 from judgejax.model.build import Tree, model_from_params, nest, param_shardings
 from judgejax.model.config import ModelConfig
 from judgejax.model.hf_names import IGNORED_SUFFIXES, TABLE, from_hf, hf_names, hf_shape, is_stacked
-from judgejax.model.llm import CausalLM, param_shapes
+from judgejax.model.llm import PARAM_AXES, CausalLM, param_shapes
 
 
 class CheckpointError(ValueError):
@@ -64,7 +64,7 @@ class SafetensorsIndex:
 def check_tensors(index: SafetensorsIndex, cfg: ModelConfig) -> None:
     """Every expected tensor present with its shape, nothing unexpected; errors name the tensor."""
     expected: dict[str, tuple[int, ...]] = {}
-    for name, shape in param_shapes(cfg).items():
+    for name, shape in param_shapes(cfg, padded=False).items():
         per_layer = shape[1:] if is_stacked(name) else shape
         for hf in hf_names(name, cfg):
             expected[hf] = hf_shape(name, per_layer)
@@ -95,6 +95,25 @@ def _read_shard(index: SafetensorsIndex, cfg: ModelConfig, name: str, shape, sha
     return np.stack([from_hf(name, index.read(names[l]), shape[1:])[shard[1:]] for l in layers])
 
 
+def _read_padded(index: SafetensorsIndex, cfg: ModelConfig, name: str, shape, shard: tuple[slice, ...]):
+    """A device shard of parameter `name`; on its vocabulary axis (if any), the rows past the real
+    vocabulary (padding) are zeros."""
+    if "vocab" not in PARAM_AXES[name]:
+        return _read_shard(index, cfg, name, shape, shard)
+    axis = PARAM_AXES[name].index("vocab")
+    bounds = [s.indices(n)[:2] for s, n in zip(shard, shape)]
+    out = np.zeros([stop - start for start, stop in bounds], np.float32)
+    start, stop = bounds[axis]
+    real_stop = min(stop, cfg.vocab_size)
+    if real_stop > start:
+        real = list(shard)
+        real[axis] = slice(start, real_stop)
+        filled = [slice(None)] * len(shape)
+        filled[axis] = slice(0, real_stop - start)
+        out[tuple(filled)] = _read_shard(index, cfg, name, shape, tuple(real))
+    return out
+
+
 def load_hf_params(folder: str | pathlib.Path, cfg: ModelConfig, mesh: Mesh) -> Tree:
     """Read the weights of `folder` into arrays sharded on `mesh` (in cfg.param_dtype)."""
     index = SafetensorsIndex(pathlib.Path(folder))
@@ -108,7 +127,7 @@ def load_hf_params(folder: str | pathlib.Path, cfg: ModelConfig, mesh: Mesh) -> 
         for device, shard in sharding.addressable_devices_indices_map(shape).items():
             key = tuple((s.start, s.stop) for s in shard)
             if key not in host_shards:
-                host_shards[key] = _read_shard(index, cfg, name, shape, shard).astype(cfg.param_jnp_dtype)
+                host_shards[key] = _read_padded(index, cfg, name, shape, shard).astype(cfg.param_jnp_dtype)
             device_arrays.append(jax.device_put(host_shards[key], device))
         out[name] = jax.make_array_from_single_device_arrays(shape, sharding, device_arrays)
     return nest(out)

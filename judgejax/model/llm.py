@@ -50,10 +50,11 @@ PREFIX_V_AXES = ("layers", "kv_heads", "seq", "head_dim")
 ACT_AXES = ("batch", "seq", None)
 
 
-def param_shapes(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:
-    """Shapes of the parameters this config has (biases and norms only where used)."""
+def param_shapes(cfg: ModelConfig, padded: bool = True) -> dict[str, tuple[int, ...]]:
+    """Shapes of the parameters this config has (biases and norms only where used); the vocabulary
+    padded to `cfg.padded_vocab_size` unless `padded` is false (the Hugging Face shapes)."""
     L, D, N, K, H = cfg.num_layers, cfg.hidden_size, cfg.num_heads, cfg.num_kv_heads, cfg.head_dim
-    F, V = cfg.intermediate_size, cfg.vocab_size
+    F, V = cfg.intermediate_size, cfg.padded_vocab_size if padded else cfg.vocab_size
     shapes = {
         "embed_vd": (V, D),
         "final_norm_d": (D,),
@@ -131,8 +132,9 @@ class Params(nnx.Module):
 
 
 class CausalLM(nnx.Module):
-    """Decoder-only LM. `__call__` returns float32 logits; `hidden_states` the final-normed
-    activations, for losses that project to the vocabulary chunk by chunk."""
+    """Decoder-only LM. `__call__` returns float32 logits over the vocabulary; `hidden_states` the
+    final-normed activations, for losses that project to the vocabulary chunk by chunk (through
+    `unembed_dv`, whose padded columns `judgejax.model.logprobs` masks)."""
 
     def __init__(self, cfg: ModelConfig, *, rngs: nnx.Rngs):
         self.cfg = cfg
@@ -147,12 +149,14 @@ class CausalLM(nnx.Module):
 
     def __call__(self, tokens_bt, positions_bt, segment_ids_bt, cache: KVCache | None = None):
         h_btd, cache = self.hidden_states(tokens_bt, positions_bt, segment_ids_bt, cache)
-        return self.logits(h_btd), cache
+        return self.logits(h_btd)[..., : self.cfg.vocab_size], cache
 
     def logits(self, h_btd) -> jax.Array:
-        """Float32 logits of final-normed activations."""
+        """Float32 logits of final-normed activations over the padded vocabulary, -inf on the
+        padding (`cfg.padded_vocab_size` columns)."""
         dtype = self.cfg.compute_jnp_dtype
-        return jnp.einsum("btd,dv->btv", h_btd, self.unembed_dv().astype(dtype), preferred_element_type=jnp.float32)
+        logits_btv = jnp.einsum("btd,dv->btv", h_btd, self.unembed_dv().astype(dtype), preferred_element_type=jnp.float32)
+        return mask_padded_vocab(logits_btv, self.cfg.vocab_size)
 
     def _layer(self):
         layer = _layer_fn(self.cfg, inverse_frequencies(self.cfg.rope, self.cfg.head_dim))
@@ -251,6 +255,13 @@ class CausalLM(nnx.Module):
             prefix,
         )
         return self._final_norm(x_btd), new_cache
+
+
+def mask_padded_vocab(logits_xv: jax.Array, vocab_size: int) -> jax.Array:
+    """-inf logits for the columns past `vocab_size` (vocabulary padding), if any."""
+    if logits_xv.shape[-1] == vocab_size:
+        return logits_xv
+    return jnp.where(jnp.arange(logits_xv.shape[-1]) < vocab_size, logits_xv, -jnp.inf)
 
 
 def _prefix_context(prefix_kv) -> tuple:

@@ -7,6 +7,8 @@ The full [B, T, V] float32 logits are never built: the sequence is cut into chun
 import jax
 import jax.numpy as jnp
 
+from judgejax.model.llm import mask_padded_vocab
+
 
 def token_logprobs(
     hidden_btd: jax.Array,
@@ -15,6 +17,7 @@ def token_logprobs(
     *,
     chunk_size: int = 1024,
     compute_dtype: jnp.dtype = jnp.float32,
+    vocab_size: int | None = None,
 ) -> jax.Array:
     """Float32 log p(targets_bt[b, t] | hidden_btd[b, t]) for every position, shape [B, T].
 
@@ -22,7 +25,8 @@ def token_logprobs(
     log-softmax runs in float32. The caller aligns positions: for a causal LM, pass the hidden
     states of positions 0..T-2 and the token ids of positions 1..T-1. A target outside [0, V)
     gives NaN, so padding positions must hold a valid id (e.g. the pad token) and be masked out
-    with `sequence_logps`, which ignores masked positions even when they are NaN.
+    with `sequence_logps`, which ignores masked positions even when they are NaN. With
+    `vocab_size`, the unembedding's columns past it (vocabulary padding) get probability 0.
     """
     if hidden_btd.ndim != 3 or unembed_dv.ndim != 2 or targets_bt.ndim != 2:
         raise ValueError(
@@ -37,7 +41,7 @@ def token_logprobs(
         )
     if chunk_size < 1:
         raise ValueError(f"token_logprobs: chunk_size must be >= 1, got {chunk_size}")
-    vocab = unembed_dv.shape[1]
+    vocab = unembed_dv.shape[1] if vocab_size is None else vocab_size
     chunk = min(chunk_size, seq_len)
     num_chunks = -(-seq_len // chunk)
     pad = num_chunks * chunk - seq_len
@@ -57,6 +61,7 @@ def token_logprobs(
             unembed_dv,
             preferred_element_type=jnp.float32,
         )
+        logits_bcv = mask_padded_vocab(logits_bcv, vocab)
         target_logits_bc = jnp.take_along_axis(logits_bcv, targets_bc[..., None], axis=-1, mode="clip")[..., 0]
         logps_bc = target_logits_bc - jax.nn.logsumexp(logits_bcv, axis=-1)
         valid_bc = (targets_bc >= 0) & (targets_bc < vocab)

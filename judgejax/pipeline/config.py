@@ -8,7 +8,7 @@ import dataclasses
 import pathlib
 from typing import Any, Sequence
 
-from judgejax.config import ConfigFileError, build, read_yaml
+from judgejax.config import ConfigFileError, build, read_yaml, section
 from judgejax.train.config import RunConfig
 from judgejax.sharding import MeshConfig
 from judgejax.sources.arena import ArenaConfig
@@ -16,7 +16,7 @@ from judgejax.sources.arena import ArenaConfig
 ARENA_TEACHER = "gpt4-arena"
 
 
-@dataclasses.dataclass(frozen=True)
+@section
 class PrepareSection:
     sources: tuple[str, ...] = ("gsm8k", "llamafactory-en", "hh-rlhf")
     max_rows: int = 64  # preference rows taken (a seeded, domain-mixed subset; arena: the first train pairs in
@@ -25,7 +25,7 @@ class PrepareSection:
     seed: int = 0
 
 
-@dataclasses.dataclass(frozen=True)
+@section
 class SynthSection:
     # HF folder / checkpoint / SmolLM2-135M-Instruct, `labels`, or `gpt4-arena` (GPT-4's recorded critiques of
     # Arena-Bench-V1 answers, settings in the `arena` section; prepare then reads that data, not `sources`)
@@ -46,7 +46,7 @@ class SynthSection:
             raise ValueError(f"synth.templates: unknown {unknown}; choose from {sorted(TEMPLATES)}")
 
 
-@dataclasses.dataclass(frozen=True)
+@section
 class EvalSection:
     data: str  # RewardBench v1 parquet (rewardbench_filtered)
     limit_per_subset: int = 4  # 0: every row
@@ -65,7 +65,7 @@ class EvalSection:
             raise ValueError(f"eval.modes: {list(self.modes)}; choose from generative, verdict-prob")
 
 
-@dataclasses.dataclass(frozen=True)
+@section
 class MTBenchSection:
     """General ability of base, SFT and DPO models on MT-Bench, graded by `judge` (off when empty)."""
 
@@ -75,7 +75,7 @@ class MTBenchSection:
     judge_max_new_tokens: int = 512
 
 
-@dataclasses.dataclass(frozen=True)
+@section
 class PipelineConfig:
     output_dir: str
     base_model: str
@@ -104,9 +104,9 @@ def stage_config(config: PipelineConfig, stage: str, model: str, data: str, out:
     for key in ("model", "data", "train"):
         if not isinstance(raw.setdefault(key, {}), dict):
             raise ConfigFileError(f"{source}: {stage}.{key} must be a mapping")
-    for key, section in (("path", "model"), ("path", "data"), ("output_dir", "train")):
-        if key in raw[section]:
-            raise ConfigFileError(f"{source}: {stage}.{section}.{key} is set by the pipeline; remove it")
+    for key, part in (("path", "model"), ("path", "data"), ("output_dir", "train")):
+        if key in raw[part]:
+            raise ConfigFileError(f"{source}: {stage}.{part}.{key} is set by the pipeline; remove it")
     raw["model"]["path"], raw["data"]["path"], raw["train"]["output_dir"] = model, data, out
     raw.setdefault("mesh", dataclasses.asdict(config.mesh))
     return build(RunConfig, raw, stage, source or stage)

@@ -174,14 +174,14 @@ def plan_memory(
     layer = layer_activations(cfg, rows, seq, tensor, c_bytes)
     mask = rows * seq * seq
     L = cfg.num_layers
-    vocab = cfg.vocab_size // tensor
+    vocab = cfg.padded_vocab_size // tensor
     chunk = min(config.train.logprob_chunk, seq)
     logits = 2 * rows * chunk * vocab * 4
 
     # Under fsdp the embedding and unembedding tables and one layer's weights are gathered over
     # fsdp while in use, and so are their gradients until they are scattered back.
     layer_values = sum(math.prod(s[1:]) for n, s in param_shapes(cfg).items() if PARAM_AXES[n][0] == "layers")
-    tables = cfg.vocab_size * cfg.hidden_size * (1 if cfg.tie_word_embeddings else 2)
+    tables = cfg.padded_vocab_size * cfg.hidden_size * (1 if cfg.tie_word_embeddings else 2)
     gathered = int((tables + layer_values) / tensor * (p_bytes + 4) * (1 - 1 / mesh[1]))
 
     batch_ways = mesh[0] * mesh[1]

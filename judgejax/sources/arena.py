@@ -23,6 +23,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Callable
 
+from judgejax.config import section
 from judgejax.data.errors import DataError
 from judgejax.data.readers import read_records
 
@@ -37,7 +38,7 @@ DROP = re.compile(r"reference|\[\[|\brat(?:e|ing)\b|\bscore\b", re.IGNORECASE)
 ASSISTANT = re.compile(r"\b(?:the|this) (?:AI )?assistant\b", re.IGNORECASE)
 
 
-@dataclasses.dataclass(frozen=True)
+@section
 class ArenaConfig:
     min_gap: int = 2  # smallest rating difference that makes a pair
     sft_min_gap: int = 5  # pairs at least this far apart go to SFT, closer ones to the DPO stage

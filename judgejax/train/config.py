@@ -7,7 +7,7 @@ import pathlib
 import typing
 from typing import Literal
 
-from judgejax.config import build, read_yaml
+from judgejax.config import build, read_yaml, section
 from judgejax.data.config import DataConfig
 from judgejax.model.config import REMAT_POLICIES
 from judgejax.sharding import MeshConfig
@@ -15,7 +15,7 @@ from judgejax.train.optimizer import OptimConfig
 from judgejax.train.steps import DPOConfig
 
 
-@dataclasses.dataclass(frozen=True)
+@section
 class ModelSection:
     path: str  # HF folder or judgejax checkpoint to start from
     param_dtype: Literal["float32", "bfloat16"] = "float32"
@@ -23,7 +23,7 @@ class ModelSection:
     remat: Literal[REMAT_POLICIES] = "none"  # what a decoder layer keeps for its backward (judgejax.model.remat)
 
 
-@dataclasses.dataclass(frozen=True)
+@section
 class TrainSection:
     output_dir: str
     steps: int = 0  # 0 = one pass over data.epochs
@@ -38,7 +38,7 @@ class TrainSection:
     keep: int = 2  # checkpoints kept
 
 
-@dataclasses.dataclass(frozen=True)
+@section
 class RunConfig:
     model: ModelSection
     data: DataConfig

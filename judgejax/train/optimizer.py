@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Literal
 
 import jax
 import optax
 
+from judgejax.config import section
 
-@dataclasses.dataclass(frozen=True)
+
+@section
 class OptimConfig:
     learning_rate: float = 1e-5
     warmup_steps: int = 0

@@ -7,13 +7,13 @@ one big batch."""
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Callable, Literal
 
 import jax
 import jax.numpy as jnp
 import optax
 
+from judgejax.config import section
 from judgejax.model.build import model_from_params
 from judgejax.model.config import ModelConfig
 from judgejax.train.dpo_loss import dpo_loss
@@ -23,7 +23,7 @@ from judgejax.train.state import TrainState
 SEQ_FIELDS = ("tokens", "targets", "loss_mask", "positions", "segment_ids")
 
 
-@dataclasses.dataclass(frozen=True)
+@section
 class DPOConfig:
     beta: float = 0.1
     loss_type: Literal["sigmoid", "ipo", "hinge"] = "sigmoid"
@@ -41,7 +41,8 @@ def sequence_token_logps(cfg: ModelConfig, params, seq: dict, chunk_size: int) -
     model = model_from_params(cfg, params)
     hidden, _ = model.hidden_states(seq["tokens"], seq["positions"], seq["segment_ids"])
     logps = token_logprobs(
-        hidden, model.unembed_dv(), seq["targets"], chunk_size=chunk_size, compute_dtype=cfg.compute_jnp_dtype
+        hidden, model.unembed_dv(), seq["targets"], chunk_size=chunk_size, compute_dtype=cfg.compute_jnp_dtype,
+        vocab_size=cfg.vocab_size,
     )
     return jnp.where(seq["loss_mask"] > 0, logps, 0.0)
 
