@@ -95,18 +95,26 @@ def constrain(x: jax.Array, logical_axes: Sequence[str | None]) -> jax.Array:
     return jax.lax.with_sharding_constraint(x, logical_spec(logical_axes))
 
 
-def batch_sharding(mesh: Mesh, ndim: int) -> NamedSharding:
-    return NamedSharding(mesh, P(BATCH, *([None] * (ndim - 1))))
+def data_parallel_size(mesh: Mesh) -> int:
+    """How many ways a batch's rows are split: the size of the mesh's (data, fsdp) axes."""
+    return math.prod(mesh.shape[a] for a in BATCH)
 
 
-def shard_batch(mesh: Mesh, batch: Mapping[str, np.ndarray]) -> dict[str, jax.Array]:
-    """Place a host batch on the mesh, rows split over (data, fsdp)."""
-    ways = mesh.shape["data"] * mesh.shape["fsdp"]
+def shard_batch(mesh: Mesh, batch: Mapping[str, np.ndarray], axis: int = 0) -> dict[str, jax.Array]:
+    """Place a host batch on the mesh, axis `axis` (the rows) split over (data, fsdp). Each process
+    passes its own rows (all of them on a mesh of its own devices). Rows that do not divide into
+    data x fsdp shards are an error, never replicated: pad them to a multiple first."""
+    ways = data_parallel_size(mesh)
+    processes = len({d.process_index for d in mesh.devices.flat})
     out = {}
     for key, value in batch.items():
-        if value.shape[0] % ways:
-            raise ShardingError(
-                f"batch field {key}: {value.shape[0]} rows do not divide data x fsdp = {ways}"
-            )
-        out[key] = jax.device_put(value, batch_sharding(mesh, value.ndim))
+        rows = value.shape[axis]
+        if rows * processes % ways:
+            per = f" per process x {processes} processes" if processes > 1 else ""
+            raise ShardingError(f"batch field {key}: {rows} rows{per} do not divide data x fsdp = {ways}")
+        sharding = NamedSharding(mesh, P(*[None] * axis, BATCH, *[None] * (value.ndim - axis - 1)))
+        if processes == 1:
+            out[key] = jax.device_put(value, sharding)
+        else:
+            out[key] = jax.make_array_from_process_local_data(sharding, value)
     return out

@@ -9,6 +9,8 @@ from flax import nnx
 
 from judgejax.model.checkpoint import load_model, save_model
 from judgejax.model.hf_import import import_hf
+from judgejax.sample.packing import pack_prompts
+from judgejax.sample.sampler import device_arrays
 from judgejax.sharding import MeshConfig, ShardingError, make_mesh, shard_batch
 from tiny_hf import make_tiny_hf
 
@@ -79,3 +81,16 @@ def test_indivisible_dimension_names_the_tensor(tmp_path):
     make_tiny_hf("llama", tmp_path)  # 2 kv heads cannot split 4 ways
     with pytest.raises(ShardingError, match=r"k_ldkh: dimension 2 \(kv_heads\) has size 2"):
         import_hf(tmp_path, make_mesh(MeshConfig(1, 2, 4)))
+
+
+def test_batch_rows_that_do_not_divide_the_mesh_are_an_error(hf_dir):
+    mesh = make_mesh(MeshConfig(2, 2, 2))  # rows split 4 ways
+    with pytest.raises(ShardingError, match=r"batch field tokens: 6 rows do not divide data x fsdp = 4"):
+        shard_batch(mesh, {"tokens": np.zeros((6, 3), np.int32)})
+    assert shard_batch(mesh, {"tokens": np.zeros((8, 3), np.int32)})["tokens"].addressable_shards[0].data.shape == (2, 3)
+    micro = shard_batch(mesh, {"tokens": np.zeros((3, 4, 5), np.int32)}, axis=1)["tokens"]  # [accum, rows, T]
+    assert micro.addressable_shards[0].data.shape == (3, 1, 5)
+    # The sampler's packed rows used to be replicated when they did not divide; now they are refused.
+    packed = pack_prompts([[1, 2, 3]] * 3, batch_rows=3, shards=1, buckets=(8,), pack=False)
+    with pytest.raises(ShardingError, match=r"3 rows do not divide data x fsdp = 4"):
+        device_arrays(import_hf(hf_dir, mesh), packed)

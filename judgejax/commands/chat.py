@@ -13,7 +13,7 @@ from judgejax.model.checkpoint import assets_dir, load_model
 from judgejax.sample.methods import method_from_config
 from judgejax.sample.sampler import generate
 from judgejax.commands.common import add_dtypes, add_mesh
-from judgejax.sharding import MeshConfig, make_mesh
+from judgejax.sharding import MeshConfig, data_parallel_size, make_mesh
 from judgejax.tokenizer import chat_token_ids, load_tokenizer, stop_token_ids
 
 
@@ -47,7 +47,7 @@ def chat(
             stop_ids=stop_token_ids(tokenizer, generation_config if generation_config.is_file() else None),
             method=method_from_config(temperature, top_k, top_p),
             seed=seed,
-            batch_multiple=mesh.shape["data"] * mesh.shape["fsdp"],
+            batch_multiple=data_parallel_size(mesh),
         )
         seconds = time.perf_counter() - start
     text = tokenizer.decode(completion.tokens, skip_special_tokens=True)

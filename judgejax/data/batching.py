@@ -21,11 +21,11 @@ FIELDS = ("tokens", "targets", "loss_mask", "positions", "segment_ids")
 
 
 def bucket_length(longest: int, buckets: Sequence[int]) -> int:
-    """The smallest bucket length that holds `longest` tokens."""
-    for bucket in buckets:
+    """The smallest bucket length that holds `longest` tokens (used for training rows and prompts)."""
+    for bucket in sorted(buckets):
         if longest <= bucket:
             return bucket
-    raise ValueError(f"a row of {longest} tokens is longer than the largest bucket {buckets[-1]}")
+    raise ValueError(f"a row of {longest} tokens is longer than the largest bucket {max(buckets)}")
 
 
 def _empty(prefix: str, batch: int, length: int) -> dict[str, np.ndarray]:

@@ -1,21 +1,14 @@
-"""Host rows -> arrays on the mesh for the scoring forwards: padding to a bucket length and to a
-row count that divides the data-parallel axes."""
+"""Host rows for the scoring forwards: padding to a bucket length and to a row count that divides
+the data-parallel axes (`judgejax.sharding.shard_batch` then places them on the mesh)."""
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
 
-import jax
 import numpy as np
-from jax.sharding import Mesh
 
-from judgejax.sample.buckets import DEFAULT_BUCKETS, bucket_length
-from judgejax.sharding import BATCH, batch_sharding
-
-
-def data_parallel(mesh: Mesh) -> int:
-    """Rows of a batch must be a multiple of this: the size of the (data, fsdp) axes."""
-    return int(np.prod([mesh.shape[a] for a in BATCH]))
+from judgejax.data.batching import bucket_length
+from judgejax.sample.buckets import DEFAULT_BUCKETS
 
 
 def padded_rows(rows: int, multiple: int) -> int:
@@ -32,11 +25,6 @@ def right_pad(sequences: Sequence[Sequence[int]], rows: int,
         tokens[i, :len(sequence)] = sequence
         segments[i, :len(sequence)] = 1
     return tokens, segments
-
-
-def place(mesh: Mesh, *arrays: np.ndarray) -> tuple[jax.Array, ...]:
-    """Put host arrays on the mesh with their rows split over (data, fsdp)."""
-    return tuple(jax.device_put(a, batch_sharding(mesh, a.ndim)) for a in arrays)
 
 
 def ids_hash(ids: Sequence[int]) -> str:

@@ -23,12 +23,13 @@ from flax import nnx
 
 from judgejax.data.chat import chat_ids
 from judgejax.data.errors import RowRef
-from judgejax.eval.batching import padded_rows, place, right_pad
+from judgejax.eval.batching import padded_rows, right_pad
 from judgejax.eval.examples import Item
 from judgejax.eval.scoring import scalar_result
 from judgejax.model.llm import CausalLM
 from judgejax.sample.buckets import DEFAULT_BUCKETS
 from judgejax.model.logprobs import sequence_logps, token_logprobs
+from judgejax.sharding import shard_batch
 
 
 @functools.partial(jax.jit, static_argnames=("graphdef",))
@@ -98,7 +99,8 @@ class ImplicitRewardJudge:
         for i, (start, sequence) in enumerate(zip(starts, sequences)):
             completion[i, start:len(sequence)] = 1
         graphdef, state = nnx.split(model)
-        out = _completion_logps(graphdef, state, *place(self.mesh, tokens, segments, completion))
+        placed = shard_batch(self.mesh, {"tokens": tokens, "segments": segments, "completion": completion})
+        out = _completion_logps(graphdef, state, placed["tokens"], placed["segments"], placed["completion"])
         return np.asarray(jax.device_get(out))[:len(sequences)].reshape(len(encoded), 2)
 
     def judge(self, items: Sequence[Item], encoded: Sequence[EncodedPair]) -> list[dict[str, Any]]:

@@ -25,7 +25,7 @@ from jax.sharding import Mesh
 from tqdm import tqdm
 
 from judgejax.data.jsonl import append_jsonl, read_appended
-from judgejax.eval.batching import data_parallel, ids_hash
+from judgejax.eval.batching import ids_hash
 from judgejax.eval.examples import (Item, PairExample, load_pairwise, load_rewardbench, make_items,
                                     select_examples)
 from judgejax.eval.generative import GenerativeJudge
@@ -37,7 +37,7 @@ from judgejax.eval.verdict_prob import VerdictProbJudge
 from judgejax.judge.templates import get_template
 from judgejax.model.checkpoint import assets_dir, load_model
 from judgejax.sample.buckets import DEFAULT_BUCKETS
-from judgejax.sharding import MeshConfig, make_mesh
+from judgejax.sharding import MeshConfig, data_parallel_size, make_mesh
 from judgejax.tokenizer import load_tokenizer, stop_token_ids
 
 MODES = ("generative", "verdict-prob", "implicit-reward")
@@ -260,7 +260,7 @@ def build_judge(opts: EvalOptions, mesh: Mesh, share_and_pack: bool = True) -> J
     assets = assets_dir(opts.model)
     tokenizer = load_tokenizer(assets)
     model = load_model(opts.model, mesh, **dtypes)
-    multiple = data_parallel(mesh)
+    multiple = data_parallel_size(mesh)
     if opts.mode == "implicit-reward":
         reference_tokenizer = load_tokenizer(assets_dir(opts.reference))
         if reference_tokenizer.get_vocab() != tokenizer.get_vocab():

@@ -20,6 +20,7 @@ from judgejax.model.checkpoint import assets_dir, load_model
 from judgejax.sample.methods import Greedy, Sample
 from judgejax.sample.buckets import DEFAULT_BUCKETS
 from judgejax.sample.sampler import generate
+from judgejax.sharding import data_parallel_size
 from judgejax.tokenizer import chat_token_ids, load_tokenizer, stop_token_ids
 
 Message = dict[str, str]
@@ -78,7 +79,7 @@ class LocalChat:
         self.path = Path(path)
         self.mesh = mesh
         self.max_new_tokens = max_new_tokens
-        self.batch_multiple = mesh.shape["data"] * mesh.shape["fsdp"]
+        self.batch_multiple = data_parallel_size(mesh)
         self.batch_size = -(-batch_size // self.batch_multiple) * self.batch_multiple
         self.buckets = tuple(buckets)
         self.dtypes = {"param_dtype": param_dtype, "compute_dtype": compute_dtype}

@@ -17,7 +17,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from judgejax.sample.buckets import bucket_length
+from judgejax.data.batching import bucket_length
+from judgejax.data.packing import first_fit
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,19 +38,10 @@ class PackedPrompts:
         return self.positions[self.row, self.end - 1] + 1
 
 
-def _first_fit(lengths: Sequence[int], width: int) -> list[list[int]]:
-    """Indices into `lengths` grouped into rows of at most `width` tokens, longest first."""
-    rows: list[list[int]] = []
-    room: list[int] = []
-    for i in sorted(range(len(lengths)), key=lambda i: -lengths[i]):
-        fit = next((r for r, free in enumerate(room) if free >= lengths[i]), None)
-        if fit is None:
-            rows.append([])
-            room.append(width)
-            fit = len(rows) - 1
-        rows[fit].append(i)
-        room[fit] -= lengths[i]
-    return rows
+def _longest_first_fit(lengths: Sequence[int], width: int) -> list[list[int]]:
+    """Indices into `lengths` grouped into rows of at most `width` tokens, placed longest first."""
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    return [[order[j] for j in row] for row in first_fit([lengths[i] for i in order], width)]
 
 
 def _round_rows(n: int) -> int:
@@ -67,7 +59,7 @@ def pack_prompts(prompts: Sequence[Sequence[int]], *, batch_rows: int, shards: i
     prompts = [list(p) for p in prompts] + [[0]] * (batch_rows - len(prompts))
     width = bucket_length(max(len(p) for p in prompts), buckets)
     per_shard = batch_rows // shards
-    groups = [_first_fit([len(p) for p in prompts[s * per_shard:(s + 1) * per_shard]], width) if pack
+    groups = [_longest_first_fit([len(p) for p in prompts[s * per_shard:(s + 1) * per_shard]], width) if pack
               else [[i] for i in range(per_shard)] for s in range(shards)]
     rows_per_shard = max(len(g) for g in groups)
     if pack:

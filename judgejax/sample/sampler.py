@@ -21,7 +21,7 @@ from judgejax.sample.buckets import DEFAULT_BUCKETS
 from judgejax.sample.methods import Greedy, Sample
 from judgejax.sample.packing import PackedPrompts, pack_prompts
 from judgejax.sample.prefix import PrefixCache
-from judgejax.sharding import batch_sharding
+from judgejax.sharding import shard_batch
 
 FINISH_REASONS = ("running", "stop", "length", "cache_full")
 RUNNING, STOP, LENGTH, CACHE_FULL = range(4)
@@ -45,11 +45,10 @@ def pack_batch(prefixes: PrefixCache, prompts: Sequence[Sequence[int]], *, shard
 
 
 def device_arrays(model: CausalLM, packed: PackedPrompts) -> dict[str, jax.Array]:
-    """A packed batch on the model's mesh: rows split over the data axes where they divide."""
+    """A packed batch on the model's mesh, rows split over the data axes (`pack_batch`'s `shards`
+    must be a multiple of the mesh's data x fsdp size)."""
     mesh = model.outer.embed_vd[...].sharding.mesh
-    rows = {"tokens": packed.tokens, "positions": packed.positions, "segments": packed.segments}
-    if isinstance(mesh, jax.sharding.Mesh) and len(packed.tokens) % (mesh.shape["data"] * mesh.shape["fsdp"]) == 0:
-        rows = {k: jax.device_put(v, batch_sharding(mesh, 2)) for k, v in rows.items()}
+    rows = shard_batch(mesh, {"tokens": packed.tokens, "positions": packed.positions, "segments": packed.segments})
     return rows | {"row": packed.row, "end": packed.end, "length": packed.lengths,
                    "next_position": packed.next_positions}
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import jax
 import numpy as np
-from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+from jax.sharding import Mesh
 
-from judgejax.sharding import BATCH, ShardingError
+from judgejax.sharding import ShardingError, shard_batch
 
 
 def seq_batch_keys(batch: dict[str, np.ndarray]) -> list[str]:
@@ -17,12 +17,10 @@ def seq_batch_keys(batch: dict[str, np.ndarray]) -> list[str]:
 def global_batch(mesh: Mesh, local: dict[str, np.ndarray], accum: int) -> dict[str, jax.Array]:
     """Each process passes its own rows; they are split into `accum` micro-batches and the rows
     of every micro-batch sharded over (data, fsdp)."""
-    out = {}
+    split = {}
     for key, value in local.items():
         rows = value.shape[0]
         if rows % accum:
             raise ShardingError(f"batch field {key}: {rows} local rows do not split into {accum} micro-batches")
-        value = value.reshape(accum, rows // accum, *value.shape[1:])
-        sharding = NamedSharding(mesh, P(None, BATCH, *([None] * (value.ndim - 2))))
-        out[key] = jax.make_array_from_process_local_data(sharding, value)
-    return out
+        split[key] = value.reshape(accum, rows // accum, *value.shape[1:])
+    return shard_batch(mesh, split, axis=1)

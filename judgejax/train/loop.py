@@ -23,7 +23,7 @@ from judgejax.data.pipeline import batch_iterator, preference_dataset, sft_datas
 from judgejax.model.build import params_of
 from judgejax.model.checkpoint import ASSETS, RUN_CHECKPOINTS, assets_dir, copy_assets, load_model
 from judgejax.model.config import ModelConfig
-from judgejax.sharding import make_mesh
+from judgejax.sharding import data_parallel_size, make_mesh
 from judgejax.tokenizer import load_tokenizer
 from judgejax.train.batches import global_batch, seq_batch_keys
 from judgejax.train.checkpoints import TrainCheckpoints
@@ -71,7 +71,7 @@ def run(config: RunConfig, stage: Stage, callbacks: Sequence[StepCallback] = ())
     which `load_model` and `judgejax export` accept (its latest checkpoint's parameters)."""
     out = pathlib.Path(config.train.output_dir)
     mesh = make_mesh(config.mesh)
-    ways = mesh.shape["data"] * mesh.shape["fsdp"]
+    ways = data_parallel_size(mesh)
     batch, accum = config.data.global_batch_size, config.train.grad_accum
     if batch % accum or (batch // accum) % ways:
         raise ValueError(f"data.global_batch_size={batch} / train.grad_accum={accum} must give micro-batches whose "
