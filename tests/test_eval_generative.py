@@ -66,7 +66,9 @@ def test_files_records_and_summary(run):
     assert diagnostics["parse_error_rate"] == sum(r["verdict"] == "error" for r in records) / len(records)
     assert summary["finish_reasons"] == dict(Counter(r["finish_reason"] for r in records))
     report = (run / "report.md").read_text()
-    assert "judgejax eval rewardbench --model" in report and "--both-orders" in report and "## Both-order diagnostics" in report
+    options = json.loads((run / "run.json").read_text())["options"]
+    assert options["benchmark"] == "rewardbench" and options["both_orders"] is True and "shard" not in options
+    assert json.dumps(options, indent=1) in report and "## Both-order diagnostics" in report
 
 
 def test_greedy_output_equals_transformers_generate(run, tiny_judges):

@@ -96,4 +96,4 @@ def test_an_imported_checkpoint_scores_like_its_hf_folder(run, tiny_judges, tmp_
     theirs = [json.loads(line) for line in (run / "results.jsonl").read_text().splitlines()]
     assert [(r["row"], r["prompt_hash"], r["result"]) for r in ours] == [(r["row"], r["prompt_hash"], r["result"]) for r in theirs]
     np.testing.assert_allclose([r["policy_chosen_logp"] for r in ours], [r["policy_chosen_logp"] for r in theirs], atol=1e-4)
-    assert f"--model {checkpoint}" in (out / "report.md").read_text()
+    assert f"\"model\": \"{checkpoint}\"" in (out / "report.md").read_text()

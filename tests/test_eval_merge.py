@@ -140,7 +140,7 @@ def test_partial_run_summary_and_report_say_so(tmp_path, items):
     assert summary["scores_last_tag"]["overall"] == pytest.approx(1 - summary["scores"]["overall"])
     assert summary["verdict_counts"] == {"A": 6}
     assert "diagnostics" not in summary
-    run = {"spec": dataclasses.asdict(spec(1, False)), "command": "cmd"}
+    run = {"spec": dataclasses.asdict(spec(1, False)), "options": {"model": "m"}}
     text = write_report(tmp_path, summary, run).read_text()
     assert "**Partial run**: 6 of 2,985 examples" in text and "missing subsets" in text
 

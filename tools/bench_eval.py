@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import json
 import os
 import shlex
 import tempfile
@@ -150,7 +151,7 @@ def full_verdict_prob(args: argparse.Namespace, model: str, mesh) -> None:
           f"{seconds:.0f} s, {summary['num_examples'] / seconds:.2f} examples/s; results in {out}")
     print(markdown_table(["overall", *scores["sections"]],
                          [[f"{100 * scores['overall']:.1f}", *(f"{100 * v:.1f}" for v in scores["sections"].values())]]))
-    print(f"\nequivalent: {opts.command_line()}")
+    print(f"\noptions: {json.dumps(opts.recorded())}")
 
 
 def main() -> None:

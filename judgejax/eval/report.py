@@ -1,8 +1,9 @@
 """The human-readable report of a merged run: `report.md` with the scores (x100), the published
-anchors beside them, the both-order diagnostics and the command that produced them, and a bar
+anchors beside them, the both-order diagnostics and the options that produced them, and a bar
 chart (`scores.png`) per RewardBench section (per subset for generic pairwise sets)."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -135,7 +136,7 @@ def write_report(out_dir: str | Path, summary: dict[str, Any], run: dict[str, An
     _chart(summary, out_dir / CHART)
     spec = run["spec"]
     lines = [f"# {summary['benchmark']} evaluation · {summary['mode']}", "",
-             "Produced by:", "", "```", run["command"], "```", "",
+             "Options (`judgejax eval` arguments of the run):", "", "```json", json.dumps(run["options"], indent=1), "```", "",
              f"- model: `{spec['model']}`" + (f"; reference: `{spec['reference']}`" if spec.get("reference") else ""),
              f"- data: `{spec['data']}` (sha256 {spec['data_sha256'][:16]}…)",
              f"- template: {spec['template'] or '– (plain prompt)'}; seed {spec['seed']}; "

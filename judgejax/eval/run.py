@@ -3,7 +3,7 @@ process by default), judge this shard's pending ones in length-sorted batches, a
 shard is done, merge, score and report.
 
 Output folder:
-  run.json                   what determines the results (checked on resume), expected keys, command
+  run.json                   what determines the results (checked on resume), expected keys, the options
   shard-{i}-of-{n}.jsonl     per-judgement records of shard i, appended as they are made
   results.jsonl              the merged records (exactly the expected ones, once each)
   summary.json, report.md, scores.png
@@ -14,7 +14,6 @@ import dataclasses
 import hashlib
 import json
 import os
-import shlex
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -108,23 +107,9 @@ class EvalOptions:
     param_dtype: str = "float32"
     compute_dtype: str = "float32"
 
-    def command_line(self) -> str:
-        """The `judgejax eval` command for this run, every option that shapes its results stated
-        (--shard omitted: every shard runs the same command)."""
-        parts = ["judgejax", "eval", self.benchmark, "--model", self.model, "--data", self.data, "--mode", self.mode]
-        if self.columns is not None:
-            parts += ["--columns", ",".join(f"{k}={v}" for k, v in self.columns.items())]
-        for flag, value in (("--template", self.template), ("--reference", self.reference),
-                            ("--limit-per-subset", self.limit_per_subset), ("--max-new-tokens", self.max_new_tokens)):
-            if value is not None:
-                parts += [flag, str(value)]
-        if self.subsets:
-            parts += ["--subsets", *self.subsets]
-        parts += ["--both-orders" if self.both_orders else "--no-both-orders", "--seed", str(self.seed),
-                  "--out", self.out, "--batch-size", str(self.batch_size),
-                  "--mesh", f"{self.mesh.data},{self.mesh.fsdp},{self.mesh.tensor}",
-                  "--param-dtype", self.param_dtype, "--compute-dtype", self.compute_dtype]
-        return shlex.join(parts)
+    def recorded(self) -> dict[str, Any]:
+        """The options as run.json records them (the shard aside: every shard runs the same)."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if k != "shard"}
 
     def check(self) -> None:
         if self.benchmark not in BENCHMARKS:
@@ -180,9 +165,10 @@ def plan_items(opts: EvalOptions, examples: Sequence[PairExample]) -> list[Item]
     return make_items(examples, opts.seed, opts.both_orders)
 
 
-def prepare_run(out_dir: Path, spec: EvalSpec, items: Sequence[Item], command: str) -> None:
-    """Write run.json, or check that the one there describes the same run."""
-    run = {"spec": dataclasses.asdict(spec), "expected": [list(item.key) for item in items], "command": command}
+def prepare_run(out_dir: Path, spec: EvalSpec, items: Sequence[Item], options: dict[str, Any]) -> None:
+    """Write run.json, or check that the one there describes the same run (then record the options
+    of this, the latest, invocation)."""
+    run = {"spec": dataclasses.asdict(spec), "expected": [list(item.key) for item in items], "options": options}
     path = out_dir / RUN_FILE
     if path.exists():
         stored = json.loads(path.read_text())
@@ -191,7 +177,6 @@ def prepare_run(out_dir: Path, spec: EvalSpec, items: Sequence[Item], command: s
             details = "; ".join(f"{k}: {stored['spec'].get(k)!r} there, {run['spec'][k]!r} now" for k in different)
             raise ValueError(f"{out_dir} holds another run ({details or 'different examples'}); "
                              "use a new --out folder or the same settings")
-        return
     out_dir.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".tmp{os.getpid()}")
     tmp.write_text(json.dumps(run, indent=1))
@@ -305,7 +290,7 @@ def evaluate(opts: EvalOptions, mesh: Mesh | None = None) -> dict[str, Any] | No
     examples = load_examples(opts)
     items = plan_items(opts, examples)
     out_dir = Path(opts.out)
-    prepare_run(out_dir, _spec(opts, count), items, opts.command_line())
+    prepare_run(out_dir, _spec(opts, count), items, opts.recorded())
     if mesh is None:
         mesh = make_mesh(opts.mesh, devices=jax.local_devices())
     with jax.set_mesh(mesh):

@@ -23,6 +23,7 @@ from collections import Counter
 from itertools import islice
 from typing import Iterable, Protocol, Sequence
 
+from judgejax.config import section
 from judgejax.data.jsonl import append_jsonl, read_appended, read_jsonl, write_jsonl
 from judgejax.judge.decontam import Decontaminator
 from judgejax.judge.templates import TEMPLATES, JudgeTemplate, pair_messages, swap_for
@@ -32,14 +33,19 @@ ORDERS = ("drawn", "flipped")
 CJK = re.compile(r"[\u3400-\u9fff]")
 
 
-@dataclasses.dataclass(frozen=True)
+@section
 class SynthConfig:
-    templates: tuple[str, ...] = tuple(name for name in TEMPLATES if name != "pair-v2")
+    templates: tuple[str, ...] = tuple(name for name in TEMPLATES if name != "pair-v2")  # drawn from per row
     samples: int = 2  # k: teacher judgements per instruction and order (stage 4: n per candidate)
     temperature: float = 0.7
     max_new_tokens: int = 512
     seed: int = 0
     chunk: int = 64  # rows per resumable unit of work
+
+    def __post_init__(self) -> None:
+        unknown = [t for t in self.templates if t not in TEMPLATES]
+        if unknown or not self.templates:
+            raise ValueError(f"synth.templates: {list(self.templates)}; choose one or more of {sorted(TEMPLATES)}")
 
 
 def language_of(text: str) -> str:

@@ -9,6 +9,8 @@ import pathlib
 from typing import Any, Sequence
 
 from judgejax.config import ConfigFileError, build, read_yaml, section
+from judgejax.eval.run import DEFAULT_MAX_NEW_TOKENS
+from judgejax.judge.synth import SynthConfig
 from judgejax.train.config import RunConfig
 from judgejax.sharding import MeshConfig
 from judgejax.sources.arena import ArenaConfig
@@ -26,24 +28,15 @@ class PrepareSection:
 
 
 @section
-class SynthSection:
-    # HF folder / checkpoint / SmolLM2-135M-Instruct, `labels`, or `gpt4-arena` (GPT-4's recorded critiques of
-    # Arena-Bench-V1 answers, settings in the `arena` section; prepare then reads that data, not `sources`)
+class SynthSection(SynthConfig):
+    """Synthesis (judgejax.judge.synth.SynthConfig) and who teaches: an HF folder / checkpoint /
+    SmolLM2-135M-Instruct, `labels`, or `gpt4-arena` (GPT-4's recorded critiques of Arena-Bench-V1
+    answers, settings in the `arena` section; prepare then reads that data, not `sources`)."""
+
     teacher: str = "labels"
-    templates: tuple[str, ...] = ()  # judge templates drawn from per row (empty: every one but pair-v2)
-    samples: int = 2  # teacher judgements per instruction and order
-    temperature: float = 0.7
-    max_new_tokens: int = 256
     dpo_share: float = 0.5  # label teacher: rows held out for the DPO stage
     policy_samples: int = 4  # stage 4: SFT-judge samples per DPO candidate
     policy_temperature: float = 1.0
-
-    def __post_init__(self) -> None:
-        from judgejax.judge.templates import TEMPLATES
-
-        unknown = [t for t in self.templates if t not in TEMPLATES]
-        if unknown:
-            raise ValueError(f"synth.templates: unknown {unknown}; choose from {sorted(TEMPLATES)}")
 
 
 @section
@@ -52,7 +45,7 @@ class EvalSection:
     limit_per_subset: int = 4  # 0: every row
     subsets: tuple[str, ...] = ()  # empty: every subset
     both_orders: bool = True
-    max_new_tokens: int = 256
+    max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS
     template: str = "pair-v2"
     batch_size: int = 8
     modes: tuple[str, ...] = ("generative",)  # generative and/or verdict-prob, each run for every judge

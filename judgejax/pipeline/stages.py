@@ -4,6 +4,7 @@ complete is skipped, so a rerun after a crash resumes (training stages from thei
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import pathlib
 import sys
@@ -19,7 +20,7 @@ from judgejax.general.mtbench import run_mtbench
 from judgejax.judge.arena_teacher import ArenaTeacher
 from judgejax.judge.decontam import Decontaminator, mtbench_references, rewardbench_references
 from judgejax.judge.templates import TEMPLATES
-from judgejax.judge.synth import ChatTeacher, LabelTeacher, SynthConfig, language_of, read_rows, synthesize, synthesize_dpo
+from judgejax.judge.synth import ChatTeacher, LabelTeacher, language_of, read_rows, synthesize, synthesize_dpo
 from judgejax.model.build import params_of
 from judgejax.model.checkpoint import assets_dir, load_model
 from judgejax.model.hf_export import export_hf
@@ -106,30 +107,23 @@ class Pipeline:
                 "heldout": len(test), "by_source": {SOURCE: len(train)}}
 
     def teacher(self):
-        s, seed = self.config.synth, self.config.prepare.seed
+        s = self.config.synth
         if s.teacher == "labels":
-            return LabelTeacher(s.dpo_share, seed)
+            return LabelTeacher(s.dpo_share, s.seed)
         if s.teacher == ARENA_TEACHER:
             return ArenaTeacher(read_rows(self.path("data", "prefs.jsonl")), self.config.arena.sft_min_gap)
         return ChatTeacher(LocalChat(s.teacher, self.mesh))
 
-    def synth_config(self, samples: int, temperature: float) -> SynthConfig:
-        s = self.config.synth
-        templates = {"templates": tuple(s.templates)} if s.templates else {}
-        return SynthConfig(samples=samples, temperature=temperature, max_new_tokens=s.max_new_tokens,
-                           seed=self.config.prepare.seed, **templates)
-
     def synth(self) -> dict:
-        s = self.config.synth
         return synthesize(read_rows(self.path("data", "prefs.jsonl")), self.path("synth"), self.teacher(),
-                          self.synth_config(s.samples, s.temperature))
+                          self.config.synth)
 
     def synth_dpo(self) -> dict:
         s = self.config.synth
         policy = ChatTeacher(LocalChat(str(self.path("sft")), self.mesh))
         fallback = self.teacher() if s.teacher in ("labels", ARENA_TEACHER) else None
-        return synthesize_dpo(self.path("synth"), policy, self.synth_config(s.policy_samples, s.policy_temperature),
-                              fallback)
+        return synthesize_dpo(self.path("synth"), policy,
+                              dataclasses.replace(s, samples=s.policy_samples, temperature=s.policy_temperature), fallback)
 
     def train(self, stage: str, model: str, data: pathlib.Path) -> dict:
         run_config = stage_config(self.config, stage, model, str(data), str(self.path(stage)))
