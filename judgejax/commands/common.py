@@ -3,8 +3,17 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
+from judgejax.model.smollm2 import FOLDER_NAME, smollm2_path
 from judgejax.sharding import MeshConfig
+
+
+def model_path(text: str) -> str:
+    """A model given on the command line or in a config: a path, or the name
+    `SmolLM2-135M-Instruct` (when no such folder exists) for the cached real model, built offline
+    on first use."""
+    return str(smollm2_path()) if text == FOLDER_NAME and not Path(text).exists() else text
 
 
 def mesh_arg(text: str) -> MeshConfig:

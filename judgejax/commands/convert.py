@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from judgejax.commands.common import add_mesh
+from judgejax.commands.common import add_mesh, model_path
 
 
 def register(sub) -> None:
     p = sub.add_parser("import", help="HF folder -> judgejax checkpoint (Orbax)",
                        description="Stream a local HF folder's safetensors into sharded parameters and save "
                                    "them as an Orbax checkpoint, with the config and tokenizer files beside.")
-    p.add_argument("hf_dir", help="local HF model folder (config.json, tokenizer, *.safetensors)")
+    p.add_argument("hf_dir", type=model_path, help="local HF model folder (config.json, tokenizer, *.safetensors)")
     p.add_argument("out", help="checkpoint folder to write")
     add_mesh(p)
     p.add_argument("--param-dtype", choices=("float32", "bfloat16"), default="float32")
@@ -23,7 +23,7 @@ def register(sub) -> None:
                                    "tokenizer files (with the chat template trained with) that transformers "
                                    "loads unchanged. Accepts a checkpoint from `judgejax import`, a training "
                                    "run's output_dir (its latest checkpoint) or an HF folder.")
-    p.add_argument("checkpoint", help="judgejax checkpoint, training run folder, or HF folder")
+    p.add_argument("checkpoint", type=model_path, help="judgejax checkpoint, training run folder, or HF folder")
     p.add_argument("out", help="HF folder to write")
     p.add_argument("--dtype", choices=("float32", "bfloat16"),
                    help="dtype of the exported weights (default: the parameters' own, float32 as loaded)")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from judgejax.commands.common import add_dtypes, add_mesh
+from judgejax.commands.common import add_dtypes, add_mesh, model_path
 
 DATA_ENV = "JUDGEJAX_REWARDBENCH"
 MODES = ("generative", "verdict-prob", "implicit-reward")
@@ -27,7 +27,7 @@ def shard_arg(text: str) -> tuple[int, int]:
 
 
 def _common(p: argparse.ArgumentParser, both_orders_default: bool) -> None:
-    p.add_argument("--model", required=True, help="HF model folder, `judgejax import` checkpoint or training run folder")
+    p.add_argument("--model", required=True, type=model_path, help="HF model folder, `judgejax import` checkpoint or training run folder")
     p.add_argument("--mode", choices=MODES, default="generative", help=MODE_HELP)
     p.add_argument("--template", help="judge template (default pair-v2, RewardBench's official prompt); any name from "
                                       "judgejax.judge.templates, so a judge trained in its own format is scored in it")
@@ -39,7 +39,7 @@ def _common(p: argparse.ArgumentParser, both_orders_default: bool) -> None:
                    help="at most N examples per subset, a seeded draw (a quick stratified run)")
     p.add_argument("--seed", type=int, default=0, help="seeds each example's A/B order and the per-subset draw")
     p.add_argument("--max-new-tokens", type=int, help="generative mode: new-token limit (default 2048, as official)")
-    p.add_argument("--reference", help="implicit-reward mode: the reference model the DPO policy was trained against")
+    p.add_argument("--reference", type=model_path, help="implicit-reward mode: the reference model the DPO policy was trained against")
     p.add_argument("--out", required=True, help="output folder (resumes the run already there)")
     p.add_argument("--batch-size", type=int, default=8,
                    help="judgements per batch, best a multiple of the mesh's data x fsdp size (default 8)")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import shlex
 
-from judgejax.commands.common import add_dtypes, add_mesh
+from judgejax.commands.common import add_dtypes, add_mesh, model_path
 
 LAYOUT_HELP = ("Output: OUT/answers/{model}.jsonl (answers, written first), OUT/judgments/{judge}/{model}.jsonl, "
                "OUT/report/{judge}/{bench}.md|json|png (every model that judge graded in OUT, side by side) and "
@@ -94,7 +94,7 @@ def main(args: argparse.Namespace) -> None:
     mesh = make_mesh(args.mesh) if args.model or args.judge else None
 
     def chat(path: str, max_new_tokens: int) -> LocalChat:
-        return LocalChat(path, mesh, max_new_tokens=max_new_tokens, batch_size=args.batch_size,
+        return LocalChat(model_path(path), mesh, max_new_tokens=max_new_tokens, batch_size=args.batch_size,
                          param_dtype=args.param_dtype, compute_dtype=args.compute_dtype)
 
     models = [(name, chat(path, args.max_new_tokens)) for name, path in map(named_path, args.model)]

@@ -7,7 +7,7 @@ import argparse
 import json
 import pathlib
 
-from judgejax.commands.common import add_mesh, chat_backend
+from judgejax.commands.common import add_mesh, chat_backend, model_path
 
 
 def register(sub) -> None:
@@ -26,10 +26,10 @@ def register(sub) -> None:
                    help="column with the user message (default question): a string, a list of strings (the first "
                         "is used) or a chat (its first user message)")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--policy", help="the policy: HF folder, judgejax checkpoint or training run")
+    p.add_argument("--policy", type=model_path, help="the policy: HF folder, judgejax checkpoint or training run")
     p.add_argument("--policy-url", help="OpenAI-compatible endpoint serving the policy, instead of --policy")
     p.add_argument("--policy-url-model", help="model name at --policy-url")
-    p.add_argument("--judge", help="the trained judge: HF folder, judgejax checkpoint or training run")
+    p.add_argument("--judge", type=model_path, help="the trained judge: HF folder, judgejax checkpoint or training run")
     p.add_argument("--judge-url", help="OpenAI-compatible endpoint serving the judge, instead of --judge")
     p.add_argument("--judge-url-model", help="model name at --judge-url")
     p.add_argument("--template", default="pair-v2", help="judge template (default pair-v2)")

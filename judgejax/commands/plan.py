@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from judgejax.commands.common import model_path
 from judgejax.plan.chips import CHIPS, Slice, slice_arg
 from judgejax.plan.memory import GIB, USABLE, MemoryPlan, PlanError, plan_memory, suggest, usable_bytes
 from judgejax.sharding import ShardingError
@@ -74,7 +75,7 @@ def main(args: argparse.Namespace) -> None:
 
     config = load_config(args.config, args.overrides)
     slice_: Slice = args.type
-    cfg, source = model_shape(config.model.path, args.arch, param_dtype=config.model.param_dtype,
+    cfg, source = model_shape(model_path(config.model.path), args.arch, param_dtype=config.model.param_dtype,
                               compute_dtype=config.model.compute_dtype, remat=config.model.remat)
     sizes = dict(processes=slice_.hosts, sample_rows=args.sample_rows, sample_len=args.sample_length)
     print(f"{args.config} ({args.stage}) on {slice_.describe()}")

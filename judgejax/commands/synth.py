@@ -8,7 +8,7 @@ import json
 import pathlib
 from typing import TYPE_CHECKING
 
-from judgejax.commands.common import add_mesh, chat_backend
+from judgejax.commands.common import add_mesh, chat_backend, model_path
 
 if TYPE_CHECKING:
     from judgejax.judge.synth import SynthConfig
@@ -31,7 +31,7 @@ def register(sub) -> None:
     p.add_argument("--input", help="preference rows (stage sft)")
     p.add_argument("--out", required=True, help="output folder (stage dpo reads its dpo_candidates.jsonl)")
     teachers = p.add_mutually_exclusive_group()
-    teachers.add_argument("--model", help="teacher (stage sft) or SFT judge (stage dpo): HF folder, checkpoint or run; "
+    teachers.add_argument("--model", type=model_path, help="teacher (stage sft) or SFT judge (stage dpo): HF folder, checkpoint or run; "
                                    "`labels` (stage sft) writes a fixed short analysis with the correct verdict "
                                    "and holds --dpo-share of the rows out for the DPO stage")
     p.add_argument("--dpo-share", type=float, default=0.5, help="with --model labels: rows held out for DPO")

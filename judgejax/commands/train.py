@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
+
+from judgejax.commands.common import model_path
 
 STAGES = {
     "sft": "supervised fine-tuning on chat conversations (loss on assistant tokens)",
@@ -24,4 +27,6 @@ def main(args: argparse.Namespace) -> None:
     from judgejax.train.config import load_config
     from judgejax.train.loop import run
 
-    run(load_config(args.config, args.overrides), args.command)
+    config = load_config(args.config, args.overrides)
+    run(dataclasses.replace(config, model=dataclasses.replace(config.model, path=model_path(config.model.path))),
+        args.command)

@@ -14,7 +14,6 @@ from judgejax.model.build import abstract_params, model_from_params, params_of
 from judgejax.model.config import ModelConfig
 from judgejax.model.hf_import import import_hf
 from judgejax.model.llm import CausalLM
-from judgejax.model.smollm2 import FOLDER_NAME, smollm2_path
 
 ASSETS = "hf"
 PARAMS = "params"
@@ -58,24 +57,15 @@ def restore_run_params(run: pathlib.Path, cfg: ModelConfig, mesh: Mesh):
     return restored["state"]["params"]
 
 
-def resolve(path: str | pathlib.Path) -> pathlib.Path:
-    """A model path; the name `SmolLM2-135M-Instruct` (when no such folder exists) means the
-    cached real model, built offline on first use."""
-    path = pathlib.Path(path)
-    if str(path) == FOLDER_NAME and not path.exists():
-        return smollm2_path()
-    return path
-
-
 def assets_dir(path: str | pathlib.Path) -> pathlib.Path:
     """The HF files of a model: the folder itself for an HF folder, `path/hf` otherwise."""
-    path = resolve(path)
+    path = pathlib.Path(path)
     return path if (path / "config.json").is_file() else path / ASSETS
 
 
 def load_model(path: str | pathlib.Path, mesh: Mesh, **config_overrides: Any) -> CausalLM:
     """Load an HF folder, a judgejax model checkpoint or a training run's latest checkpoint."""
-    path = resolve(path)
+    path = pathlib.Path(path)
     if (path / "config.json").is_file():
         return import_hf(path, mesh, **config_overrides)
     if not (path / ASSETS / "config.json").is_file() or not any(
