@@ -12,6 +12,8 @@ import jax.numpy as jnp
 SUPPORTED_ARCHITECTURES = ("LlamaForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM")
 # What a decoder layer keeps for its backward pass (judgejax.model.remat).
 REMAT_POLICIES = ("none", "full", "dots", "names", "offload")
+# Self-attention kernels (judgejax.model.attention_backends).
+ATTENTION_BACKENDS = ("auto", "xla", "pallas-gpu", "splash")
 DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 # The embedding and LM head hold a multiple of this many rows, so that any power-of-two tensor axis
 # up to it divides the vocabulary (32001, 50257, ...); the padded entries get -inf logits and are
@@ -56,6 +58,7 @@ class ModelConfig:
     param_dtype: str = "float32"
     compute_dtype: str = "float32"
     remat: str = "none"  # one of REMAT_POLICIES
+    attention: str = "auto"  # one of ATTENTION_BACKENDS
 
     def __post_init__(self) -> None:
         if self.num_heads % self.num_kv_heads:
@@ -68,6 +71,8 @@ class ModelConfig:
                 raise ConfigError(f"{field}={getattr(self, field)!r}; choose one of {sorted(DTYPES)}")
         if self.remat not in REMAT_POLICIES:
             raise ConfigError(f"remat={self.remat!r}; choose one of {', '.join(REMAT_POLICIES)}")
+        if self.attention not in ATTENTION_BACKENDS:
+            raise ConfigError(f"attention={self.attention!r}; choose one of {', '.join(ATTENTION_BACKENDS)}")
 
     @property
     def padded_vocab_size(self) -> int:

@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from judgejax.model import attention, remat
+from judgejax.model import attention, attention_backends, remat
 from judgejax.model.config import ModelConfig
 from judgejax.model.rope import apply_rope, inverse_frequencies
 from judgejax.sharding import constrain
@@ -175,11 +175,12 @@ class CausalLM(nnx.Module):
         keep_kv, each layer's keys and values of the tokens stacked [L, B, T, K, H]."""
         layer = self._layer()
         q_slot_t = jnp.arange(tokens_bt.shape[1])
-        mask_btt = _mask(q_slot_t, q_slot_t, segment_ids_bt, segment_ids_bt)
+        fused = prefix is None and attention_backends.resolve(self.cfg.attention) != "xla"
+        mask_btt = None if fused else _mask(q_slot_t, q_slot_t, segment_ids_bt, segment_ids_bt)
 
         def body(x, layer_inputs):
             weights, prefix_kv = layer_inputs
-            x, kv = layer(x, weights, positions_bt, mask_btt, _prefix_context(prefix_kv))
+            x, kv = layer(x, weights, positions_bt, segment_ids_bt, mask_btt, _prefix_context(prefix_kv))
             return x, kv if keep_kv else None
 
         prefix_kv = None if prefix is None else (prefix.k_lkhp, prefix.v_lkph)
@@ -239,7 +240,7 @@ class CausalLM(nnx.Module):
         def cached_body(x, layer_inputs):
             weights, k_bkhs, v_bksh, prefix_kv = layer_inputs
             context = _prefix_context(prefix_kv) + ((k_bkhs, v_bksh, cache_mask_bts),)
-            return layer(x, weights, positions_bt, mask_btt, context)
+            return layer(x, weights, positions_bt, segment_ids_bt, mask_btt, context)
 
         prefix_kv = None if prefix is None else (prefix.k_lkhp, prefix.v_lkph)
         x_btd, (k_lbtkh, v_lbtkh) = jax.lax.scan(
@@ -291,6 +292,7 @@ def _layer_fn(cfg: ModelConfig, inv_freq_h):
     dtype = cfg.compute_jnp_dtype
     groups = cfg.num_heads // cfg.num_kv_heads
     scale = cfg.head_dim**-0.5
+    backend = attention_backends.resolve(cfg.attention)
 
     def proj(x, w, contracted: int, bias=None):
         """x's last `contracted` axes times w's first ones, as one 2-D matmul: the reshapes are
@@ -300,7 +302,8 @@ def _layer_fn(cfg: ModelConfig, inv_freq_h):
         y = (x.reshape(-1, k) @ w.astype(dtype).reshape(k, -1)).reshape(*x.shape[:-contracted], *w.shape[contracted:])
         return y if bias is None else y + bias.astype(dtype)
 
-    def layer(x_btd, w, positions_bt, mask_btt, context):
+    def layer(x_btd, w, positions_bt, segment_ids_bt, mask_btt, context):
+        """One decoder layer; `mask_btt` None: self-attention only, on the fused `backend`."""
         h_btd = _rms_norm(x_btd, w["attn_norm_ld"], cfg.rms_norm_eps)
         q_btnh = proj(h_btd, w["q_ldnh"], 1, w.get("q_bias_lnh"))
         k_btkh = proj(h_btd, w["k_ldkh"], 1, w.get("k_bias_lkh"))
@@ -313,7 +316,10 @@ def _layer_fn(cfg: ModelConfig, inv_freq_h):
         v_btkh = remat.tag(v_btkh, "v")
         b, t = q_btnh.shape[:2]
         q_btkgh = q_btnh.reshape(b, t, cfg.num_kv_heads, groups, cfg.head_dim)
-        attn_btkgh = attention.causal(q_btkgh, k_btkh, v_btkh, mask_btt, scale, context)
+        if mask_btt is None:
+            attn_btkgh = attention_backends.self_attention(backend, q_btkgh, k_btkh, v_btkh, segment_ids_bt, scale)
+        else:
+            attn_btkgh = attention.causal(q_btkgh, k_btkh, v_btkh, mask_btt, scale, context)
         attn_btnh = remat.tag(attn_btkgh.reshape(b, t, cfg.num_heads, cfg.head_dim), "attention")
         out_btd = proj(attn_btnh, w["o_lnhd"], 2, w.get("o_bias_ld"))
         x_btd = constrain(x_btd + out_btd, ACT_AXES)

@@ -9,7 +9,7 @@ from typing import Literal
 
 from judgejax.config import build, read_yaml, section
 from judgejax.data.config import DataConfig
-from judgejax.model.config import REMAT_POLICIES
+from judgejax.model.config import ATTENTION_BACKENDS, REMAT_POLICIES
 from judgejax.sharding import MeshConfig
 from judgejax.train.optimizer import OptimConfig
 from judgejax.train.steps import DPOConfig
@@ -21,6 +21,7 @@ class ModelSection:
     param_dtype: Literal["float32", "bfloat16"] = "float32"
     compute_dtype: Literal["float32", "bfloat16"] = "float32"
     remat: Literal[REMAT_POLICIES] = "none"  # what a decoder layer keeps for its backward (judgejax.model.remat)
+    attention: Literal[ATTENTION_BACKENDS] = "auto"  # self-attention kernel (judgejax.model.attention_backends)
 
 
 @section

@@ -1,0 +1,110 @@
+"""Fused attention kernels, chosen by `model.attention`, for self-attention over the tokens of one
+call with no KV cache and no shared prefix (training steps, scoring, prefill without a prefix).
+Attention that also reads a cache or a prefix always runs on `xla`.
+
+- `xla`: judgejax.model.attention.causal (blocked einsums): the reference and the CPU default;
+- `pallas-gpu`: jax.experimental.pallas.ops.gpu.attention.mha (Triton), causal, segment ids;
+- `splash`: Pallas TPU splash attention, causal mask, segment ids, its MQA form per KV head;
+- `auto`: by platform, cpu -> xla, gpu -> pallas-gpu, tpu -> splash (logged once).
+
+A backend asked for by name on a platform that cannot run it is an error, never a fallback. On
+CPU both Pallas kernels run in interpret mode (slow: for tests). Both see segment ids: a token
+attends only earlier tokens of its own segment; segment 0 (padding) is never attended by a real
+token, and padding queries get unspecified outputs. Under a mesh (`jax.set_mesh`) the kernels run
+per shard (`shard_map`): rows split like the batch, KV heads like the `kv_heads` rule.
+
+cuDNN (`jax.nn.dot_product_attention(implementation="cudnn")`) is not offered: it runs only on
+an NVIDIA GPU and has not been checked on one.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+
+import jax
+import jax.numpy as jnp
+from jax.experimental.pallas.ops.gpu import attention as pallas_gpu
+from jax.experimental.pallas.ops.tpu import splash_attention as splash
+
+from judgejax.model.config import ConfigError
+from judgejax.sharding import logical_spec
+
+log = logging.getLogger(__name__)
+
+AUTO = {"cpu": "xla", "gpu": "pallas-gpu", "tpu": "splash"}
+PLATFORMS = {"xla": ("cpu", "gpu", "tpu"), "pallas-gpu": ("cpu", "gpu"), "splash": ("cpu", "tpu")}
+BLOCK = 128  # both kernels' sequence tile: sequences are padded to a multiple of it
+QUERY_AXES = ("batch", "seq", "kv_heads", None, "head_dim")  # [B, T, K, G, H]
+KV_AXES = ("batch", "seq", "kv_heads", "head_dim")  # [B, T, K, H]
+
+
+def platform() -> str:
+    """cpu, gpu or tpu: where jitted code runs by default."""
+    name = jax.default_backend()
+    return "gpu" if name in ("cuda", "rocm") else name
+
+
+@functools.cache
+def resolve(name: str, on: str | None = None) -> str:
+    """The backend that runs for `model.attention=name` on platform `on` (default: this one)."""
+    on = on or platform()
+    if name == "auto":
+        if on not in AUTO:
+            raise ConfigError(f"model.attention=auto: no backend for platform {on!r}")
+        log.info("attention backend %s: model.attention=auto on %s", AUTO[on], on)
+        return AUTO[on]
+    if on not in PLATFORMS[name]:
+        raise ConfigError(f"model.attention={name} cannot run on {on} (it runs on {', '.join(PLATFORMS[name])}); "
+                          f"use auto or xla")
+    return name
+
+
+def self_attention(backend: str, q_btkgh, k_btkh, v_btkh, segment_ids_bt, scale: float):
+    """Causal attention of `backend` (pallas-gpu or splash) within each segment: the output
+    [B, T, K, G, H] of queries [B, T, K, G, H] over keys and values [B, T, K, H]."""
+    kernel = functools.partial(_KERNELS[backend], scale=scale, interpret=platform() == "cpu")
+    T = q_btkgh.shape[1]
+    pad = -T % BLOCK
+    if pad:  # padding slots form segment 0, which no real token attends
+        q_btkgh, k_btkh, v_btkh, segment_ids_bt = (
+            jnp.pad(x, [(0, 0), (0, pad)] + [(0, 0)] * (x.ndim - 2)) for x in (q_btkgh, k_btkh, v_btkh, segment_ids_bt))
+    if not jax.sharding.get_abstract_mesh().empty:
+        q_spec, kv_spec = logical_spec(QUERY_AXES), logical_spec(KV_AXES)
+        kernel = jax.shard_map(kernel, in_specs=(q_spec, kv_spec, kv_spec, logical_spec(("batch", "seq"))),
+                               out_specs=q_spec, check_vma=False)
+    return kernel(q_btkgh, k_btkh, v_btkh, segment_ids_bt)[:, :T]
+
+
+def _pallas_gpu(q_btkgh, k_btkh, v_btkh, segment_ids_bt, *, scale: float, interpret: bool):
+    # mha has no grouped-query form: each KV head is repeated for its G query heads (head k*G + g).
+    B, T, K, G, H = q_btkgh.shape
+    k_btnh, v_btnh = (jnp.repeat(x, G, axis=2) for x in (k_btkh, v_btkh))
+    out_btnh = pallas_gpu.mha(q_btkgh.reshape(B, T, K * G, H), k_btnh, v_btnh, segment_ids_bt,
+                              sm_scale=scale, causal=True, interpret=interpret)
+    return out_btnh.reshape(B, T, K, G, H)
+
+
+@functools.cache
+def _splash_kernel(T: int, G: int, interpret: bool):
+    """Splash attention of G query heads over one KV head (MQA form), causal over T slots; its
+    mask tables are concrete arrays (made outside any trace), so it can be kept for later calls."""
+    mask = splash.MultiHeadMask([splash.CausalMask((T, T))] * G)
+    with jax.ensure_compile_time_eval():
+        return splash.make_splash_mqa_single_device(mask, interpret=interpret)
+
+
+def _splash(q_btkgh, k_btkh, v_btkh, segment_ids_bt, *, scale: float, interpret: bool):
+    B, T, K, G, H = q_btkgh.shape
+    kernel = _splash_kernel(T, G, interpret)
+
+    def one_row(q_kgth, k_kth, v_kth, segment_ids_t):
+        segments = splash.SegmentIds(segment_ids_t, segment_ids_t)
+        return jax.vmap(lambda q, k, v: kernel(q, k, v, segment_ids=segments))(q_kgth, k_kth, v_kth)
+
+    q_bkgth = (q_btkgh * scale).astype(q_btkgh.dtype).transpose(0, 2, 3, 1, 4)  # splash does not scale
+    out_bkgth = jax.vmap(one_row)(q_bkgth, k_btkh.transpose(0, 2, 1, 3), v_btkh.transpose(0, 2, 1, 3), segment_ids_bt)
+    return out_bkgth.transpose(0, 3, 1, 2, 4)
+
+
+_KERNELS = {"pallas-gpu": _pallas_gpu, "splash": _splash}
