@@ -105,3 +105,19 @@ def test_cli_export_keeps_float32_by_default(tmp_path):
     ids = torch.tensor([[1, 5, 9, 2, 7, 3]])
     with torch.no_grad():
         assert torch.equal(original(ids).logits, reloaded(ids).logits)
+
+
+def test_unrolled_layers_match_transformers(tmp_path):
+    """model.unroll_layers: the loop over layers is unrolled (the scan's unroll = every layer), and
+    the logits still equal transformers'."""
+    import jax
+    from flax import nnx
+
+    hf_model = make_tiny_hf("qwen2", tmp_path)
+    tokens, mask, positions = padded_batch(hf_model.config.vocab_size)
+    model = import_hf(tmp_path, make_mesh(MeshConfig(data=1), devices=jax.devices()[:1]), unroll_layers=True)
+    graphdef, state = nnx.split(model)
+    jaxpr = jax.make_jaxpr(lambda s: nnx.merge(graphdef, s)(tokens, positions, mask)[0])(state)
+    unrolls = [eqn.params["unroll"] for eqn in jaxpr.jaxpr.eqns if eqn.primitive.name == "scan"]
+    assert unrolls == [model.cfg.num_layers]
+    assert max_diff(hf_logits(hf_model, tokens, mask, positions), jax_logits(model, tokens, mask, positions), mask) <= TOL

@@ -59,6 +59,7 @@ class ModelConfig:
     compute_dtype: str = "float32"
     remat: str = "none"  # one of REMAT_POLICIES
     attention: str = "auto"  # one of ATTENTION_BACKENDS
+    unroll_layers: bool = False  # unroll the loop over layers (no lax.scan): longer compiles, no loop overhead
 
     def __post_init__(self) -> None:
         if self.num_heads % self.num_kv_heads:

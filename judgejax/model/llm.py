@@ -41,6 +41,9 @@ PARAM_AXES: dict[str, tuple[str, ...]] = {
     "up_ldf": ("layers", "embed", "mlp"),
     "down_lfd": ("layers", "mlp", "embed"),
 }
+# Initial values of a random model: norm weights one, biases zero, the rest normal(0.02).
+ONES = {"final_norm_d", "attn_norm_ld", "q_norm_lh", "k_norm_lh", "mlp_norm_ld"}
+ZEROS = {"q_bias_lnh", "k_bias_lkh", "v_bias_lkh", "o_bias_ld"}
 # Cached keys [L, B, K, H, S] and values [L, B, K, S, H] (see judgejax.model.attention); a shared
 # prefix has no batch axis.
 CACHE_K_AXES = ("layers", "batch", "kv_heads", "head_dim", "seq")
@@ -118,13 +121,13 @@ class Params(nnx.Module):
         shapes = param_shapes(cfg)
         init = nnx.initializers.normal(stddev=0.02)
         for name in names:
-            shape = shapes[name]
-            if "norm" in name:
-                value = jnp.ones(shape, cfg.param_jnp_dtype)
-            elif "bias" in name:
-                value = jnp.zeros(shape, cfg.param_jnp_dtype)
+            shape, dtype = shapes[name], cfg.param_jnp_dtype
+            if name in ONES:
+                value = jnp.ones(shape, dtype)
+            elif name in ZEROS:
+                value = jnp.zeros(shape, dtype)
             else:
-                value = init(rngs.params(), shape, cfg.param_jnp_dtype)
+                value = init(rngs.params(), shape, dtype)
             setattr(self, name, nnx.Param(value))
 
     def arrays(self) -> dict[str, jax.Array]:
@@ -169,93 +172,56 @@ class CausalLM(nnx.Module):
     def _final_norm(self, x_btd):
         return _rms_norm(x_btd, self.outer.final_norm_d[...], self.cfg.rms_norm_eps)
 
-    def _self_attend(self, tokens_bt, positions_bt, segment_ids_bt, keep_kv: bool,
-                     prefix: SharedPrefix | None = None):
-        """All layers over the tokens (and the prefix, if given, which every token sees); with
-        keep_kv, each layer's keys and values of the tokens stacked [L, B, T, K, H]."""
+    def _layers(self, tokens_bt, positions_bt, segment_ids_bt, prefix: SharedPrefix | None,
+                cache: KVCache | None, keep_kv: bool):
+        """Every decoder layer over the tokens, which see the prefix and the cache's filled slots
+        (if given) before themselves: final-normed activations, and with keep_kv each layer's keys
+        and values of the tokens, stacked [L, B, T, K, H]."""
         layer = self._layer()
         q_slot_t = jnp.arange(tokens_bt.shape[1])
-        fused = prefix is None and attention_backends.resolve(self.cfg.attention) != "xla"
+        fused = prefix is None and cache is None and attention_backends.resolve(self.cfg.attention) != "xla"
         mask_btt = None if fused else _mask(q_slot_t, q_slot_t, segment_ids_bt, segment_ids_bt)
+        if cache is not None:
+            filled_s = jnp.arange(cache.capacity) < cache.index
+            cache_mask_bts = (filled_s[None, None, :] & (cache.segment_ids_bs[:, None, :] != 0)
+                              & (segment_ids_bt[:, :, None] == cache.segment_ids_bs[:, None, :]))
 
         def body(x, layer_inputs):
-            weights, prefix_kv = layer_inputs
-            x, kv = layer(x, weights, positions_bt, segment_ids_bt, mask_btt, _prefix_context(prefix_kv))
+            weights, prefix_kv, cache_kv = layer_inputs
+            context = () if prefix_kv is None else ((*prefix_kv, None),)
+            context += () if cache_kv is None else ((*cache_kv, cache_mask_bts),)
+            x, kv = layer(x, weights, positions_bt, segment_ids_bt, mask_btt, context)
             return x, kv if keep_kv else None
 
         prefix_kv = None if prefix is None else (prefix.k_lkhp, prefix.v_lkph)
-        x_btd, kv = jax.lax.scan(body, self._embed(tokens_bt), (self.layers.arrays(), prefix_kv))
+        cache_kv = None if cache is None else (cache.k_lbkhs, cache.v_lbksh)
+        x_btd, kv = jax.lax.scan(body, self._embed(tokens_bt), (self.layers.arrays(), prefix_kv, cache_kv),
+                                 unroll=self.cfg.num_layers if self.cfg.unroll_layers else 1)
         return self._final_norm(x_btd), kv
 
-    def shared_prefix(self, tokens_bp) -> SharedPrefix:
-        """The keys and values of a prefix for `prefill(prefix=...)`. `tokens_bp` holds the prefix
-        in every row (as many identical rows as the data axes split); row 0's are kept."""
-        positions_bp = jnp.broadcast_to(jnp.arange(tokens_bp.shape[1]), tokens_bp.shape)
-        _, (k_lbpkh, v_lbpkh) = self._self_attend(tokens_bp, positions_bp, jnp.ones_like(tokens_bp), keep_kv=True)
-        return SharedPrefix(constrain(k_lbpkh[:, 0].transpose(0, 2, 3, 1), PREFIX_K_AXES),
-                            constrain(v_lbpkh[:, 0].transpose(0, 2, 1, 3), PREFIX_V_AXES))
-
-    def prefill(self, tokens_rt, positions_rt, segments_rt, row_b, end_b, length_b, capacity: int,
-                prefix: SharedPrefix | None = None):
-        """Prefill prompts packed into rows (`judgejax.sample.packing`): prompt b is the
-        `length_b[b]` tokens of row `row_b[b]` that end before slot `end_b[b]`, one segment, after
-        `prefix` if given. Returns the final-normed activations at each prompt's last token
-        [B, D] and a cache of `capacity` slots holding each prompt left-padded to the rows'
-        length R (the next slot to write is R)."""
-        R = tokens_rt.shape[1]
-        h_rtd, (k_lrtkh, v_lrtkh) = self._self_attend(tokens_rt, positions_rt, segments_rt, True, prefix)
-        slot_s = jnp.arange(R)
-        source_bs = jnp.clip(end_b[:, None] - R + slot_s, 0, R - 1)
-        filled_bs = slot_s >= R - length_b[:, None]
-
-        def left_padded(x_lrtkh):  # each prompt's keys or values, right-aligned in R slots: [L, B, R, K, H]
-            return jnp.where(filled_bs[None, :, :, None, None], x_lrtkh[:, row_b[:, None], source_bs], 0)
-
-        k_lbkht, v_lbkth = _cache_layout(left_padded(k_lrtkh), left_padded(v_lrtkh))
-        empty = (0, capacity - R)
-        cache = KVCache(
-            constrain(jnp.pad(k_lbkht, ((0, 0),) * 4 + (empty,)), CACHE_K_AXES),
-            constrain(jnp.pad(v_lbkth, ((0, 0),) * 3 + (empty, (0, 0))), CACHE_V_AXES),
-            jnp.pad(filled_bs.astype(jnp.int32), ((0, 0), (0, capacity - R))),
-            jnp.asarray(R, jnp.int32),
-            prefix,
-        )
-        return h_rtd[row_b, end_b - 1], cache
+    def keys_values(self, tokens_bt, positions_bt, segment_ids_bt, prefix: SharedPrefix | None = None):
+        """Final-normed activations of the tokens (after `prefix`, if given, which every token
+        sees) and each layer's keys and values of the tokens, [L, B, T, K, H] each: what a caller
+        that lays out its own KV cache needs."""
+        return self._layers(tokens_bt, positions_bt, segment_ids_bt, prefix, None, keep_kv=True)
 
     def hidden_states(self, tokens_bt, positions_bt, segment_ids_bt, cache: KVCache | None = None):
         """Final-normed activations of the tokens; with a cache, the tokens follow what it holds
         (its prefix, then its filled slots) and the returned cache holds them too."""
         if cache is None:
-            return self._self_attend(tokens_bt, positions_bt, segment_ids_bt, keep_kv=False)[0], None
-        layer = self._layer()
-        T = tokens_bt.shape[1]
+            return self._layers(tokens_bt, positions_bt, segment_ids_bt, None, None, keep_kv=False)[0], None
         segment_ids_bt = segment_ids_bt.astype(cache.segment_ids_bs.dtype)
-        filled_s = jnp.arange(cache.capacity) < cache.index
-        cache_mask_bts = (filled_s[None, None, :] & (cache.segment_ids_bs[:, None, :] != 0)
-                          & (segment_ids_bt[:, :, None] == cache.segment_ids_bs[:, None, :]))
-        q_slot_t = jnp.arange(T)
-        mask_btt = _mask(q_slot_t, q_slot_t, segment_ids_bt, segment_ids_bt)
-        prefix = cache.prefix
-
-        def cached_body(x, layer_inputs):
-            weights, k_bkhs, v_bksh, prefix_kv = layer_inputs
-            context = _prefix_context(prefix_kv) + ((k_bkhs, v_bksh, cache_mask_bts),)
-            return layer(x, weights, positions_bt, segment_ids_bt, mask_btt, context)
-
-        prefix_kv = None if prefix is None else (prefix.k_lkhp, prefix.v_lkph)
-        x_btd, (k_lbtkh, v_lbtkh) = jax.lax.scan(
-            cached_body, self._embed(tokens_bt), (self.layers.arrays(), cache.k_lbkhs, cache.v_lbksh, prefix_kv)
-        )
+        h_btd, (k_lbtkh, v_lbtkh) = self._layers(tokens_bt, positions_bt, segment_ids_bt, cache.prefix, cache, True)
         # The new keys go into the cache once, after every layer has read it.
-        k_lbkht, v_lbkth = _cache_layout(k_lbtkh, v_lbtkh)
+        k_lbkht, v_lbkth = cache_layout(k_lbtkh, v_lbtkh)
         new_cache = KVCache(
             jax.lax.dynamic_update_slice(cache.k_lbkhs, k_lbkht.astype(cache.k_lbkhs.dtype), (0, 0, 0, 0, cache.index)),
             jax.lax.dynamic_update_slice(cache.v_lbksh, v_lbkth.astype(cache.v_lbksh.dtype), (0, 0, 0, cache.index, 0)),
             jax.lax.dynamic_update_slice(cache.segment_ids_bs, segment_ids_bt, (0, cache.index)),
-            cache.index + T,
-            prefix,
+            cache.index + tokens_bt.shape[1],
+            cache.prefix,
         )
-        return self._final_norm(x_btd), new_cache
+        return h_btd, new_cache
 
 
 def mask_padded_vocab(logits_xv: jax.Array, vocab_size: int) -> jax.Array:
@@ -265,12 +231,7 @@ def mask_padded_vocab(logits_xv: jax.Array, vocab_size: int) -> jax.Array:
     return jnp.where(jnp.arange(logits_xv.shape[-1]) < vocab_size, logits_xv, -jnp.inf)
 
 
-def _prefix_context(prefix_kv) -> tuple:
-    """A layer's shared-prefix keys and values as an attention context part every query sees."""
-    return () if prefix_kv is None else ((*prefix_kv, None),)
-
-
-def _cache_layout(k_lbtkh, v_lbtkh):
+def cache_layout(k_lbtkh, v_lbtkh):
     """Per-layer keys and values of new tokens in the cache's layout: [L, B, K, H, T], [L, B, K, T, H]."""
     return k_lbtkh.transpose(0, 1, 3, 4, 2), v_lbtkh.transpose(0, 1, 3, 2, 4)
 

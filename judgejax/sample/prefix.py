@@ -3,7 +3,7 @@
 Judge prompts start with the same tokens (the chat template's system turn and the template's
 instructions): pair-v2's take about 190 of SmolLM2's tokens. The tokens every prompt of a batch
 starts with are run through the model once, for one row, and every row attends to those keys and
-values (`CausalLM.prefill(prefix=...)`); each row prefills only the rest of its prompt. The last
+values (`sampler.prefill(prefix=...)`); each row prefills only the rest of its prompt. The last
 prefix is kept, so batch after batch of one template reuses it.
 """
 from __future__ import annotations
@@ -13,19 +13,26 @@ import os
 from collections.abc import Sequence
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from judgejax.model.llm import CausalLM, SharedPrefix
+from judgejax.model.llm import PREFIX_K_AXES, PREFIX_V_AXES, CausalLM, SharedPrefix
+from judgejax.sharding import constrain
 
 # Prefix lengths are rounded down to a multiple of this (few compiled shapes).
 MULTIPLE = 16
 
 
 @functools.partial(jax.jit, static_argnames=("graphdef",))
-def _shared_prefix(graphdef, state, tokens_bp):
+def _shared_prefix(graphdef, state, tokens_bp) -> SharedPrefix:
+    """The keys and values of the prefix `tokens_bp` holds in every row (as many identical rows as
+    the data axes split); row 0's are kept."""
     model: CausalLM = nnx.merge(graphdef, state)
-    return model.shared_prefix(tokens_bp)
+    positions_bp = jnp.broadcast_to(jnp.arange(tokens_bp.shape[1]), tokens_bp.shape)
+    _, (k_lbpkh, v_lbpkh) = model.keys_values(tokens_bp, positions_bp, jnp.ones_like(tokens_bp))
+    return SharedPrefix(constrain(k_lbpkh[:, 0].transpose(0, 2, 3, 1), PREFIX_K_AXES),
+                        constrain(v_lbpkh[:, 0].transpose(0, 2, 1, 3), PREFIX_V_AXES))
 
 
 def shared_length(prompts: Sequence[Sequence[int]], multiple: int = MULTIPLE) -> int:

@@ -16,12 +16,12 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from judgejax.model.llm import CausalLM, SharedPrefix
+from judgejax.model.llm import CACHE_K_AXES, CACHE_V_AXES, CausalLM, KVCache, SharedPrefix, cache_layout
 from judgejax.sample.buckets import DEFAULT_BUCKETS
 from judgejax.sample.methods import Greedy, Sample
 from judgejax.sample.packing import PackedPrompts, pack_prompts
 from judgejax.sample.prefix import PrefixCache
-from judgejax.sharding import shard_batch
+from judgejax.sharding import constrain, shard_batch
 
 FINISH_REASONS = ("running", "stop", "length", "cache_full")
 RUNNING, STOP, LENGTH, CACHE_FULL = range(4)
@@ -54,9 +54,31 @@ def device_arrays(model: CausalLM, packed: PackedPrompts) -> dict[str, jax.Array
 
 
 def prefill(model: CausalLM, packed: dict, capacity: int, prefix: SharedPrefix | None):
-    """`CausalLM.prefill` of a packed batch from `device_arrays`."""
-    return model.prefill(packed["tokens"], packed["positions"], packed["segments"], packed["row"], packed["end"],
-                         packed["length"], capacity, prefix)
+    """Prefill the prompts of a packed batch from `device_arrays` (`judgejax.sample.packing`):
+    prompt b is the `length[b]` tokens of row `row[b]` that end before slot `end[b]`, one segment,
+    after `prefix` if given. Returns the final-normed activations at each prompt's last token
+    [B, D] and a cache of `capacity` slots holding each prompt left-padded to the rows' length R
+    (the next slot to write is R)."""
+    row_b, end_b, length_b = packed["row"], packed["end"], packed["length"]
+    R = packed["tokens"].shape[1]
+    h_rtd, (k_lrtkh, v_lrtkh) = model.keys_values(packed["tokens"], packed["positions"], packed["segments"], prefix)
+    slot_s = jnp.arange(R)
+    source_bs = jnp.clip(end_b[:, None] - R + slot_s, 0, R - 1)
+    filled_bs = slot_s >= R - length_b[:, None]
+
+    def left_padded(x_lrtkh):  # each prompt's keys or values, right-aligned in R slots: [L, B, R, K, H]
+        return jnp.where(filled_bs[None, :, :, None, None], x_lrtkh[:, row_b[:, None], source_bs], 0)
+
+    k_lbkht, v_lbkth = cache_layout(left_padded(k_lrtkh), left_padded(v_lrtkh))
+    empty = (0, capacity - R)
+    cache = KVCache(
+        constrain(jnp.pad(k_lbkht, ((0, 0),) * 4 + (empty,)), CACHE_K_AXES),
+        constrain(jnp.pad(v_lbkth, ((0, 0),) * 3 + (empty, (0, 0))), CACHE_V_AXES),
+        jnp.pad(filled_bs.astype(jnp.int32), ((0, 0), empty)),
+        jnp.asarray(R, jnp.int32),
+        prefix,
+    )
+    return h_rtd[row_b, end_b - 1], cache
 
 
 @functools.partial(jax.jit, static_argnames=("graphdef", "method", "max_new_tokens", "capacity", "stop_ids", "chunk"))

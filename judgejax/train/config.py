@@ -22,6 +22,7 @@ class ModelSection:
     compute_dtype: Literal["float32", "bfloat16"] = "float32"
     remat: Literal[REMAT_POLICIES] = "none"  # what a decoder layer keeps for its backward (judgejax.model.remat)
     attention: Literal[ATTENTION_BACKENDS] = "auto"  # self-attention kernel (judgejax.model.attention_backends)
+    unroll_layers: bool = False  # unroll the loop over decoder layers instead of lax.scan
 
 
 @section

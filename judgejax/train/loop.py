@@ -98,7 +98,8 @@ def _run(config: RunConfig, stage: Stage, callbacks: Sequence[StepCallback], mes
                          f"{config.data.epochs} epoch(s); raise data.epochs")
 
     overrides = dict(param_dtype=config.model.param_dtype, compute_dtype=config.model.compute_dtype,
-                     remat=config.model.remat, attention=config.model.attention)
+                     remat=config.model.remat, attention=config.model.attention,
+                     unroll_layers=config.model.unroll_layers)
     cfg = ModelConfig.from_hf_dir(source_assets, **overrides)
     tx = make_optimizer(config.optim, total_steps)
     checkpoints = TrainCheckpoints(out / RUN_CHECKPOINTS, keep=config.train.keep)
