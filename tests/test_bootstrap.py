@@ -134,7 +134,7 @@ def test_eval_report_shows_the_intervals(tmp_path):
     summary = summarize(rs, benchmark="rewardbench", mode="verdict-prob", both_orders=True)
     spec = {"model": "m", "data": "d", "data_sha256": "0" * 64, "mode": "verdict-prob", "template": "pair-v2",
             "seed": 0, "both_orders": True, "max_new_tokens": None, "subsets": None, "limit_per_subset": None}
-    run = {"command": "judgejax eval rewardbench ...", "spec": spec}
+    run = {"options": {"benchmark": "rewardbench"}, "spec": spec}
     text = write_report(tmp_path, summary, run).read_text()
     assert "## 95% bootstrap intervals" in text
     ci = summary["intervals"]["overall"]["mean_accuracy"]
