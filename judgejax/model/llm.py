@@ -41,9 +41,6 @@ PARAM_AXES: dict[str, tuple[str, ...]] = {
     "up_ldf": ("layers", "embed", "mlp"),
     "down_lfd": ("layers", "mlp", "embed"),
 }
-# Initial values of a random model: norm weights one, biases zero, the rest normal(0.02).
-ONES = {"final_norm_d", "attn_norm_ld", "q_norm_lh", "k_norm_lh", "mlp_norm_ld"}
-ZEROS = {"q_bias_lnh", "k_bias_lkh", "v_bias_lkh", "o_bias_ld"}
 # Cached keys [L, B, K, H, S] and values [L, B, K, S, H] (see judgejax.model.attention); a shared
 # prefix has no batch axis.
 CACHE_K_AXES = ("layers", "batch", "kv_heads", "head_dim", "seq")
@@ -114,23 +111,53 @@ class KVCache:
         return self.v_lbksh.shape[3]
 
 
-class Params(nnx.Module):
-    """Holds the stacked decoder weights; one attribute per PARAM_AXES entry in use."""
+class _Init:
+    """Creates the parameters of a random model, in their shapes and the parameter dtype."""
 
-    def __init__(self, cfg: ModelConfig, names: list[str], rngs: nnx.Rngs):
-        shapes = param_shapes(cfg)
-        init = nnx.initializers.normal(stddev=0.02)
-        for name in names:
-            shape, dtype = shapes[name], cfg.param_jnp_dtype
-            if name in ONES:
-                value = jnp.ones(shape, dtype)
-            elif name in ZEROS:
-                value = jnp.zeros(shape, dtype)
-            else:
-                value = init(rngs.params(), shape, dtype)
-            setattr(self, name, nnx.Param(value))
+    def __init__(self, cfg: ModelConfig, rngs: nnx.Rngs):
+        self.shapes, self.dtype, self.rngs = param_shapes(cfg), cfg.param_jnp_dtype, rngs
+
+    def normal(self, name: str) -> nnx.Param:
+        return nnx.Param(nnx.initializers.normal(stddev=0.02)(self.rngs.params(), self.shapes[name], self.dtype))
+
+    def ones(self, name: str) -> nnx.Param:
+        return nnx.Param(jnp.ones(self.shapes[name], self.dtype))
+
+    def zeros(self, name: str) -> nnx.Param:
+        return nnx.Param(jnp.zeros(self.shapes[name], self.dtype))
+
+
+class OuterParams(nnx.Module):
+    """The embedding, the final norm and the LM head (None when tied to the embedding)."""
+
+    def __init__(self, cfg: ModelConfig, init: _Init):
+        self.embed_vd = init.normal("embed_vd")
+        self.final_norm_d = init.ones("final_norm_d")
+        self.lm_head_dv = None if cfg.tie_word_embeddings else init.normal("lm_head_dv")
+
+
+class LayerParams(nnx.Module):
+    """The decoder layers' weights, stacked on a leading layer axis; optional ones are None."""
+
+    def __init__(self, cfg: ModelConfig, init: _Init):
+        self.attn_norm_ld = init.ones("attn_norm_ld")
+        self.q_ldnh = init.normal("q_ldnh")
+        self.k_ldkh = init.normal("k_ldkh")
+        self.v_ldkh = init.normal("v_ldkh")
+        self.o_lnhd = init.normal("o_lnhd")
+        self.mlp_norm_ld = init.ones("mlp_norm_ld")
+        self.gate_ldf = init.normal("gate_ldf")
+        self.up_ldf = init.normal("up_ldf")
+        self.down_lfd = init.normal("down_lfd")
+        self.q_bias_lnh = init.zeros("q_bias_lnh") if cfg.qkv_bias else None
+        self.k_bias_lkh = init.zeros("k_bias_lkh") if cfg.qkv_bias else None
+        self.v_bias_lkh = init.zeros("v_bias_lkh") if cfg.qkv_bias else None
+        self.o_bias_ld = init.zeros("o_bias_ld") if cfg.o_bias else None
+        self.q_norm_lh = init.ones("q_norm_lh") if cfg.qk_norm else None
+        self.k_norm_lh = init.ones("k_norm_lh") if cfg.qk_norm else None
 
     def arrays(self) -> dict[str, jax.Array]:
+        """The weights in use, by name: what one scan step over the layers reads."""
         return {name: v[...] for name, v in vars(self).items() if isinstance(v, nnx.Param)}
 
 
@@ -141,9 +168,9 @@ class CausalLM(nnx.Module):
 
     def __init__(self, cfg: ModelConfig, *, rngs: nnx.Rngs):
         self.cfg = cfg
-        names = list(param_shapes(cfg))
-        self.outer = Params(cfg, [n for n in names if PARAM_AXES[n][0] != "layers"], rngs)
-        self.layers = Params(cfg, [n for n in names if PARAM_AXES[n][0] == "layers"], rngs)
+        init = _Init(cfg, rngs)
+        self.outer = OuterParams(cfg, init)
+        self.layers = LayerParams(cfg, init)
 
     def unembed_dv(self) -> jax.Array:
         if self.cfg.tie_word_embeddings:
