@@ -71,13 +71,16 @@ def apply_override(raw: dict, override: str) -> None:
     node[parts[-1]] = yaml.safe_load(text)
 
 
-def read_yaml(path: str | pathlib.Path, overrides: typing.Sequence[str] = ()) -> tuple[dict, str]:
-    """The YAML mapping with overrides applied, and a description of where it came from."""
-    path = pathlib.Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except (OSError, yaml.YAMLError) as e:
-        raise ConfigFileError(f"{path}: cannot read config ({e})") from e
+def read_yaml(path: str | pathlib.Path | None, overrides: typing.Sequence[str] = (),
+              name: str = "config") -> tuple[dict, str]:
+    """The YAML mapping with overrides applied (path None: only the overrides), and a description
+    of where it came from (`name` where there is no file)."""
+    raw: dict = {}
+    if path is not None:
+        try:
+            raw = yaml.safe_load(pathlib.Path(path).read_text()) or {}
+        except (OSError, yaml.YAMLError) as e:
+            raise ConfigFileError(f"{path}: cannot read config ({e})") from e
     for override in overrides:
         apply_override(raw, override)
-    return raw, f"{path}" + (f" (with overrides {' '.join(overrides)})" if overrides else "")
+    return raw, f"{path or name}" + (f" (with overrides {' '.join(overrides)})" if overrides else "")

@@ -50,3 +50,16 @@ def test_bad_values_name_the_key_and_file(override, message):
     with pytest.raises(ConfigFileError, match=message) as err:
         load_config(RUN_CONFIG, [override])
     assert RUN_CONFIG.name in str(err.value) or override == "nonsense"
+
+
+def test_pipeline_eval_section_has_the_command_lines_defaults(tmp_path):
+    from judgejax.cli import build_parser
+    from judgejax.eval.options import JudgeSettings
+
+    raw = yaml.safe_load((CONFIGS[0].parent / "demo-cpu.yaml").read_text())
+    raw["eval"] = {"data": raw["eval"]["data"]}
+    path = tmp_path / "pipeline.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    section = load_pipeline_config(path)[0].eval.judge_settings()
+    args = vars(build_parser().parse_args(["eval", "rewardbench", "--model", str(tmp_path), "--out", "o", "--data", "d"]))
+    assert section == JudgeSettings().judge_settings() == {name: args[name] for name in section}

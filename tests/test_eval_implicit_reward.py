@@ -68,7 +68,8 @@ def test_rewards_equal_transformers_log_prob_ratios(run, tiny_judges):
 
 
 def test_reference_with_another_vocabulary_is_refused(tiny_judges, tmp_path):
-    from judgejax.eval.run import EvalOptions, evaluate
+    from judgejax.eval.options import EvalOptions
+    from judgejax.eval.run import evaluate
 
     other = tmp_path / "other"
     other.mkdir()

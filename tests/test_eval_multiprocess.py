@@ -11,7 +11,8 @@ import textwrap
 
 import numpy as np
 
-from judgejax.eval.run import EvalOptions, evaluate
+from judgejax.eval.options import EvalOptions
+from judgejax.eval.run import evaluate
 from test_eval_tiny_models import DATA, SUBSETS, tiny_judges  # noqa: F401  (fixture)
 
 WORKER = textwrap.dedent("""
@@ -22,7 +23,8 @@ WORKER = textwrap.dedent("""
     port, process, model, data, out = sys.argv[1:6]
     jax.distributed.initialize(coordinator_address=f"127.0.0.1:{port}", num_processes=2, process_id=int(process),
                                initialization_timeout=60)
-    from judgejax.eval.run import EvalOptions, evaluate
+    from judgejax.eval.options import EvalOptions
+    from judgejax.eval.run import evaluate
     summary = evaluate(EvalOptions(benchmark="rewardbench", model=model, data=data, out=out, mode="verdict-prob",
                                    both_orders=True, subsets=sys.argv[6:], limit_per_subset=1, batch_size=2))
     print("merged" if summary is not None else "not merged", jax.local_device_count())

@@ -8,7 +8,8 @@ import json
 import jax
 import pytest
 
-from judgejax.eval.run import EvalOptions, evaluate
+from judgejax.eval.options import EvalOptions
+from judgejax.eval.run import evaluate
 from judgejax.eval.scoring import both_order_diagnostics
 from judgejax.sharding import MeshConfig, make_mesh
 from judgejax.tokenizer import load_tokenizer, stop_token_ids

@@ -22,7 +22,8 @@ import pytest
 import torch
 import transformers
 
-from judgejax.eval.run import EvalOptions, evaluate
+from judgejax.eval.options import EvalOptions
+from judgejax.eval.run import evaluate
 from judgejax.sharding import MeshConfig, make_mesh
 from test_eval_tiny_models import DATA
 

@@ -13,7 +13,8 @@ import torch
 import transformers
 
 from judgejax.cli import main
-from judgejax.eval.run import EvalOptions, evaluate
+from judgejax.eval.options import EvalOptions
+from judgejax.eval.run import evaluate
 from judgejax.eval.summary import summarize
 from judgejax.judge.templates import get_template, pair_messages
 from judgejax.sharding import MeshConfig, make_mesh

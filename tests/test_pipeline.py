@@ -34,8 +34,8 @@ def pipeline_yaml(tmp_path: pathlib.Path, model: pathlib.Path) -> pathlib.Path:
         "arena": {"max_answer_chars": 300, "sft_min_gap": 5},
         "sft": train,
         "dpo": {**train, "dpo": {"beta": 0.1, "nll_weight": 1.0}},
-        "eval": {"data": str(REWARDBENCH), "limit_per_subset": 1, "max_new_tokens": 4, "batch_size": 8,
-                 "subsets": SUBSETS, "modes": ["generative", "verdict-prob"], "heldout_limit": 2},
+        "eval": {"data": str(REWARDBENCH), "limit_per_subset": 1, "both_orders": True, "max_new_tokens": 4,
+                 "batch_size": 8, "subsets": SUBSETS, "modes": ["generative", "verdict-prob"], "heldout_limit": 2},
         "mtbench": {"judge": str(model), "limit": 1, "max_new_tokens": 4, "judge_max_new_tokens": 4},
     }
     path = tmp_path / "pipeline.yaml"

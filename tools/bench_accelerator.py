@@ -1,19 +1,24 @@
 """Training and sampling throughput of judgejax on an accelerator (GPU or TPU), random weights.
 
 For each model shape (the Hugging Face config of a real 1.5B-7B model, or SmolLM2-135M for a CPU
-smoke run; random weights): the jitted SFT
-and DPO (+NLL) steps over packed [batch, seq] rows with float32 master weights, bfloat16 compute
-and AdamW (tokens/s, and MFU = model FLOPs / step time / the chip's peak; model FLOPs as in
-tools/bench_common.FLOPS_FORMULA, remat's recomputation not counted); then the jitted sampler
-(greedy, random prompts): decode tokens/s per batch size and the share of the HBM roofline
-(each decode step must at least read the bfloat16 weights and the KV cache once).
+smoke run; random weights), each attention backend and each remat policy: the jitted SFT and DPO
+(+NLL) steps over packed [batch, seq] rows with float32 master weights, bfloat16 compute and AdamW:
+tokens/s; MFU = model FLOPs / step time / the chip's peak, with model FLOPs counted with the causal
+half of the attention (tools/bench_common.CAUSAL_FORMULA) and as peers count them (the full T x T
+attention, FLOPS_FORMULA); HFU adds the FLOPs the remat policy recomputes (RECOMPUTE). A setting
+that fails (a kernel that does not compile here, out of memory) is reported as such and the
+benchmark goes on. Then the jitted sampler (greedy, random prompts): decode tokens/s per batch size
+and the share of the HBM roofline (each decode step must at least read the bfloat16 weights and the
+KV cache once).
 
-  python tools/bench_accelerator.py --models qwen2.5-1.5b --batch 8 --seq 2048
+  python tools/bench_accelerator.py --models qwen2.5-1.5b llama-3.2-3b --attention xla pallas-gpu \
+      --remat full dots names
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
 import time
@@ -24,7 +29,7 @@ from jax.sharding import NamedSharding, PartitionSpec as P
 
 import bench_common as bc
 from judgejax.model.build import init_model, params_of
-from judgejax.model.config import REMAT_POLICIES, ModelConfig
+from judgejax.model.config import ATTENTION_BACKENDS, REMAT_POLICIES, ModelConfig
 from judgejax.sample.sampler import generate
 from judgejax.sharding import BATCH, MeshConfig, make_mesh
 from judgejax.train.optimizer import OptimConfig, make_optimizer
@@ -83,6 +88,7 @@ def time_steps(step, state, batch, steps: int):
 
 
 def bench_train(cfg: ModelConfig, mesh, args, peak: float) -> list[list[str]]:
+    """A row per attention backend x remat policy x step kind."""
     rng = np.random.default_rng(0)
     tx = make_optimizer(OptimConfig(), total_steps=1000)
     rows_sharding = lambda a: NamedSharding(mesh, P(None, BATCH, *[None] * (a.ndim - 1)))  # noqa: E731
@@ -91,16 +97,30 @@ def bench_train(cfg: ModelConfig, mesh, args, peak: float) -> list[list[str]]:
     half = {k: v[: args.batch // 2] for k, v in packed_rows(rng, args.batch, args.seq, cfg.vocab_size).items()}
     dpo = {f"{side}_{k}": put(v) for side in ("chosen", "rejected") for k, v in half.items()}
     dpo |= {f"ref_{side}_logps": put(np.full(args.batch // 2, -300.0, np.float32)) for side in ("chosen", "rejected")}
-    flops = bc.train_flops(cfg, args.batch, args.seq)
     rows = []
     with jax.set_mesh(mesh):
         state = create_state(params_of(init_model(cfg, mesh)), tx)
-        for kind, step, batch in (("SFT", make_sft_step(cfg, tx), sft), ("DPO+NLL", make_dpo_step(cfg, tx, DPOConfig()), dpo)):
-            state, seconds = time_steps(jax.jit(step, donate_argnums=0), state, batch, args.steps)
-            s = bc.median(seconds)
-            rows.append([args.model, kind, f"{args.batch}x{args.seq}", f"{s:.3f}", f"{args.batch * args.seq / s:,.0f}",
-                         f"{flops / s / 1e12:.0f}", f"{100 * flops / s / peak:.1f}%"])
-            print(rows[-1], flush=True)
+        for attention, remat in itertools.product(args.attention, args.remat):
+            run = cfg.replace(attention=attention, remat=remat)
+            model_flops = bc.train_flops(run, args.batch, args.seq, causal=True)
+            full_flops = bc.train_flops(run, args.batch, args.seq)
+            hardware_flops = model_flops + bc.recompute_flops(run, args.batch, args.seq)
+            for kind, step, batch in (("SFT", make_sft_step(run, tx), sft),
+                                      ("DPO+NLL", make_dpo_step(run, tx, DPOConfig()), dpo)):
+                setting = [args.model, attention, remat, kind, f"{args.batch}x{args.seq}"]
+                try:
+                    state, seconds = time_steps(jax.jit(step, donate_argnums=0), state, batch, args.steps)
+                except Exception as error:  # noqa: BLE001  one failed setting must not end a one-shot GPU run
+                    rows.append(setting + [f"failed: {type(error).__name__}: {str(error).splitlines()[0][:120]}"]
+                                + [""] * 5)
+                    print(rows[-1], flush=True)
+                    state = create_state(params_of(init_model(cfg, mesh)), tx)  # the donated state may be gone
+                    continue
+                s = bc.median(seconds)
+                rows.append(setting + [f"{s:.3f}", f"{args.batch * args.seq / s:,.0f}", f"{model_flops / s / 1e12:.0f}",
+                                       f"{100 * model_flops / s / peak:.1f}%", f"{100 * full_flops / s / peak:.1f}%",
+                                       f"{100 * hardware_flops / s / peak:.1f}%"])
+                print(rows[-1], flush=True)
     return rows
 
 
@@ -133,7 +153,10 @@ def main(argv=None) -> None:
     parser.add_argument("--batch", type=int, default=8, help="rows per SFT step (DPO: half as many pairs)")
     parser.add_argument("--seq", type=int, default=2048)
     parser.add_argument("--steps", type=int, default=5, help="timed steps after two warm-ups")
-    parser.add_argument("--remat", choices=REMAT_POLICIES, default="full", help="remat policy of the train steps")
+    parser.add_argument("--attention", nargs="+", choices=ATTENTION_BACKENDS, default=["auto"],
+                        help="attention backends of the train steps (auto: the platform's choice)")
+    parser.add_argument("--remat", nargs="+", choices=REMAT_POLICIES, default=["full"],
+                        help="remat policies of the train steps")
     parser.add_argument("--sample-batches", type=int, nargs="*", default=[1, 16, 64])
     parser.add_argument("--prompt-len", type=int, default=512)
     parser.add_argument("--new-tokens", type=int, default=256)
@@ -150,14 +173,16 @@ def main(argv=None) -> None:
     train, sample = [], []
     for name in args.models:
         args.model = name
-        cfg = ModelConfig.from_hf(SHAPES[name], param_dtype="float32", compute_dtype="bfloat16", remat=args.remat)
+        cfg = ModelConfig.from_hf(SHAPES[name], param_dtype="float32", compute_dtype="bfloat16")
         print(f"{name}: {bc.model_params(cfg) / 1e9:.2f}B parameters", flush=True)
         train += bench_train(cfg, mesh, args, peak)
         sample += bench_sampler(cfg, mesh, args, _chip(kind, HBM_TBS))
-    print(f"\n{kind}: model FLOPs as tools/bench_common.FLOPS_FORMULA; MFU against the datasheet's dense bf16 "
-          f"{peak / 1e12:.0f} TFLOP/s (a {args.matmul_n}^3 bf16 matmul measured {measured / 1e12:.1f} here); float32 master "
-          f"weights, bf16 compute, AdamW, remat={args.remat}, packed documents of 256-1024 tokens\n")
-    print(bc.markdown_table(["model", "step", "rows x seq", "s/step", "tokens/s", "TFLOP/s", "MFU"], train))
+    print(f"\n{kind}: against the datasheet's dense bf16 {peak / 1e12:.0f} TFLOP/s (a {args.matmul_n}^3 bf16 matmul "
+          f"measured {measured / 1e12:.1f} here); float32 master weights, bf16 compute, AdamW, packed documents of "
+          f"256-1024 tokens. MFU: {bc.CAUSAL_FORMULA}. MFU full-attn: {bc.FLOPS_FORMULA}. HFU: MFU's FLOPs plus "
+          "those the remat policy recomputes (tools/bench_common.RECOMPUTE)\n")
+    print(bc.markdown_table(["model", "attention", "remat", "step", "rows x seq", "s/step", "tokens/s", "TFLOP/s",
+                             "MFU", "MFU full-attn", "HFU"], train))
     print(f"\nSampler: greedy, bf16 weights, random prompts; decode = time(prompt + N new) - time(prompt + 1 new); "
           f"roofline = bf16 weights + KV cache read once per step at {_chip(kind, HBM_TBS)} TB/s\n")
     print(bc.markdown_table(["model", "batch", "prompt+new", "prefill+1 ms", "decode tok/s", "ms/step",

@@ -19,8 +19,13 @@ FLOPS_FORMULA = (
     "L layers, T the padded sequence length; the attention term counts the full T x T score and "
     "value matmuls forward and backward (PaLM's MFU convention, causal half not subtracted)"
 )
-
-
+CAUSAL_FORMULA = "6 P + 6 L (n_heads x head_dim) T per token: as above with the causal half of the attention only"
+# Forward matmuls recomputed in the backward pass under each remat policy (judgejax.model.remat):
+# full reruns each layer's forward; dots saves the projections but not the attention's batched
+# dots (scores and values); names and offload save q/k/v, the attention output and the MLP's
+# gate/up, so the backward recomputes only the attention scores (to rebuild the softmax).
+RECOMPUTE = {"none": (), "full": ("layers", "scores", "values"), "dots": ("scores", "values"),
+             "names": ("scores",), "offload": ("scores",)}
 def log(tool: str, message: str) -> None:
     """A progress line on stderr (stdout carries only the report)."""
     print(f"[{tool}] {message}", file=sys.stderr, flush=True)
@@ -33,7 +38,7 @@ def cores() -> int:
 
 def model_params(cfg: ModelConfig) -> int:
     """Every parameter of the model (a tied embedding once)."""
-    return sum(math.prod(shape) for shape in param_shapes(cfg).values())
+    return sum(math.prod(shape) for shape in param_shapes(cfg, padded=False).values())
 
 
 def matmul_params(cfg: ModelConfig) -> int:
@@ -43,10 +48,23 @@ def matmul_params(cfg: ModelConfig) -> int:
     return cfg.num_layers * per_layer + d * cfg.vocab_size
 
 
-def train_flops(cfg: ModelConfig, rows: int, seq: int) -> float:
-    """Model FLOPs of one forward+backward over `rows` x `seq` tokens (see FLOPS_FORMULA)."""
-    attention = 12 * cfg.num_layers * cfg.num_heads * cfg.head_dim * seq
+def train_flops(cfg: ModelConfig, rows: int, seq: int, causal: bool = False) -> float:
+    """Model FLOPs of one forward+backward over `rows` x `seq` tokens (FLOPS_FORMULA, or with
+    `causal` CAUSAL_FORMULA)."""
+    attention = (6 if causal else 12) * cfg.num_layers * cfg.num_heads * cfg.head_dim * seq
     return float(rows * seq * (6 * matmul_params(cfg) + attention))
+
+
+def recompute_flops(cfg: ModelConfig, rows: int, seq: int) -> float:
+    """FLOPs that cfg.remat's recomputation adds to a step (RECOMPUTE), causal attention counted:
+    hardware FLOPs = train_flops(causal=True) + this."""
+    parts = RECOMPUTE[cfg.remat]
+    d, n, k, h, f = cfg.hidden_size, cfg.num_heads, cfg.num_kv_heads, cfg.head_dim, cfg.intermediate_size
+    per_token = 0
+    if "layers" in parts:
+        per_token += 2 * cfg.num_layers * (d * n * h + 2 * d * k * h + n * h * d + 3 * d * f)
+    per_token += sum(cfg.num_layers * n * h * seq for part in ("scores", "values") if part in parts)
+    return float(rows * seq * per_token)
 
 
 def best_seconds(fn: Callable[[], object], repeats: int) -> float:

@@ -37,7 +37,8 @@ import transformers
 from bench_common import cores, markdown_table
 from judgejax.data.jsonl import read_appended
 from judgejax.eval.examples import Item, load_rewardbench, make_items, select_examples
-from judgejax.eval.run import EvalOptions, build_judge, evaluate, run_shard
+from judgejax.eval.options import EvalOptions
+from judgejax.eval.run import build_judge, evaluate, run_shard
 from judgejax.eval.shards import record_key, shard_path
 from judgejax.judge.templates import get_template, pair_messages
 from judgejax.model.smollm2 import smollm2_path

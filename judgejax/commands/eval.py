@@ -90,7 +90,8 @@ def register(sub) -> None:
 
 def main(args: argparse.Namespace) -> None:
     from judgejax.eval.examples import parse_columns
-    from judgejax.eval.run import EvalOptions, evaluate
+    from judgejax.eval.options import EvalOptions
+    from judgejax.eval.run import evaluate
 
     if args.data is None:
         raise SystemExit(f"judgejax eval rewardbench: give --data or set ${DATA_ENV} to the RewardBench v1 "

@@ -29,10 +29,11 @@ def main(args: argparse.Namespace) -> None:
     from judgejax.pipeline.stages import Pipeline
 
     config, _ = load_pipeline_config(args.config, args.overrides)
-    config = dataclasses.replace(
-        config, base_model=model_path(config.base_model),
-        synth=dataclasses.replace(config.synth, teacher=model_path(config.synth.teacher)),
-        mtbench=dataclasses.replace(config.mtbench, judge=model_path(config.mtbench.judge)))
+    if not args.report_only:  # a report reads results only: no model is needed, none is built
+        config = dataclasses.replace(
+            config, base_model=model_path(config.base_model),
+            synth=dataclasses.replace(config.synth, teacher=model_path(config.synth.teacher)),
+            mtbench=dataclasses.replace(config.mtbench, judge=model_path(config.mtbench.judge)))
     command = shlex.join(["judgejax", "pipeline", "--config", args.config, *args.overrides])
     pipeline = Pipeline(config, command)
     report = pipeline.report_so_far() if args.report_only else pipeline.run()

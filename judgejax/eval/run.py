@@ -28,6 +28,7 @@ from judgejax.eval.batching import ids_hash
 from judgejax.eval.examples import (Item, PairExample, load_pairwise, load_rewardbench, make_items,
                                     select_examples)
 from judgejax.eval.generative import GenerativeJudge
+from judgejax.eval.options import DEFAULT_MAX_NEW_TOKENS, DEFAULT_TEMPLATE, EvalOptions
 from judgejax.eval.implicit_reward import ImplicitRewardJudge
 from judgejax.eval.report import write_report
 from judgejax.eval.shards import MergeError, merge_shards, record_key, shard_path, write_merged
@@ -36,13 +37,9 @@ from judgejax.eval.verdict_prob import VerdictProbJudge
 from judgejax.judge.templates import get_template
 from judgejax.model.checkpoint import assets_dir, load_model
 from judgejax.sample.buckets import DEFAULT_BUCKETS
-from judgejax.sharding import MeshConfig, data_parallel_size, make_mesh
+from judgejax.sharding import data_parallel_size, make_mesh
 from judgejax.tokenizer import load_tokenizer, stop_token_ids
 
-MODES = ("generative", "verdict-prob", "implicit-reward")
-BENCHMARKS = ("rewardbench", "pairwise")
-DEFAULT_TEMPLATE = "pair-v2"
-DEFAULT_MAX_NEW_TOKENS = 2048
 RUN_FILE = "run.json"
 SUMMARY = "summary.json"
 
@@ -82,60 +79,6 @@ class EvalSpec:
     num_shards: int
     param_dtype: str
     compute_dtype: str
-
-
-@dataclasses.dataclass(frozen=True)
-class EvalOptions:
-    """A run as the command line states it (see `judgejax eval rewardbench --help`)."""
-
-    benchmark: str
-    model: str
-    data: str
-    out: str
-    mode: str = "generative"
-    columns: dict[str, str] | None = None
-    template: str | None = None
-    reference: str | None = None
-    both_orders: bool = False
-    subsets: list[str] | None = None
-    limit_per_subset: int | None = None
-    seed: int = 0
-    max_new_tokens: int | None = None
-    batch_size: int = 8
-    mesh: MeshConfig = MeshConfig()
-    shard: tuple[int, int] | None = None  # (index, count) for independent jobs; default: one shard per process
-    param_dtype: str = "float32"
-    compute_dtype: str = "float32"
-
-    def recorded(self) -> dict[str, Any]:
-        """The options as run.json records them (the shard aside: every shard runs the same)."""
-        return {k: v for k, v in dataclasses.asdict(self).items() if k != "shard"}
-
-    def check(self) -> None:
-        if self.benchmark not in BENCHMARKS:
-            raise ValueError(f"benchmark {self.benchmark!r}: choose one of {BENCHMARKS}")
-        if self.mode not in MODES:
-            raise ValueError(f"mode {self.mode!r}: choose one of {MODES}")
-        if (self.benchmark == "pairwise") != (self.columns is not None):
-            raise ValueError("a column mapping is given exactly for the pairwise benchmark")
-        if self.mode == "implicit-reward":
-            if self.reference is None:
-                raise ValueError("implicit-reward needs --reference, the DPO policy's reference model")
-            for name, value in (("template", self.template), ("max_new_tokens", self.max_new_tokens)):
-                if value is not None:
-                    raise ValueError(f"--{name.replace('_', '-')} has no effect in implicit-reward mode")
-            if self.both_orders:
-                raise ValueError("--both-orders has no effect in implicit-reward mode (no A/B positions)")
-        else:
-            if self.reference is not None:
-                raise ValueError(f"--reference is used only in implicit-reward mode, not {self.mode}")
-            get_template(self.template or DEFAULT_TEMPLATE)
-        if self.max_new_tokens is not None and self.mode != "generative":
-            raise ValueError(f"--max-new-tokens is used only in generative mode, not {self.mode}")
-        if self.batch_size < 1:
-            raise ValueError(f"batch size {self.batch_size}: must be >= 1")
-        if self.shard is not None and not 0 <= self.shard[0] < self.shard[1]:
-            raise ValueError(f"shard {self.shard[0]}/{self.shard[1]}: need 0 <= index < count")
 
 
 def fingerprint(path: str | Path) -> str:

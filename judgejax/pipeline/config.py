@@ -9,7 +9,7 @@ import pathlib
 from typing import Any, Sequence
 
 from judgejax.config import ConfigFileError, build, read_yaml, section
-from judgejax.eval.run import DEFAULT_MAX_NEW_TOKENS
+from judgejax.eval.options import JudgeSettings
 from judgejax.judge.synth import SynthConfig
 from judgejax.train.config import RunConfig
 from judgejax.sharding import MeshConfig
@@ -40,17 +40,13 @@ class SynthSection(SynthConfig):
 
 
 @section
-class EvalSection:
-    data: str  # RewardBench v1 parquet (rewardbench_filtered)
-    limit_per_subset: int = 4  # 0: every row
-    subsets: tuple[str, ...] = ()  # empty: every subset
-    both_orders: bool = True
-    max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS
-    template: str = "pair-v2"
-    batch_size: int = 8
+class EvalSection(JudgeSettings):
+    """How every judge is evaluated: the command line's settings (judgejax.eval.options.JudgeSettings,
+    with its defaults) on RewardBench, in each of `modes`."""
+
+    data: str = dataclasses.field(kw_only=True)  # RewardBench v1 parquet (rewardbench_filtered)
     modes: tuple[str, ...] = ("generative",)  # generative and/or verdict-prob, each run for every judge
     heldout_limit: int = 0  # gpt4-arena: in-domain held-out pairs judged (0: all)
-    seed: int = 0  # A/B order and per-subset draw; also the comparison's bootstrap
 
     def __post_init__(self) -> None:
         bad = [m for m in self.modes if m not in ("generative", "verdict-prob")]

@@ -14,7 +14,8 @@ from typing import Callable
 import jax
 
 from judgejax.data.jsonl import read_appended, write_jsonl
-from judgejax.eval.run import EvalOptions, evaluate, finish
+from judgejax.eval.options import EvalOptions
+from judgejax.eval.run import evaluate, finish
 from judgejax.general.judges import Judge
 from judgejax.general.mtbench import run_mtbench
 from judgejax.judge.arena_teacher import ArenaTeacher
@@ -134,14 +135,14 @@ class Pipeline:
                 "last_metrics": records[-1] if records else {}}
 
     def benchmarks(self) -> dict[str, dict]:
-        """Each benchmark a judge is scored on: RewardBench's sample and, with the arena teacher, the
-        in-domain held-out pairs."""
+        """Each benchmark a judge is scored on: RewardBench (with the eval section's subsets and
+        limit) and, with the arena teacher, every in-domain held-out pair."""
         e = self.config.eval
-        out = {"rewardbench": dict(benchmark="rewardbench", data=e.data, limit_per_subset=e.limit_per_subset or None,
-                                   subsets=list(e.subsets) or None)}
+        out = {"rewardbench": dict(benchmark="rewardbench", data=e.data)}
         if self.config.synth.teacher == ARENA_TEACHER:
             out["heldout"] = dict(benchmark="pairwise", data=str(self.path("data", "heldout.jsonl")),
-                                  columns={"prompt": "question", "a": "chosen", "b": "rejected", "id": "id"})
+                                  columns={"prompt": "question", "a": "chosen", "b": "rejected", "id": "id"},
+                                  subsets=None, limit_per_subset=None)
         return out
 
     def evaluate(self, name: str, model: str) -> dict:
@@ -150,10 +151,11 @@ class Pipeline:
         for bench, data in self.benchmarks().items():
             for mode in e.modes:
                 run = f"{bench}-{mode}"
-                opts = EvalOptions(model=model, out=str(self.path("eval", name, run)), mode=mode, template=e.template,
-                                   both_orders=e.both_orders, seed=e.seed,
-                                   max_new_tokens=e.max_new_tokens if mode == "generative" else None,
-                                   batch_size=e.batch_size, mesh=self.config.mesh, **data)
+                settings = e.judge_settings() | data
+                if mode != "generative":
+                    settings["max_new_tokens"] = None
+                opts = EvalOptions(model=model, out=str(self.path("eval", name, run)), mode=mode,
+                                   mesh=self.config.mesh, **settings)
                 results[run] = evaluate(opts, self.mesh) or {}
         return results
 

@@ -6,7 +6,7 @@ from dataclasses import field
 from pathlib import Path
 from typing import Literal
 
-from judgejax.config import apply_override, build, read_yaml, section
+from judgejax.config import build, read_yaml, section
 from judgejax.sources.pair import DOMAINS
 from judgejax.sources.registry import SOURCES
 
@@ -45,11 +45,5 @@ class PrepareConfig:
 
 def load_prepare_config(path: str | Path | None, overrides: Sequence[str] = ()) -> PrepareConfig:
     """The config of YAML file `path` (None: the defaults) with `a.b=value` overrides (values parsed as YAML)."""
-    if path is None:
-        raw: dict = {}
-        for override in overrides:
-            apply_override(raw, override)
-        source = "prepare config" + (f" (with overrides {' '.join(overrides)})" if overrides else "")
-    else:
-        raw, source = read_yaml(path, overrides)
+    raw, source = read_yaml(path, overrides, name="prepare config")
     return build(PrepareConfig, raw, "", source)

@@ -33,11 +33,11 @@ class TrainSection:
     logprob_chunk: int = 1024  # sequence chunk of the vocabulary projection
     save_every: int = 100  # steps between checkpoints (also saved at the end and on SIGTERM)
     log_every: int = 10  # steps between metric fetches: the loop waits on the device only then (and to save)
+    keep: int = 2  # checkpoints kept
 
     def __post_init__(self) -> None:
         if self.log_every < 1 or self.save_every < 1:
             raise ValueError(f"train.log_every={self.log_every} and train.save_every={self.save_every} must be >= 1")
-    keep: int = 2  # checkpoints kept
 
 
 @section
