@@ -1,0 +1,116 @@
+"""Learning curves of the SFT stage on the in-domain split: how a judge's accuracy on the held-out
+pairs, and on pairs it was trained on, moves with SFT steps and the learning rate.
+
+A pipeline config (the GPT-4 teacher: `synth.teacher: gpt4-arena`) gives the data: its prepare and
+synth stages run once (skipped when done). Then for each learning rate, SFT runs with a constant
+schedule (after the config's warmup) and stops at each of `--steps`, resuming from its checkpoint
+for the next, so the points lie on one run. At step 0 (the base model) and each stop, the judge is
+scored by verdict-prob in both orders on the held-out pairs and on a sample of the SFT stage's
+training pairs: both-order accuracy, consistency and P(verdict=A), with 95% bootstrap intervals
+(held-out pairs resampled by prompt). Settings are chosen here, on the in-domain split, never on
+RewardBench. Resumable: finished evaluations are read back.
+
+  python tools/learning_curve.py --config configs/judge-quality-cpu.yaml --steps 10 25 50 \\
+      --learning-rates 1e-5 5e-5 --out runs/learning-curve
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import pathlib
+import sys
+
+import bench_common as bc
+from judgejax.commands.common import model_path
+from judgejax.data.jsonl import read_appended, write_jsonl
+from judgejax.eval.bootstrap import run_intervals
+from judgejax.eval.options import EvalOptions
+from judgejax.eval.run import evaluate
+from judgejax.eval.shards import MERGED
+from judgejax.pipeline.config import ARENA_TEACHER, load_pipeline_config, stage_config
+from judgejax.pipeline.stages import Pipeline
+from judgejax.sources.arena import prompt_of
+from judgejax.train.loop import run as train
+
+COLUMNS = {"prompt": "question", "a": "chosen", "b": "rejected", "id": "id"}
+METRICS = ("mean_accuracy", "consistency", "p_verdict_a")
+
+
+def score(model: str, data: pathlib.Path, out: pathlib.Path, pipeline: Pipeline) -> dict:
+    """Verdict-prob in both orders; {metric: {"value", "ci"}} over every example, resampled by
+    prompt (the pairs of one prompt share its question and answers)."""
+    e = pipeline.config.eval
+    opts = EvalOptions(benchmark="pairwise", model=model, data=str(data), out=str(out), mode="verdict-prob",
+                       columns=COLUMNS, template=e.template, both_orders=True, seed=e.seed,
+                       batch_size=e.batch_size, mesh=pipeline.config.mesh)
+    evaluate(opts, pipeline.mesh)
+    ci = run_intervals(read_appended(out / MERGED), str, seed=e.seed, cluster_of=lambda key: prompt_of(str(key[1])))
+    return {m: ci["overall"][m] for m in METRICS}
+
+
+def sft_config(pipeline: Pipeline, lr: float, steps: int, run: pathlib.Path):
+    sft = dict(pipeline.config.sft)
+    sft["optim"] = {**sft.get("optim", {}), "learning_rate": lr, "schedule": "constant"}
+    sft["train"] = {**sft.get("train", {}), "steps": steps, "save_every": steps, "keep": 1}
+    config = dataclasses.replace(pipeline.config, sft=sft)
+    return stage_config(config, "sft", pipeline.config.base_model, str(pipeline.path("synth", "sft.jsonl")), str(run))
+
+
+def cell(metric: dict) -> str:
+    value, ci = metric["value"], metric["ci"]
+    if value is None:
+        return "n/a"
+    return f"{100 * value:.1f} [{100 * ci[0]:.1f}, {100 * ci[1]:.1f}]" if ci else f"{100 * value:.1f}"
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", required=True, help="pipeline YAML with synth.teacher: gpt4-arena")
+    parser.add_argument("--steps", type=int, nargs="+", required=True, help="SFT steps at which to score (increasing)")
+    parser.add_argument("--learning-rates", type=float, nargs="+", required=True)
+    parser.add_argument("--train-sample", type=int, default=40, help="SFT training pairs scored at each point")
+    parser.add_argument("--out", required=True, help="output folder (resumes the run already there)")
+    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="pipeline config overrides")
+    args = parser.parse_args(argv)
+    if args.steps != sorted(set(args.steps)) or args.steps[0] < 1:
+        parser.error("--steps must be increasing and >= 1")
+    out = pathlib.Path(args.out)
+    config, _ = load_pipeline_config(args.config, [*args.overrides, f"output_dir={out / 'pipeline'}"])
+    if config.synth.teacher != ARENA_TEACHER:
+        parser.error(f"{args.config}: synth.teacher must be {ARENA_TEACHER} (the in-domain split comes from it)")
+    config = dataclasses.replace(config, base_model=model_path(config.base_model))
+    pipeline = Pipeline(config, "learning_curve")
+    pipeline.stage("prepare", pipeline.prepare)
+    pipeline.stage("synth", pipeline.synth)
+    sft_gap = config.arena.sft_min_gap
+    trained = [r for r in read_appended(pipeline.path("data", "prefs.jsonl")) if r["gap"] >= sft_gap]
+    sample = out / "train-sample.jsonl"
+    write_jsonl(sample, trained[: args.train_sample])
+    sets = {"heldout": pipeline.path("data", "heldout.jsonl"), "train": sample}
+
+    points = []
+    base = {name: score(config.base_model, data, out / "base" / name, pipeline) for name, data in sets.items()}
+    for lr in args.learning_rates:
+        points.append({"learning_rate": lr, "step": 0, **base})
+        run = out / f"lr-{lr:g}" / "sft"
+        for steps in args.steps:
+            bc.log("learning_curve", f"lr {lr:g}: SFT to step {steps}")
+            train(sft_config(pipeline, lr, steps, run), "sft")
+            points.append({"learning_rate": lr, "step": steps,
+                           **{name: score(str(run), data, out / f"lr-{lr:g}" / f"step-{steps}" / name, pipeline)
+                              for name, data in sets.items()}})
+            (out / "curve.json").write_text(json.dumps(points, indent=1))
+
+    rows = [[f"{p['learning_rate']:g}", p["step"], *(cell(p[name][m]) for name in sets for m in METRICS)]
+            for p in points]
+    header = ["lr", "SFT steps", *(f"{name} {m}" for name in sets for m in ("both-order acc", "consistency", "P(A)"))]
+    print(f"SFT learning curves, {config.base_model}; {len(read_appended(sets['heldout']))} held-out pairs and "
+          f"{len(read_appended(sample))} training pairs, verdict-prob in both orders, 95% bootstrap intervals\n")
+    print(bc.markdown_table(header, rows))
+    print("\nReproduce: `python tools/learning_curve.py " + " ".join(sys.argv[1:]) + "`")
+
+
+if __name__ == "__main__":
+    main()
