@@ -56,7 +56,6 @@ def profile_jax(cfg: ModelConfig, chunk: int, steps, tx, host: dict[str, np.ndar
         held[0] = jax.block_until_ready(update(held[0], grads))
 
     parts["optimizer update (clip + AdamW)"] = _best_of(one_update)
-    del grads, held
     bc.log("bench_train", "profile judgejax: cost analysis of the compiled step")
     cost = steps.jitted["sft"].lower(steps.state, batch).compile().cost_analysis()
     cost = cost[0] if isinstance(cost, (list, tuple)) else cost
