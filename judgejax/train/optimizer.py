@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal, NamedTuple
+from typing import Literal
 
 import jax
-import jax.numpy as jnp
 import optax
 
 from judgejax.config import section
@@ -53,45 +52,18 @@ def decay_mask(params) -> dict:
     }
 
 
-class AdamWState(NamedTuple):
-    count: jax.Array  # updates made so far
-    mu: Any  # first moments, float32
-    nu: Any  # second moments, in the parameters' dtype
-
-
 def make_optimizer(config: OptimConfig, total_steps: int) -> optax.GradientTransformation:
-    """Global-norm clipping and AdamW (bias-corrected, decoupled weight decay on `decay_mask`) in
-    one elementwise pass per parameter. It equals optax.chain(optax.clip_by_global_norm, optax.adamw(
-    ..., mu_dtype=float32)) (tests/test_optimizer.py) but reads and writes each parameter, gradient
-    and moment once: XLA:CPU runs optax's chain of transformations as several passes.
-    The first moment is float32 whatever the parameter dtype; the second takes the parameters' dtype."""
-    lr = schedule(config, total_steps)
-    b1, b2, eps, wd, clip = config.b1, config.b2, config.eps, config.weight_decay, config.grad_clip
-
-    def init(params) -> AdamWState:
-        return AdamWState(count=jnp.zeros([], jnp.int32), mu=optax.tree.zeros_like(params, dtype=jnp.float32),
-                          nu=optax.tree.zeros_like(params))
-
-    def update(grads, state: AdamWState, params):
-        count = optax.safe_increment(state.count)
-        if clip:
-            norm = optax.tree.norm(grads)
-            clipped = jnp.squeeze(norm >= clip)
-        step_size = -lr(state.count)
-        mu_correction, nu_correction = 1 - b1**count, 1 - b2**count
-
-        def leaf(g, m, v, p, decays):
-            if clip:
-                g = jax.lax.select(clipped, (g / norm.astype(g.dtype)) * clip, g)
-            m = (1 - b1) * g + b1 * m
-            v = (1 - b2) * (g * g) + b2 * v
-            u = (m / mu_correction.astype(m.dtype)) / (jnp.sqrt(v / nu_correction.astype(v.dtype)) + eps)
-            if decays and wd:
-                u = u + wd * p
-            return u * step_size, m.astype(jnp.float32), v.astype(p.dtype)
-
-        out = jax.tree.map(leaf, grads, state.mu, state.nu, params, decay_mask(params))
-        pick = lambda i: jax.tree.map(lambda o: o[i], out, is_leaf=lambda o: isinstance(o, tuple))  # noqa: E731
-        return pick(0), AdamWState(count=count, mu=pick(1), nu=pick(2))
-
-    return optax.GradientTransformation(init, update)
+    """AdamW: its first moment is kept in float32 whatever the parameter dtype; its second moment takes the
+    parameters' dtype (float32 unless model.param_dtype is bfloat16)."""
+    adamw = optax.adamw(
+        schedule(config, total_steps),
+        b1=config.b1,
+        b2=config.b2,
+        eps=config.eps,
+        weight_decay=config.weight_decay,
+        mask=decay_mask,
+        mu_dtype=jax.numpy.float32,
+    )
+    if not config.grad_clip:
+        return adamw
+    return optax.chain(optax.clip_by_global_norm(config.grad_clip), adamw)
