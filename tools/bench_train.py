@@ -50,11 +50,9 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import math
 import os
 import pathlib
-import shlex
 import sys
 import tempfile
 import time
@@ -69,18 +67,14 @@ from tqdm import tqdm
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import bench_common as bc  # noqa: E402
 from bench_train_profile import profile_jax, profile_torch  # noqa: E402
+from bench_train_data import load_full_pairs, sft_batch_of  # noqa: E402
+from bench_train_report import WARMUP, report  # noqa: E402
+from bench_train_torch import OPTIM, TorchLoop, torch_resident_bytes  # noqa: E402
 from bench_train_trl import run_trl  # noqa: E402
 
 from judgejax.train.config import TrainSection  # noqa: E402
-from judgejax.data.columns import Columns  # noqa: E402
 from judgejax.data.config import DataConfig  # noqa: E402
-from judgejax.data.errors import RowRef  # noqa: E402
-from judgejax.data.load import load_preference_examples  # noqa: E402
 from judgejax.data.pipeline import preference_dataset  # noqa: E402
-from judgejax.data.readers import read_rows  # noqa: E402
-from judgejax.data.rows import PreferenceRow, parse_preference_row  # noqa: E402
-from judgejax.data.stats import DataStats  # noqa: E402
-from judgejax.data.tokenize import PreferenceExample  # noqa: E402
 from judgejax.model.build import params_of  # noqa: E402
 from judgejax.model.checkpoint import load_model  # noqa: E402
 from judgejax.model.config import ModelConfig  # noqa: E402
@@ -88,77 +82,18 @@ from judgejax.model.smollm2 import smollm2_path  # noqa: E402
 from judgejax.sharding import MeshConfig, make_mesh  # noqa: E402
 from judgejax.tokenizer import load_tokenizer  # noqa: E402
 from judgejax.train.batches import global_batch, seq_batch_keys  # noqa: E402
-from judgejax.train.optimizer import OptimConfig, make_optimizer  # noqa: E402
+from judgejax.train.optimizer import make_optimizer  # noqa: E402
 from judgejax.train.reference import compute_reference_logps  # noqa: E402
 from judgejax.train.state import abstract_state, create_state, shardings_of  # noqa: E402
 from judgejax.train.steps import DPOConfig, make_dpo_step, make_sft_step  # noqa: E402
 
 DEFAULT_DATA = "/work/shared/data/preferences/llamafactory/dpo_en_demo.json"
-SHAREGPT_ROLES = {"system": "system", "human": "user", "gpt": "assistant"}
-WARMUP = 1  # untimed rounds; judgejax's first call of each step compiles
-OPTIM = OptimConfig()  # judgejax's defaults, mirrored by the torch loop and TRL
 DPO = DPOConfig()  # sigmoid, beta 0.1, NLL weight 1: the recipe's DPO + NLL
 MEMORY_SHARE = 0.7  # of MemAvailable that --accum auto lets the run plan for (others may share the machine)
-TARGETS = {"torch": 1.2, "peak": 0.70, "dpo_vs_sft": 1.1, "trl": 2.0}
 
 
 def _log(message: str) -> None:
     bc.log("bench_train", message)
-
-
-# ----------------------------------------------------------------------------------------------
-# Data
-
-
-def _judgejax_rows_file(path: pathlib.Path, scratch: pathlib.Path) -> pathlib.Path:
-    """A file judgejax's readers take: LLaMA-Factory ShareGPT json is rewritten as jsonl rows of
-    prompt messages, chosen and rejected; any other file is used as it is."""
-    if path.suffix != ".json":
-        return path
-    records = json.loads(path.read_text())
-    if not (isinstance(records, list) and records and isinstance(records[0], dict) and "conversations" in records[0]):
-        return path
-    out = scratch / (path.stem + ".jsonl")
-    with out.open("w") as f:
-        for i, record in enumerate(records):
-            try:
-                prompt = [{"role": SHAREGPT_ROLES[t["from"]], "content": t["value"]} for t in record["conversations"]]
-                row = {"prompt": prompt, "chosen": record["chosen"]["value"], "rejected": record["rejected"]["value"]}
-            except (KeyError, TypeError) as e:
-                raise SystemExit(f"{path} row {i}: not a ShareGPT preference record (missing {e})") from e
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
-    return out
-
-
-def load_full_pairs(path: pathlib.Path, tokenizer, seq: int, needed: int, scratch: pathlib.Path):
-    """The first `needed` preference pairs (rows and judgejax examples) whose prompt + longer
-    completion fills `seq` tokens after judgejax's truncation."""
-    source = _judgejax_rows_file(path, scratch)
-    data = DataConfig(path=str(source), max_length=seq, overlong="truncate", bucket_lengths=(seq,))
-    examples, stats = load_preference_examples(data, tokenizer)
-    parse = partial(parse_preference_row, columns=Columns())
-    rows: dict[RowRef, PreferenceRow] = {row.ref: row for row in read_rows(source, parse, "raise", DataStats())}
-    full = [e for e in examples if len(e.prompt_ids) + max(len(e.chosen_ids), len(e.rejected_ids)) == seq]
-    _log(f"{path}: {stats.summary()}; {len(full)} pairs fill {seq} tokens, {needed} used")
-    if len(full) < needed:
-        raise SystemExit(f"{path}: only {len(full)} pairs fill {seq} tokens, the run needs {needed}; "
-                         "lower --steps, --batch or --seq")
-    full = full[:needed]
-    return [rows[e.ref] for e in full], full
-
-
-def sft_batch_of(examples: list[PreferenceExample], batch: int, seq: int) -> dict[str, np.ndarray]:
-    """`batch` rows of `seq` consecutive real tokens (the prompt + chosen and prompt + rejected
-    conversations end to end, repeated if they are too few), every position a token to learn."""
-    stream = np.concatenate([np.concatenate([e.prompt_ids, c]) for e in examples for c in (e.chosen_ids, e.rejected_ids)])
-    ids = np.resize(stream, batch * (seq + 1)).reshape(batch, seq + 1).astype(np.int32)
-    return {
-        "tokens": ids[:, :-1],
-        "targets": ids[:, 1:],
-        "loss_mask": np.ones((batch, seq), np.float32),
-        "positions": np.broadcast_to(np.arange(seq, dtype=np.int32), (batch, seq)).copy(),
-        "segment_ids": np.ones((batch, seq), np.int32),
-    }
 
 
 # ----------------------------------------------------------------------------------------------
@@ -252,189 +187,6 @@ def dpo_batches(cfg: ModelConfig, params, examples, seq: int, pairs: int, mesh, 
         index = local["row_index"]
         batches.append({**local, "ref_chosen_logps": table["chosen"][index], "ref_rejected_logps": table["rejected"][index]})
     return batches, table, seconds
-
-
-# ----------------------------------------------------------------------------------------------
-# transformers + torch
-
-
-def torch_resident_bytes(cfg: ModelConfig) -> int:
-    """float32 parameters, gradients and two AdamW moments of the torch model."""
-    return 4 * 4 * bc.model_params(cfg)
-
-
-class TorchLoop:
-    """The plain transformers + torch training step on the same weights and batch, accumulating
-    gradients over `accum` micro-batches like judgejax."""
-
-    def __init__(self, path: pathlib.Path, threads: int, accum: int):
-        import torch
-        from transformers import AutoModelForCausalLM
-
-        torch.set_num_threads(threads)
-        self.torch, self.accum = torch, accum
-        self.model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
-        self.model.train()
-        self.optimizer = torch.optim.AdamW(
-            self.model.parameters(), lr=OPTIM.learning_rate, betas=(OPTIM.b1, OPTIM.b2), eps=OPTIM.eps,
-            weight_decay=OPTIM.weight_decay, fused=True,
-        )
-        self.seconds: list[float] = []
-        self.losses: list[float] = []
-
-    def micro_batches(self, host: dict[str, np.ndarray]):
-        tokens, targets = (self.torch.from_numpy(host[k]).long() for k in ("tokens", "targets"))
-        return list(zip(tokens.chunk(self.accum), targets.chunk(self.accum)))
-
-    def loss(self, tokens, targets):
-        """Mean token NLL of one micro-batch over the step's micro-batches (all rows hold the
-        same number of loss tokens, so the sum over micro-batches is the batch mean)."""
-        logits = self.model(input_ids=tokens, use_cache=False).logits
-        nll = self.torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
-        return nll / self.accum
-
-    def update(self) -> None:
-        self.torch.nn.utils.clip_grad_norm_(self.model.parameters(), OPTIM.grad_clip)
-        self.optimizer.step()
-
-    def __call__(self, micro_batches) -> float:
-        began = time.perf_counter()
-        total = 0.0
-        for tokens, targets in micro_batches:
-            loss = self.loss(tokens, targets)
-            loss.backward()
-            total += loss.item()
-        self.update()
-        self.optimizer.zero_grad(set_to_none=True)
-        seconds = time.perf_counter() - began
-        self.seconds.append(seconds)
-        self.losses.append(total)
-        return seconds
-
-
-# ----------------------------------------------------------------------------------------------
-# TRL
-
-
-# ----------------------------------------------------------------------------------------------
-# Report
-
-
-def _verdict(ok: bool) -> str:
-    return "PASS" if ok else "MISS"
-
-
-def report(args, cfg: ModelConfig, res: dict) -> str:
-    seq, batch, pairs, accum = args.seq, args.batch, args.batch // 2, res["accum"]
-    tokens = batch * seq
-    flops = bc.train_flops(cfg, batch, seq)
-    peak = res["jax_peak"]
-    jx = res["jax"]
-    out = [f"## judgejax training throughput: SmolLM2-135M architecture, float32, seq {seq}, batch {batch}, CPU\n"]
-    rows = []
-    times = {"judgejax SFT": jx.seconds["sft"], "judgejax DPO": jx.seconds["dpo"]}
-    if res.get("torch"):
-        times["torch loop"] = res["torch"].seconds
-    if res.get("trl"):
-        times["TRL"] = res["trl"]["seconds"]
-    med = {k: bc.median(v[WARMUP:]) for k, v in times.items()}
-    best = {k: min(v[WARMUP:]) for k, v in times.items()}
-
-    def add(name, key, what, pair_rate, loss):
-        rows.append([name, what, f"{med[key]:.2f}", f"{best[key]:.2f}", f"{tokens / med[key]:,.0f}",
-                     f"{pairs / med[key]:.3f}" if pair_rate else "", f"{flops / med[key] / 1e9:.1f}",
-                     f"{100 * flops / med[key] / peak:.0f}%", loss])
-
-    label = f"{batch} x {seq}"
-    add("judgejax SFT step", "judgejax SFT", label, False, f"{jx.losses['sft'][0]:.5f}")
-    if res.get("torch"):
-        add("transformers + torch loop", "torch loop", label, False, f"{res['torch'].losses[0]:.5f}")
-    add("judgejax DPO+NLL step (precomputed ref)", "judgejax DPO", f"{pairs} pairs x 2 x {seq}", True, "")
-    if res.get("trl"):
-        add("TRL DPOTrainer.train() (precomputed ref)", "TRL", f"{pairs} pairs x 2 x {seq}", True, "")
-    header = ["system", "tokens per step", "median step s", "best step s", "tokens/s", "pairs/s", "model GFLOP/s",
-              "% of JAX matmul peak", "loss at step 1 (same weights, same batch)"]
-    out.append(bc.markdown_table(header, rows))
-
-    def target(name, num, den, goal, at_least, fmt):
-        if num not in med or den not in med:
-            return [name, "skipped", "skipped", goal, "-"]
-        by_median, by_best = med[num] / med[den], best[num] / best[den]
-        if at_least:  # a throughput ratio: time of the other system over time of this one
-            by_median, by_best = 1 / by_median, 1 / by_best
-        ok = by_median >= TARGETS[goal] if at_least else by_median <= TARGETS[goal]
-        sign = ">=" if at_least else "<="
-        return [name, fmt(by_median), fmt(by_best), f"{sign} {fmt(TARGETS[goal])}", _verdict(ok)]
-
-    ratio = lambda x: f"{x:.2f}x"  # noqa: E731
-    percent = lambda x: f"{100 * x:.0f}%"  # noqa: E731
-    frac_median, frac_best = flops / med["judgejax SFT"] / peak, flops / best["judgejax SFT"] / peak
-    targets = [
-        target("judgejax SFT tokens/s / torch loop tokens/s", "judgejax SFT", "torch loop", "torch", True, ratio),
-        ["judgejax SFT model FLOP/s / measured JAX matmul peak", percent(frac_median), percent(frac_best),
-         f">= {percent(TARGETS['peak'])}", _verdict(frac_median >= TARGETS["peak"])],
-        target(f"judgejax DPO step time / SFT step time (same {batch} x {seq} tokens)", "judgejax DPO",
-               "judgejax SFT", "dpo_vs_sft", False, ratio),
-        target("judgejax DPO pairs/s / TRL DPOTrainer pairs/s", "judgejax DPO", "TRL", "trl", True, ratio),
-    ]
-    out.append("\n" + bc.markdown_table(["target", "measured (medians)", "measured (best steps)", "goal",
-                                         "result (medians)"], targets))
-
-    temps = ", ".join(f"accum {a}: {t / 1e9:.1f} GB" for a, t in res["memory"]["temps"].items())
-    notes = [
-        f"matmul peak (2048 x 2048 float32, best of 10, at the start and the end of the run): JAX jit "
-        f"{peak / 1e9:.1f} GFLOP/s, torch.mm {res['torch_peak'] / 1e9:.1f} GFLOP/s",
-        f"{bc.FLOPS_FORMULA}: {flops / 1e12:.3f} TFLOP per step here (P = {bc.matmul_params(cfg) / 1e6:.1f}M)",
-        f"gradient accumulation: {accum} micro-batch(es) of {batch // accum} rows (SFT, torch) / {pairs // accum} "
-        f"pair(s) (DPO, TRL) per step ({res['accum_how']}); XLA temporaries of the compiled judgejax step: {temps}; "
-        f"MemAvailable at the start {res['memory']['available'] / 1e9:.1f} GB",
-        f"steps: {WARMUP} warm-up + {args.steps} timed per system; judgejax SFT, torch and judgejax DPO "
-        "interleaved step by step; TRL after them in its own loop; step seconds (warm-up first): "
-        + "; ".join(f"{k} " + ", ".join(f"{x:.1f}" for x in v) for k, v in times.items()),
-        f"DPO batches: {pairs} real pairs (rows whose prompt + longer completion fills {seq} tokens after "
-        f"truncation), chosen and rejected each padded to {seq}: the same {batch} x {seq} tokens as an SFT step",
-        f"judgejax reference pass over {len(res['dpo_batches']) * pairs} pairs (compile included): "
-        f"{res['ref_seconds']:.1f} s",
-        f"the same matmul after every round (best of 3), a gauge of the CPU share this run got: median "
-        f"{bc.median(res['round_peaks'][WARMUP:]) / 1e9:.1f} GFLOP/s, the SFT step's model FLOP/s are "
-        f"{100 * flops / med['judgejax SFT'] / bc.median(res['round_peaks'][WARMUP:]):.0f}% of it; 1-minute load average "
-        f"during the rounds {min(res['loads']):.1f} to {max(res['loads']):.1f} on {bc.cores()} cores",
-        f"threads: XLA CPU pool and torch.set_num_threads = {bc.cores()} cores; jax {jax.__version__}, "
-        f"XLA_FLAGS={res['xla_flags']!r}",
-    ]
-    if res.get("trl"):
-        ours = np.concatenate([res["reference"]["chosen"], res["reference"]["rejected"]]).astype(np.float64)
-        theirs = np.concatenate([res["trl"]["reference"]["chosen"], res["trl"]["reference"]["rejected"]])
-        notes.append(
-            f"TRL: same token ids for every pair; its precomputed reference log-probs vs judgejax's: max abs diff "
-            f"{np.abs(ours - theirs).max():.2e} (values about {np.abs(theirs).mean():.0f}); setup (model load, "
-            f"tokenization, reference precompute) {res['trl']['setup_seconds']:.1f} s")
-    out.append("\n" + "\n".join(f"- {n}" for n in notes))
-
-    if res.get("profile"):
-        out.append(f"\n### Where an SFT step's time goes (best of 2 after a warm-up call; forward and backward "
-                   f"timed on one micro-batch x {accum})\n")
-        jp, tp = res["profile"]["jax"]["parts"], res["profile"].get("torch", {}).get("parts", {})
-        prow = []
-        for name, seconds in jp.items():
-            theirs = tp.get(name)
-            prow.append([name, f"{seconds:.2f}", f"{theirs:.2f}" if theirs else "-",
-                         f"{seconds / theirs:.2f}" if theirs else "-"])
-        sft_s, torch_s = med["judgejax SFT"], med.get("torch loop")
-        prow.append(["full step (median of the timed steps)", f"{sft_s:.2f}",
-                     f"{torch_s:.2f}" if torch_s else "-", f"{sft_s / torch_s:.2f}" if torch_s else "-"])
-        out.append(bc.markdown_table(["part", "judgejax s", "torch s", "judgejax / torch"], prow))
-        xla = res["profile"]["jax"]["xla_flops"]
-        out.append(f"\n- XLA cost analysis of the compiled SFT step: {xla / 1e12:.3f} TFLOP "
-                   f"({xla / flops:.2f}x the formula), {res['profile']['jax']['xla_bytes'] / 1e9:.1f} GB accessed; "
-                   f"XLA counts a while loop's body once, so the {cfg.num_layers} iterations of the layer scan "
-                   "(and the micro-batch scan) count as one")
-    command = "python tools/bench_train.py" + ("" if len(sys.argv) < 2 else " " + shlex.join(sys.argv[1:]))
-    out.append(f"\nReproduce: `{command}`")
-    return "\n".join(out)
-
-
-# ----------------------------------------------------------------------------------------------
 
 
 def parse_args(argv=None):
