@@ -5,9 +5,9 @@ A pipeline config (the GPT-4 teacher: `synth.teacher: gpt4-arena`) gives the dat
 synth stages run once (skipped when done). Then for each learning rate, SFT runs with a constant
 schedule (after the config's warmup) and stops at each of `--steps`, resuming from its checkpoint
 for the next, so the points lie on one run. At step 0 (the base model) and each stop, the judge is
-scored by verdict-prob in both orders on the held-out pairs and on a sample of the SFT stage's
-training pairs: both-order accuracy, consistency and P(verdict=A), with 95% bootstrap intervals
-(held-out pairs resampled by prompt). Settings are chosen here, on the in-domain split, never on
+scored in both orders (verdict-prob, or generative with `--mode generative`) on the held-out
+pairs and on a sample of the SFT stage's training pairs: both-order accuracy, consistency and
+P(verdict=A), with 95% bootstrap intervals (pairs resampled by prompt). Settings are chosen here, on the in-domain split, never on
 RewardBench. Resumable: finished evaluations are read back.
 
   python tools/learning_curve.py --config configs/judge-quality-cpu.yaml --steps 10 25 50 \\
@@ -29,6 +29,7 @@ from judgejax.eval.bootstrap import run_intervals
 from judgejax.eval.options import EvalOptions
 from judgejax.eval.run import evaluate
 from judgejax.eval.shards import MERGED
+from judgejax.model.checkpoint import RUN_CHECKPOINTS
 from judgejax.pipeline.config import ARENA_TEACHER, load_pipeline_config, stage_config
 from judgejax.pipeline.stages import Pipeline
 from judgejax.sources.arena import prompt_of
@@ -38,12 +39,13 @@ COLUMNS = {"prompt": "question", "a": "chosen", "b": "rejected", "id": "id"}
 METRICS = ("mean_accuracy", "consistency", "p_verdict_a")
 
 
-def score(model: str, data: pathlib.Path, out: pathlib.Path, pipeline: Pipeline) -> dict:
-    """Verdict-prob in both orders; {metric: {"value", "ci"}} over every example, resampled by
-    prompt (the pairs of one prompt share its question and answers)."""
+def score(model: str, data: pathlib.Path, out: pathlib.Path, pipeline: Pipeline, mode: str) -> dict:
+    """`mode` in both orders (generative: up to eval.max_new_tokens); {metric: {"value", "ci"}} over
+    every example, resampled by prompt (the pairs of one prompt share its question and answers)."""
     e = pipeline.config.eval
-    opts = EvalOptions(benchmark="pairwise", model=model, data=str(data), out=str(out), mode="verdict-prob",
+    opts = EvalOptions(benchmark="pairwise", model=model, data=str(data), out=str(out), mode=mode,
                        columns=COLUMNS, template=e.template, both_orders=True, seed=e.seed,
+                       max_new_tokens=e.max_new_tokens if mode == "generative" else None,
                        batch_size=e.batch_size, mesh=pipeline.config.mesh)
     evaluate(opts, pipeline.mesh)
     ci = run_intervals(read_appended(out / MERGED), str, seed=e.seed, cluster_of=lambda key: prompt_of(str(key[1])))
@@ -70,6 +72,9 @@ def main(argv=None) -> None:
     parser.add_argument("--config", required=True, help="pipeline YAML with synth.teacher: gpt4-arena")
     parser.add_argument("--steps", type=int, nargs="+", required=True, help="SFT steps at which to score (increasing)")
     parser.add_argument("--learning-rates", type=float, nargs="+", required=True)
+    parser.add_argument("--mode", choices=("verdict-prob", "generative"), default="verdict-prob",
+                        help="how each point is scored: verdict-prob (no generation) or generative (analysis, "
+                             "then verdict: what an analysis-first judge is trained to do; slower)")
     parser.add_argument("--train-sample", type=int, default=40, help="SFT training pairs scored at each point")
     parser.add_argument("--out", required=True, help="output folder (resumes the run already there)")
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="pipeline config overrides")
@@ -91,23 +96,28 @@ def main(argv=None) -> None:
     sets = {"heldout": pipeline.path("data", "heldout.jsonl"), "train": sample}
 
     points = []
-    base = {name: score(config.base_model, data, out / "base" / name, pipeline) for name, data in sets.items()}
+    base = {name: score(config.base_model, data, out / args.mode / "base" / name, pipeline, args.mode)
+            for name, data in sets.items()}
     for lr in args.learning_rates:
         points.append({"learning_rate": lr, "step": 0, **base})
         run = out / f"lr-{lr:g}" / "sft"
         for steps in args.steps:
-            bc.log("learning_curve", f"lr {lr:g}: SFT to step {steps}")
-            train(sft_config(pipeline, lr, steps, run), "sft")
+            point = out / args.mode / f"lr-{lr:g}" / f"step-{steps}"
+            if not all((point / name / "summary.json").exists() for name in sets):  # else scored before
+                saved = [int(p.name) for p in (run / RUN_CHECKPOINTS).glob("*") if p.name.isdigit()]
+                if max(saved, default=0) > steps:
+                    raise SystemExit(f"{run} holds step {max(saved)}, past {steps}: give a new --out for these --steps")
+                bc.log("learning_curve", f"lr {lr:g}: SFT to step {steps}")
+                train(sft_config(pipeline, lr, steps, run), "sft")
             points.append({"learning_rate": lr, "step": steps,
-                           **{name: score(str(run), data, out / f"lr-{lr:g}" / f"step-{steps}" / name, pipeline)
-                              for name, data in sets.items()}})
-            (out / "curve.json").write_text(json.dumps(points, indent=1))
+                           **{name: score(str(run), data, point / name, pipeline, args.mode) for name, data in sets.items()}})
+            (out / f"curve-{args.mode}.json").write_text(json.dumps(points, indent=1))
 
     rows = [[f"{p['learning_rate']:g}", p["step"], *(cell(p[name][m]) for name in sets for m in METRICS)]
             for p in points]
     header = ["lr", "SFT steps", *(f"{name} {m}" for name in sets for m in ("both-order acc", "consistency", "P(A)"))]
     print(f"SFT learning curves, {config.base_model}; {len(read_appended(sets['heldout']))} held-out pairs and "
-          f"{len(read_appended(sample))} training pairs, verdict-prob in both orders, 95% bootstrap intervals\n")
+          f"{len(read_appended(sample))} training pairs, {args.mode} in both orders, 95% bootstrap intervals\n")
     print(bc.markdown_table(header, rows))
     print("\nReproduce: `python tools/learning_curve.py " + " ".join(sys.argv[1:]) + "`")
 
