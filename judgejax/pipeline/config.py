@@ -42,7 +42,7 @@ class SynthSection(SynthConfig):
 @section
 class EvalSection(JudgeSettings):
     """How every judge is evaluated: the command line's settings (judgejax.eval.options.JudgeSettings,
-    with its defaults) on RewardBench, in each of `modes`."""
+    with its defaults) on RewardBench, in each of `modes`; `seed` also seeds the comparison's bootstrap."""
 
     data: str = dataclasses.field(kw_only=True)  # RewardBench v1 parquet (rewardbench_filtered)
     modes: tuple[str, ...] = ("generative",)  # generative and/or verdict-prob, each run for every judge
