@@ -198,6 +198,8 @@ def parse_args(argv=None):
     parser.add_argument("--accum", default="auto",
                         help="micro-batches per step, a divisor of batch/2, for every system; auto: the smallest "
                              "whose judgejax step fits in the available memory (default auto)")
+    parser.add_argument("--compute-dtype", choices=("float32", "bfloat16"), default="float32",
+                        help="judgejax's matmul dtype (parameters and AdamW stay float32; torch and TRL run float32)")
     parser.add_argument("--skip-torch", action="store_true", help="leave out the transformers + torch loop")
     parser.add_argument("--skip-trl", action="store_true", help="leave out TRL's DPOTrainer")
     parser.add_argument("--profile", action="store_true",
@@ -237,7 +239,7 @@ def main(argv=None) -> None:
         _log("measuring the matmul peak")
         jax_peaks, torch_peaks = [bc.jax_matmul_peak()], [bc.torch_matmul_peak()]
 
-        cfg = ModelConfig.from_hf_dir(path, param_dtype="float32", compute_dtype="float32", remat="none")
+        cfg = ModelConfig.from_hf_dir(path, param_dtype="float32", compute_dtype=args.compute_dtype, remat="none")
         chunk = TrainSection(output_dir="").logprob_chunk
         tx = make_optimizer(OPTIM, rounds)
         mesh = make_mesh(MeshConfig(data=1), devices=jax.devices()[:1])
@@ -250,7 +252,7 @@ def main(argv=None) -> None:
         accum, res["memory"] = choose_accum(cfg, tx, mesh, chunk, sft_host, dpo_shape, candidates, torch_bytes)
         res["accum"], res["accum_how"] = accum, ("chosen by --accum auto" if auto else "--accum")
 
-        params = params_of(load_model(path, mesh, param_dtype="float32", compute_dtype="float32", remat="none"))
+        params = params_of(load_model(path, mesh, param_dtype="float32", compute_dtype=args.compute_dtype, remat="none"))
         _log("judgejax reference pass (precomputed reference log-probs)")
         res["dpo_batches"], res["reference"], res["ref_seconds"] = dpo_batches(
             cfg, params, examples, args.seq, pairs, mesh, chunk)

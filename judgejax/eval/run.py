@@ -28,8 +28,8 @@ from judgejax.eval.batching import ids_hash
 from judgejax.eval.examples import (Item, PairExample, load_pairwise, load_rewardbench, make_items,
                                     select_examples)
 from judgejax.eval.generative import GenerativeJudge
-from judgejax.eval.options import DEFAULT_MAX_NEW_TOKENS, DEFAULT_TEMPLATE, EvalOptions
 from judgejax.eval.implicit_reward import ImplicitRewardJudge
+from judgejax.eval.options import DEFAULT_MAX_NEW_TOKENS, DEFAULT_TEMPLATE, EvalOptions
 from judgejax.eval.report import write_report
 from judgejax.eval.shards import MergeError, merge_shards, record_key, shard_path, write_merged
 from judgejax.eval.summary import summarize
