@@ -26,6 +26,8 @@ CAUSAL_FORMULA = "6 P + 6 L (n_heads x head_dim) T per token: as above with the 
 # gate/up, so the backward recomputes only the attention scores (to rebuild the softmax).
 RECOMPUTE = {"none": (), "full": ("layers", "scores", "values"), "dots": ("scores", "values"),
              "names": ("scores",), "offload": ("scores",)}
+
+
 def log(tool: str, message: str) -> None:
     """A progress line on stderr (stdout carries only the report)."""
     print(f"[{tool}] {message}", file=sys.stderr, flush=True)
@@ -43,9 +45,13 @@ def model_params(cfg: ModelConfig) -> int:
 
 def matmul_params(cfg: ModelConfig) -> int:
     """Parameters that take part in a matmul per token: decoder projections and the LM head."""
+    return layer_matmul_params(cfg) + cfg.hidden_size * cfg.vocab_size
+
+
+def layer_matmul_params(cfg: ModelConfig) -> int:
+    """The decoder layers' projection parameters (q, k, v, o, gate, up, down), all layers."""
     d, n, k, h, f = cfg.hidden_size, cfg.num_heads, cfg.num_kv_heads, cfg.head_dim, cfg.intermediate_size
-    per_layer = d * n * h + 2 * d * k * h + n * h * d + 3 * d * f
-    return cfg.num_layers * per_layer + d * cfg.vocab_size
+    return cfg.num_layers * (d * n * h + 2 * d * k * h + n * h * d + 3 * d * f)
 
 
 def train_flops(cfg: ModelConfig, rows: int, seq: int, causal: bool = False) -> float:
@@ -59,11 +65,8 @@ def recompute_flops(cfg: ModelConfig, rows: int, seq: int) -> float:
     """FLOPs that cfg.remat's recomputation adds to a step (RECOMPUTE), causal attention counted:
     hardware FLOPs = train_flops(causal=True) + this."""
     parts = RECOMPUTE[cfg.remat]
-    d, n, k, h, f = cfg.hidden_size, cfg.num_heads, cfg.num_kv_heads, cfg.head_dim, cfg.intermediate_size
-    per_token = 0
-    if "layers" in parts:
-        per_token += 2 * cfg.num_layers * (d * n * h + 2 * d * k * h + n * h * d + 3 * d * f)
-    per_token += sum(cfg.num_layers * n * h * seq for part in ("scores", "values") if part in parts)
+    per_token = 2 * layer_matmul_params(cfg) if "layers" in parts else 0
+    per_token += sum(cfg.num_layers * cfg.num_heads * cfg.head_dim * seq for part in ("scores", "values") if part in parts)
     return float(rows * seq * per_token)
 
 

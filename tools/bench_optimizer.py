@@ -9,7 +9,6 @@ each is timed as the best of `--repeats` calls after a warm-up.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 
 import jax
@@ -19,13 +18,14 @@ import optax
 from jax.sharding import NamedSharding, PartitionSpec as P
 
 import bench_common as bc
+from bench_accelerator import SHAPES as MODEL_SHAPES
+from judgejax.model.build import nest
+from judgejax.model.config import ModelConfig
+from judgejax.model.llm import param_shapes
 from judgejax.train.optimizer import OptimConfig, make_optimizer
 
-# SmolLM2-135M: 30 layers, d 576, f 1536, 9 heads x 64, 3 kv heads, vocab 49152 (tied)
-SHAPES = {"outer": {"embed_vd": (49152, 576), "final_norm_d": (576,)},
-          "layers": {"q_ldnh": (30, 576, 9, 64), "k_ldkh": (30, 576, 3, 64), "v_ldkh": (30, 576, 3, 64),
-                     "o_lnhd": (30, 9, 64, 576), "gate_ldf": (30, 576, 1536), "up_ldf": (30, 576, 1536),
-                     "down_lfd": (30, 1536, 576), "attn_norm_ld": (30, 576), "mlp_norm_ld": (30, 576)}}
+# SmolLM2-135M's parameters, grouped as the model holds them (outer, layers)
+SHAPES = nest(param_shapes(ModelConfig.from_hf(MODEL_SHAPES["smollm2-135m"]), padded=False))
 CONFIG = OptimConfig(learning_rate=1e-5, weight_decay=0.01, grad_clip=1.0)
 
 
@@ -35,20 +35,16 @@ def time_jax(tx: optax.GradientTransformation, repeats: int) -> float:
               for g, part in SHAPES.items()}
     grads = jax.tree.map(lambda p: p * 0.5, params)
 
-    @dataclasses.dataclass
-    class Box:  # the donated state, threaded through the timed calls
-        state: tuple
-
     def update(state, grads):
         params, opt_state = state
         updates, opt_state = tx.update(grads, opt_state, params)
         return optax.apply_updates(params, updates), opt_state
 
     step = jax.jit(update, donate_argnums=0)
-    box = Box((params, tx.init(params)))
+    held = [(params, tx.init(params))]  # the donated state, threaded through the timed calls
 
     def call():
-        box.state = jax.block_until_ready(step(box.state, grads))
+        held[0] = jax.block_until_ready(step(held[0], grads))
 
     call()
     return bc.best_seconds(call, repeats)

@@ -43,10 +43,9 @@ def score(model: str, data: pathlib.Path, out: pathlib.Path, pipeline: Pipeline,
     """`mode` in both orders (generative: up to eval.max_new_tokens); {metric: {"value", "ci"}} over
     every example, resampled by prompt (the pairs of one prompt share its question and answers)."""
     e = pipeline.config.eval
-    opts = EvalOptions(benchmark="pairwise", model=model, data=str(data), out=str(out), mode=mode,
-                       columns=COLUMNS, template=e.template, both_orders=True, seed=e.seed,
-                       max_new_tokens=e.max_new_tokens if mode == "generative" else None,
-                       batch_size=e.batch_size, mesh=pipeline.config.mesh)
+    opts = EvalOptions.judging(e, mode=mode, benchmark="pairwise", model=model, data=str(data), out=str(out),
+                               columns=COLUMNS, both_orders=True, subsets=None, limit_per_subset=None,
+                               mesh=pipeline.config.mesh)
     evaluate(opts, pipeline.mesh)
     ci = run_intervals(read_appended(out / MERGED), str, seed=e.seed, cluster_of=lambda key: prompt_of(str(key[1])))
     return {m: ci["overall"][m] for m in METRICS}

@@ -30,6 +30,14 @@ class JudgeSettings:
     def judge_settings(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(JudgeSettings)}
 
+    @property
+    def template_name(self) -> str:
+        return self.template or DEFAULT_TEMPLATE
+
+    @property
+    def new_token_limit(self) -> int:
+        return self.max_new_tokens or DEFAULT_MAX_NEW_TOKENS
+
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class EvalOptions(JudgeSettings):
@@ -46,6 +54,15 @@ class EvalOptions(JudgeSettings):
     shard: tuple[int, int] | None = None  # (index, count) for independent jobs; default: one shard per process
     param_dtype: str = "float32"
     compute_dtype: str = "float32"
+
+    @classmethod
+    def judging(cls, settings: JudgeSettings, *, mode: str, **run: Any) -> "EvalOptions":
+        """A run in `mode` with `settings` (their max_new_tokens dropped outside generative mode,
+        where it has no effect); `run` gives the rest and may override settings."""
+        chosen = settings.judge_settings() | run
+        if mode != "generative":
+            chosen["max_new_tokens"] = None
+        return cls(mode=mode, **chosen)
 
     def recorded(self) -> dict[str, Any]:
         """The options as run.json records them (the shard aside: every shard runs the same)."""
@@ -69,7 +86,7 @@ class EvalOptions(JudgeSettings):
         else:
             if self.reference is not None:
                 raise ValueError(f"--reference is used only in implicit-reward mode, not {self.mode}")
-            get_template(self.template or DEFAULT_TEMPLATE)
+            get_template(self.template_name)
         if self.max_new_tokens is not None and self.mode != "generative":
             raise ValueError(f"--max-new-tokens is used only in generative mode, not {self.mode}")
         if self.batch_size < 1:

@@ -29,7 +29,7 @@ from judgejax.eval.examples import (Item, PairExample, load_pairwise, load_rewar
                                     select_examples)
 from judgejax.eval.generative import GenerativeJudge
 from judgejax.eval.implicit_reward import ImplicitRewardJudge
-from judgejax.eval.options import DEFAULT_MAX_NEW_TOKENS, DEFAULT_TEMPLATE, EvalOptions
+from judgejax.eval.options import EvalOptions
 from judgejax.eval.report import write_report
 from judgejax.eval.shards import MergeError, merge_shards, record_key, shard_path, write_merged
 from judgejax.eval.summary import summarize
@@ -195,13 +195,13 @@ def build_judge(opts: EvalOptions, mesh: Mesh, share_and_pack: bool = True) -> J
             raise ValueError(f"the reference {opts.reference} has another vocabulary than the policy {opts.model}")
         reference = load_model(opts.reference, mesh, **dtypes)
         return ImplicitRewardJudge(model, reference, tokenizer, source=opts.data, batch_multiple=multiple)
-    template = get_template(opts.template or DEFAULT_TEMPLATE)
+    template = get_template(opts.template_name)
     if opts.mode == "verdict-prob":
         return VerdictProbJudge(model, tokenizer, template, batch_multiple=multiple, share_and_pack=share_and_pack)
     generation_config = assets / "generation_config.json"
     stop_ids = stop_token_ids(tokenizer, generation_config if generation_config.is_file() else None)
     return GenerativeJudge(model, tokenizer, template, stop_ids=stop_ids, batch_multiple=multiple,
-                           max_new_tokens=opts.max_new_tokens or DEFAULT_MAX_NEW_TOKENS, share_and_pack=share_and_pack)
+                           max_new_tokens=opts.new_token_limit, share_and_pack=share_and_pack)
 
 
 def _spec(opts: EvalOptions, num_shards: int) -> EvalSpec:
@@ -209,9 +209,9 @@ def _spec(opts: EvalOptions, num_shards: int) -> EvalSpec:
         benchmark=opts.benchmark, mode=opts.mode, model=str(Path(opts.model).resolve()),
         reference=str(Path(opts.reference).resolve()) if opts.reference else None,
         data=str(Path(opts.data).resolve()), data_sha256=fingerprint(opts.data), columns=opts.columns,
-        template=None if opts.mode == "implicit-reward" else opts.template or DEFAULT_TEMPLATE,
+        template=None if opts.mode == "implicit-reward" else opts.template_name,
         seed=opts.seed, both_orders=opts.both_orders,
-        max_new_tokens=(opts.max_new_tokens or DEFAULT_MAX_NEW_TOKENS) if opts.mode == "generative" else None,
+        max_new_tokens=opts.new_token_limit if opts.mode == "generative" else None,
         subsets=list(opts.subsets) if opts.subsets else None, limit_per_subset=opts.limit_per_subset,
         num_shards=num_shards, param_dtype=opts.param_dtype, compute_dtype=opts.compute_dtype,
     )

@@ -8,7 +8,6 @@ import json
 import pathlib
 
 from judgejax.eval.bootstrap import format_interval
-from judgejax.eval.options import DEFAULT_MAX_NEW_TOKENS, DEFAULT_TEMPLATE
 from judgejax.eval.scoring import SUBSET_MAPPING
 from judgejax.pipeline.comparison import compare, machine
 
@@ -91,8 +90,8 @@ def _eval_sections(config, comparison: dict) -> list[str]:
     lines = [f"RewardBench: {e.limit_per_subset or 'every'} row(s) per subset; score = the official section-weighted "
              f"score over {orders} (no verdict counts 0.5), shown without an interval; the intervals are of the "
              "accuracies pooled over the sample's examples. In-domain held-out (`heldout-*`, GPT-4 teacher only): pairs of "
-             f"answers to prompts never seen in training, resampled by prompt; score = accuracy. Template `{e.template or DEFAULT_TEMPLATE}`; generative runs "
-             f"greedy, up to {e.max_new_tokens or DEFAULT_MAX_NEW_TOKENS} new tokens. Brackets: 95% bootstrap intervals over examples (both "
+             f"answers to prompts never seen in training, resampled by prompt; score = accuracy. Template `{e.template_name}`; generative runs "
+             f"greedy, up to {e.new_token_limit} new tokens. Brackets: 95% bootstrap intervals over examples (both "
              "orders of an example resampled together, seeded). Per-example records, `summary.json` and charts are "
              "in `eval/<judge>/<run>/`.", ""]
     for run in runs:

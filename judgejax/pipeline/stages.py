@@ -151,11 +151,8 @@ class Pipeline:
         for bench, data in self.benchmarks().items():
             for mode in e.modes:
                 run = f"{bench}-{mode}"
-                settings = e.judge_settings() | data
-                if mode != "generative":
-                    settings["max_new_tokens"] = None
-                opts = EvalOptions(model=model, out=str(self.path("eval", name, run)), mode=mode,
-                                   mesh=self.config.mesh, **settings)
+                opts = EvalOptions.judging(e, mode=mode, model=model, out=str(self.path("eval", name, run)),
+                                           mesh=self.config.mesh, **data)
                 results[run] = evaluate(opts, self.mesh) or {}
         return results
 
