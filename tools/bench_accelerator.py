@@ -1,9 +1,10 @@
 """Training and sampling throughput of judgejax on an accelerator (GPU or TPU), random weights.
 
 For each model shape (the Hugging Face config of a real 1.5B-7B model, or SmolLM2-135M for a CPU
-smoke run; random weights), each attention backend and each remat policy: the jitted SFT and DPO
-(+NLL) steps over packed [batch, seq] rows with float32 master weights, bfloat16 compute and AdamW:
-tokens/s; MFU = model FLOPs / step time / the chip's peak, with model FLOPs counted with the causal
+smoke run; random weights): the jitted SFT step with each attention backend (under the first remat
+policy), then with each other remat policy (under the fastest backend), then the DPO (+NLL) step
+with the fastest setting, over packed [batch, seq] rows with float32 master weights, bfloat16
+compute and AdamW: tokens/s; MFU = model FLOPs / step time / the chip's peak, with model FLOPs counted with the causal
 half of the attention (tools/bench_common.CAUSAL_FORMULA) and as peers count them (the full T x T
 attention, FLOPS_FORMULA); HFU adds the FLOPs the remat policy recomputes (RECOMPUTE). A setting
 that fails (a kernel that does not compile here, out of memory) is reported as such and the
@@ -11,8 +12,8 @@ benchmark goes on. Then the jitted sampler (greedy, random prompts): decode toke
 and the share of the HBM roofline (each decode step must at least read the bfloat16 weights and the
 KV cache once).
 
-  python tools/bench_accelerator.py --models qwen2.5-1.5b llama-3.2-3b --attention xla pallas-gpu \
-      --remat full dots names
+  python tools/bench_accelerator.py --models qwen2.5-1.5b llama-3.2-3b --attention cudnn pallas-gpu xla \
+      --remat names none dots full --budget-s 420
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec as P
 
 import bench_common as bc
-from judgejax.model.build import init_model, params_of
+from judgejax.model.build import init_model, model_from_params, params_of
 from judgejax.model.config import ATTENTION_BACKENDS, REMAT_POLICIES, ModelConfig
 from judgejax.sample.sampler import generate
 from judgejax.sharding import BATCH, MeshConfig, make_mesh
@@ -87,8 +88,20 @@ def time_steps(step, state, batch, steps: int):
     return state, seconds
 
 
-def bench_train(cfg: ModelConfig, mesh, args, peak: float) -> list[list[str]]:
-    """A row per attention backend x remat policy x step kind."""
+class Budget:
+    """Wall time since the benchmark began against --budget-s: settings not yet started when it
+    is spent are reported as not run, so a one-shot run on a lent machine ends in time."""
+
+    def __init__(self, seconds: float):
+        self.seconds, self.began = seconds, time.perf_counter()
+
+    def spent(self) -> bool:
+        return time.perf_counter() - self.began > self.seconds
+
+
+def bench_train(cfg: ModelConfig, mesh, args, peak: float, clock: Budget) -> list[list[str]]:
+    """SFT with every attention backend under the first remat policy; then SFT under the other
+    policies with the backend that was fastest; then DPO+NLL with the fastest setting. A row each."""
     rng = np.random.default_rng(0)
     tx = make_optimizer(OptimConfig(), total_steps=1000)
     rows_sharding = lambda a: NamedSharding(mesh, P(None, BATCH, *[None] * (a.ndim - 1)))  # noqa: E731
@@ -97,52 +110,80 @@ def bench_train(cfg: ModelConfig, mesh, args, peak: float) -> list[list[str]]:
     half = {k: v[: args.batch // 2] for k, v in packed_rows(rng, args.batch, args.seq, cfg.vocab_size).items()}
     dpo = {f"{side}_{k}": put(v) for side in ("chosen", "rejected") for k, v in half.items()}
     dpo |= {f"ref_{side}_logps": put(np.full(args.batch // 2, -300.0, np.float32)) for side in ("chosen", "rejected")}
-    rows = []
+    rows, seconds_of = [], {}
     with jax.set_mesh(mesh):
         state = create_state(params_of(init_model(cfg, mesh)), tx)
-        for attention, remat in itertools.product(args.attention, args.remat):
+
+        def measure(kind: str, attention: str, remat: str):
+            nonlocal state
             run = cfg.replace(attention=attention, remat=remat)
+            setting = [args.model, attention, remat, kind, f"{args.batch}x{args.seq}"]
+            if clock.spent():
+                rows.append(setting + [f"not run: past --budget-s {clock.seconds:.0f}"] + [""] * 5)
+                return
+            step, batch = ((make_sft_step(run, tx), sft) if kind == "SFT"
+                           else (make_dpo_step(run, tx, DPOConfig()), dpo))
+            try:
+                state, seconds = time_steps(jax.jit(step, donate_argnums=0), state, batch, args.steps)
+            except Exception as error:  # noqa: BLE001  one failed setting must not end a one-shot GPU run
+                rows.append(setting + [f"failed: {type(error).__name__}: {str(error).splitlines()[0][:120]}"]
+                            + [""] * 5)
+                print(rows[-1], flush=True)
+                state = create_state(params_of(init_model(cfg, mesh)), tx)  # the donated state may be gone
+                return
+            s = seconds_of[kind, attention, remat] = bc.median(seconds)
             model_flops = bc.train_flops(run, args.batch, args.seq, causal=True)
             full_flops = bc.train_flops(run, args.batch, args.seq)
             hardware_flops = model_flops + bc.recompute_flops(run, args.batch, args.seq)
-            for kind, step, batch in (("SFT", make_sft_step(run, tx), sft),
-                                      ("DPO+NLL", make_dpo_step(run, tx, DPOConfig()), dpo)):
-                setting = [args.model, attention, remat, kind, f"{args.batch}x{args.seq}"]
-                try:
-                    state, seconds = time_steps(jax.jit(step, donate_argnums=0), state, batch, args.steps)
-                except Exception as error:  # noqa: BLE001  one failed setting must not end a one-shot GPU run
-                    rows.append(setting + [f"failed: {type(error).__name__}: {str(error).splitlines()[0][:120]}"]
-                                + [""] * 5)
-                    print(rows[-1], flush=True)
-                    state = create_state(params_of(init_model(cfg, mesh)), tx)  # the donated state may be gone
-                    continue
-                s = bc.median(seconds)
-                rows.append(setting + [f"{s:.3f}", f"{args.batch * args.seq / s:,.0f}", f"{model_flops / s / 1e12:.0f}",
-                                       f"{100 * model_flops / s / peak:.1f}%", f"{100 * full_flops / s / peak:.1f}%",
-                                       f"{100 * hardware_flops / s / peak:.1f}%"])
-                print(rows[-1], flush=True)
+            rows.append(setting + [f"{s:.3f}", f"{args.batch * args.seq / s:,.0f}", f"{model_flops / s / 1e12:.0f}",
+                                   f"{100 * model_flops / s / peak:.1f}%", f"{100 * full_flops / s / peak:.1f}%",
+                                   f"{100 * hardware_flops / s / peak:.1f}%"])
+            print(rows[-1], flush=True)
+
+        def fastest(settings):
+            timed = [x for x in settings if ("SFT", *x) in seconds_of]
+            return min(timed, key=lambda x: seconds_of["SFT", *x]) if timed else settings[0]
+
+        first = args.remat[0]
+        for attention in args.attention:
+            measure("SFT", attention, first)
+        best_attention = fastest([(a, first) for a in args.attention])[0]
+        for remat in args.remat[1:]:
+            measure("SFT", best_attention, remat)
+        measure("DPO+NLL", *fastest([(best_attention, r) for r in args.remat]))
     return rows
 
 
-def bench_sampler(cfg: ModelConfig, mesh, args, hbm: float) -> list[list[str]]:
+def bench_sampler(cfg: ModelConfig, mesh, args, hbm: float, clock: Budget) -> list[list[str]]:
+    """A row per layer loop (a lax.scan over layers, or unrolled) x batch size."""
     cfg = cfg.replace(param_dtype="bfloat16", compute_dtype="bfloat16", remat="none")
-    model = init_model(cfg, mesh)
+    params = params_of(init_model(cfg, mesh))
     weight_bytes = bc.model_params(cfg) * 2
-    rng = np.random.default_rng(1)
     rows = []
-    for batch in args.sample_batches:
+    for layers, batch in itertools.product(args.sample_layers, args.sample_batches):
+        model = model_from_params(cfg.replace(unroll_layers=layers == "unrolled"), params)
+        rng = np.random.default_rng(batch)
         prompts = [rng.integers(0, cfg.vocab_size, args.prompt_len).tolist() for _ in range(batch)]
         kw = dict(stop_ids=[], buckets=(args.prompt_len,))
+        setting = [args.model, layers, batch, f"{args.prompt_len}+{args.new_tokens}"]
+        if clock.spent():
+            rows.append(setting + [f"not run: past --budget-s {clock.seconds:.0f}", "", "", ""])
+            continue
         timed = {}
-        for n in (1, args.new_tokens):
-            generate(model, prompts, max_new_tokens=n, **kw)  # compile
-            timed[n] = bc.best_seconds(lambda: generate(model, prompts, max_new_tokens=n, **kw), 2)
+        try:
+            for n in (1, args.new_tokens):
+                generate(model, prompts, max_new_tokens=n, **kw)  # compile
+                timed[n] = bc.best_seconds(lambda: generate(model, prompts, max_new_tokens=n, **kw), 2)
+        except Exception as error:  # noqa: BLE001  as in bench_train
+            rows.append(setting + [f"failed: {type(error).__name__}: {str(error).splitlines()[0][:120]}", "", "", ""])
+            print(rows[-1], flush=True)
+            continue
         decode = timed[args.new_tokens] - timed[1]
         steps = args.new_tokens - 1
         kv_bytes = 2 * cfg.num_layers * batch * (args.prompt_len + args.new_tokens) * cfg.num_kv_heads * cfg.head_dim * 2
         roofline = hbm * 1e12 / (weight_bytes + kv_bytes)  # decode steps/s if only these bytes counted
-        rows.append([args.model, batch, f"{args.prompt_len}+{args.new_tokens}", f"{timed[1] * 1e3:.0f}",
-                     f"{batch * steps / decode:,.0f}", f"{1e3 * decode / steps:.2f}", f"{100 * steps / decode / roofline:.0f}%"])
+        rows.append(setting + [f"{timed[1] * 1e3:.0f}", f"{batch * steps / decode:,.0f}", f"{1e3 * decode / steps:.2f}",
+                               f"{100 * steps / decode / roofline:.0f}%"])
         print(rows[-1], flush=True)
     return rows
 
@@ -154,10 +195,16 @@ def main(argv=None) -> None:
     parser.add_argument("--seq", type=int, default=2048)
     parser.add_argument("--steps", type=int, default=5, help="timed steps after two warm-ups")
     parser.add_argument("--attention", nargs="+", choices=ATTENTION_BACKENDS, default=["auto"],
-                        help="attention backends of the train steps (auto: the platform's choice)")
+                        help="attention backends of the SFT step, each under the first --remat policy "
+                             "(auto: the platform's choice)")
     parser.add_argument("--remat", nargs="+", choices=REMAT_POLICIES, default=["full"],
-                        help="remat policies of the train steps")
+                        help="remat policies of the SFT step; those after the first run with the fastest "
+                             "backend, and DPO+NLL with the fastest setting")
+    parser.add_argument("--budget-s", type=float, default=float("inf"),
+                        help="start no setting after this many seconds (the rest are reported as not run)")
     parser.add_argument("--sample-batches", type=int, nargs="*", default=[1, 16, 64])
+    parser.add_argument("--sample-layers", nargs="+", choices=("scan", "unrolled"), default=["scan"],
+                        help="the sampler's loop over layers: a lax.scan, or unrolled (model.unroll_layers)")
     parser.add_argument("--prompt-len", type=int, default=512)
     parser.add_argument("--new-tokens", type=int, default=256)
     parser.add_argument("--matmul-n", type=int, default=8192, help="size of the bf16 matmul that measures the peak")
@@ -170,13 +217,13 @@ def main(argv=None) -> None:
     mesh = make_mesh(MeshConfig(data=-1))
     print(f"{len(jax.devices())} x {kind}, jax {jax.__version__}; bf16 matmul {args.matmul_n}^3 measured "
           f"{measured / 1e12:.1f} TFLOP/s, datasheet dense bf16 {peak / 1e12:.0f}", flush=True)
-    train, sample = [], []
+    train, sample, clock = [], [], Budget(args.budget_s)
     for name in args.models:
         args.model = name
         cfg = ModelConfig.from_hf(SHAPES[name], param_dtype="float32", compute_dtype="bfloat16")
         print(f"{name}: {bc.model_params(cfg) / 1e9:.2f}B parameters", flush=True)
-        train += bench_train(cfg, mesh, args, peak)
-        sample += bench_sampler(cfg, mesh, args, _chip(kind, HBM_TBS))
+        train += bench_train(cfg, mesh, args, peak, clock)
+        sample += bench_sampler(cfg, mesh, args, _chip(kind, HBM_TBS), clock)
     print(f"\n{kind}: against the datasheet's dense bf16 {peak / 1e12:.0f} TFLOP/s (a {args.matmul_n}^3 bf16 matmul "
           f"measured {measured / 1e12:.1f} here); float32 master weights, bf16 compute, AdamW, packed documents of "
           f"256-1024 tokens. MFU: {bc.CAUSAL_FORMULA}. MFU full-attn: {bc.FLOPS_FORMULA}. HFU: MFU's FLOPs plus "
@@ -185,7 +232,7 @@ def main(argv=None) -> None:
                              "MFU", "MFU full-attn", "HFU"], train))
     print(f"\nSampler: greedy, bf16 weights, random prompts; decode = time(prompt + N new) - time(prompt + 1 new); "
           f"roofline = bf16 weights + KV cache read once per step at {_chip(kind, HBM_TBS)} TB/s\n")
-    print(bc.markdown_table(["model", "batch", "prompt+new", "prefill+1 ms", "decode tok/s", "ms/step",
+    print(bc.markdown_table(["model", "layers", "batch", "prompt+new", "prefill+1 ms", "decode tok/s", "ms/step",
                              "share of HBM roofline"], sample))
     print("\nReproduce: `python tools/bench_accelerator.py " + " ".join(sys.argv[1:]) + "`")
     if args.json:

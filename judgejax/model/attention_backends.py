@@ -5,16 +5,17 @@ Attention that also reads a cache or a prefix always runs on `xla`.
 - `xla`: judgejax.model.attention.causal (blocked einsums): the reference and the CPU default;
 - `pallas-gpu`: jax.experimental.pallas.ops.gpu.attention.mha (Triton), causal, segment ids;
 - `splash`: Pallas TPU splash attention, causal mask, segment ids, its MQA form per KV head;
+- `cudnn`: cuDNN's fused attention through `jax.nn.dot_product_attention(implementation="cudnn")`
+  on NVIDIA GPUs, bfloat16 or float16 compute, grouped-query heads without repeating K and V. Its
+  public API has no segment ids: the segments enter as a boolean [B, 1, T, T] mask (cuDNN adds it
+  as a bias), so packed and left-padded rows are exact, at the cost of reading that bias per head;
 - `auto`: by platform, cpu -> xla, gpu -> pallas-gpu, tpu -> splash (logged once).
 
 A backend asked for by name on a platform that cannot run it is an error, never a fallback. On
-CPU both Pallas kernels run in interpret mode (slow: for tests). Both see segment ids: a token
+CPU both Pallas kernels run in interpret mode (slow: for tests). All three see segment ids: a token
 attends only earlier tokens of its own segment; segment 0 (padding) is never attended by a real
 token, and padding queries get unspecified outputs. Under a mesh (`jax.set_mesh`) the kernels run
 per shard (`shard_map`): rows split like the batch, KV heads like the `kv_heads` rule.
-
-cuDNN (`jax.nn.dot_product_attention(implementation="cudnn")`) is not offered: it runs only on
-an NVIDIA GPU and has not been checked on one.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from judgejax.sharding import logical_spec
 log = logging.getLogger(__name__)
 
 AUTO = {"cpu": "xla", "gpu": "pallas-gpu", "tpu": "splash"}
-PLATFORMS = {"xla": ("cpu", "gpu", "tpu"), "pallas-gpu": ("cpu", "gpu"), "splash": ("cpu", "tpu")}
+PLATFORMS = {"xla": ("cpu", "gpu", "tpu"), "pallas-gpu": ("cpu", "gpu"), "splash": ("cpu", "tpu"), "cudnn": ("gpu",)}
 BLOCK = 128  # both kernels' sequence tile: sequences are padded to a multiple of it
 QUERY_AXES = ("batch", "seq", "kv_heads", None, "head_dim")  # [B, T, K, G, H]
 KV_AXES = ("batch", "seq", "kv_heads", "head_dim")  # [B, T, K, H]
@@ -61,9 +62,9 @@ def resolve(name: str, on: str | None = None) -> str:
 
 
 def self_attention(backend: str, q_btkgh, k_btkh, v_btkh, segment_ids_bt, scale: float):
-    """Causal attention of `backend` (pallas-gpu or splash) within each segment: the output
+    """Causal attention of `backend` (pallas-gpu, splash or cudnn) within each segment: the output
     [B, T, K, G, H] of queries [B, T, K, G, H] over keys and values [B, T, K, H]."""
-    kernel = functools.partial(_KERNELS[backend], scale=scale, interpret=platform() == "cpu")
+    kernel = functools.partial(_KERNELS[backend], scale=scale)
     T = q_btkgh.shape[1]
     pad = -T % BLOCK
     if pad:  # padding slots form segment 0, which no real token attends
@@ -76,12 +77,12 @@ def self_attention(backend: str, q_btkgh, k_btkh, v_btkh, segment_ids_bt, scale:
     return kernel(q_btkgh, k_btkh, v_btkh, segment_ids_bt)[:, :T]
 
 
-def _pallas_gpu(q_btkgh, k_btkh, v_btkh, segment_ids_bt, *, scale: float, interpret: bool):
+def _pallas_gpu(q_btkgh, k_btkh, v_btkh, segment_ids_bt, *, scale: float):
     # mha has no grouped-query form: each KV head is repeated for its G query heads (head k*G + g).
     B, T, K, G, H = q_btkgh.shape
     k_btnh, v_btnh = (jnp.repeat(x, G, axis=2) for x in (k_btkh, v_btkh))
     out_btnh = pallas_gpu.mha(q_btkgh.reshape(B, T, K * G, H), k_btnh, v_btnh, segment_ids_bt,
-                              sm_scale=scale, causal=True, interpret=interpret)
+                              sm_scale=scale, causal=True, interpret=platform() == "cpu")
     return out_btnh.reshape(B, T, K, G, H)
 
 
@@ -94,9 +95,9 @@ def _splash_kernel(T: int, G: int, interpret: bool):
         return splash.make_splash_mqa_single_device(mask, interpret=interpret)
 
 
-def _splash(q_btkgh, k_btkh, v_btkh, segment_ids_bt, *, scale: float, interpret: bool):
+def _splash(q_btkgh, k_btkh, v_btkh, segment_ids_bt, *, scale: float):
     B, T, K, G, H = q_btkgh.shape
-    kernel = _splash_kernel(T, G, interpret)
+    kernel = _splash_kernel(T, G, platform() == "cpu")
 
     def one_row(q_kgth, k_kth, v_kth, segment_ids_t):
         segments = splash.SegmentIds(segment_ids_t, segment_ids_t)
@@ -107,4 +108,14 @@ def _splash(q_btkgh, k_btkh, v_btkh, segment_ids_bt, *, scale: float, interpret:
     return out_bkgth.transpose(0, 3, 1, 2, 4)
 
 
-_KERNELS = {"pallas-gpu": _pallas_gpu, "splash": _splash}
+def _cudnn(q_btkgh, k_btkh, v_btkh, segment_ids_bt, *, scale: float):
+    # Query head k*G + g reads KV head k, as in dot_product_attention's grouped form.
+    B, T, K, G, H = q_btkgh.shape
+    mask_b1tt = ((segment_ids_bt[:, :, None] == segment_ids_bt[:, None, :])
+                 & (segment_ids_bt[:, None, :] != 0))[:, None]
+    out_btnh = jax.nn.dot_product_attention(q_btkgh.reshape(B, T, K * G, H), k_btkh, v_btkh, mask=mask_b1tt,
+                                            scale=scale, is_causal=True, implementation="cudnn")
+    return out_btnh.reshape(B, T, K, G, H)
+
+
+_KERNELS = {"pallas-gpu": _pallas_gpu, "splash": _splash, "cudnn": _cudnn}

@@ -13,7 +13,7 @@ SUPPORTED_ARCHITECTURES = ("LlamaForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCaus
 # What a decoder layer keeps for its backward pass (judgejax.model.remat).
 REMAT_POLICIES = ("none", "full", "dots", "names", "offload")
 # Self-attention kernels (judgejax.model.attention_backends).
-ATTENTION_BACKENDS = ("auto", "xla", "pallas-gpu", "splash")
+ATTENTION_BACKENDS = ("auto", "xla", "pallas-gpu", "splash", "cudnn")
 DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 # The embedding and LM head hold a multiple of this many rows, so that any power-of-two tensor axis
 # up to it divides the vocabulary (32001, 50257, ...); the padded entries get -inf logits and are
@@ -74,6 +74,9 @@ class ModelConfig:
             raise ConfigError(f"remat={self.remat!r}; choose one of {', '.join(REMAT_POLICIES)}")
         if self.attention not in ATTENTION_BACKENDS:
             raise ConfigError(f"attention={self.attention!r}; choose one of {', '.join(ATTENTION_BACKENDS)}")
+        if self.attention == "cudnn" and self.compute_dtype != "bfloat16":
+            raise ConfigError(f"attention=cudnn needs compute_dtype=bfloat16 (cuDNN's fused attention has no "
+                              f"{self.compute_dtype} form); use pallas-gpu or xla for {self.compute_dtype}")
 
     @property
     def padded_vocab_size(self) -> int:
