@@ -77,7 +77,10 @@ def packed_rows(rng, rows: int, seq: int, vocab: int) -> dict[str, np.ndarray]:
 
 
 def time_steps(step, state, batch, steps: int):
-    """Seconds of each call after two warm-ups (the first compiles); returns (state, seconds)."""
+    """Compiles `step` (state donated); returns (state, seconds of each call after two warm-ups,
+    the bytes XLA allocates for the step's temporaries: activations, gradients, workspace)."""
+    step = jax.jit(step, donate_argnums=0).lower(state, batch).compile()
+    temp_bytes = step.memory_analysis().temp_size_in_bytes
     seconds = []
     for i in range(steps + 2):
         began = time.perf_counter()
@@ -85,7 +88,7 @@ def time_steps(step, state, batch, steps: int):
         float(metrics["loss"])
         if i >= 2:
             seconds.append(time.perf_counter() - began)
-    return state, seconds
+    return state, seconds, temp_bytes
 
 
 class Budget:
@@ -119,15 +122,15 @@ def bench_train(cfg: ModelConfig, mesh, args, peak: float, clock: Budget) -> lis
             run = cfg.replace(attention=attention, remat=remat)
             setting = [args.model, attention, remat, kind, f"{args.batch}x{args.seq}"]
             if clock.spent():
-                rows.append(setting + [f"not run: past --budget-s {clock.seconds:.0f}"] + [""] * 5)
+                rows.append(setting + [f"not run: past --budget-s {clock.seconds:.0f}"] + [""] * 6)
                 return
             step, batch = ((make_sft_step(run, tx), sft) if kind == "SFT"
                            else (make_dpo_step(run, tx, DPOConfig()), dpo))
             try:
-                state, seconds = time_steps(jax.jit(step, donate_argnums=0), state, batch, args.steps)
+                state, seconds, temp_bytes = time_steps(step, state, batch, args.steps)
             except Exception as error:  # noqa: BLE001  one failed setting must not end a one-shot GPU run
                 rows.append(setting + [f"failed: {type(error).__name__}: {str(error).splitlines()[0][:120]}"]
-                            + [""] * 5)
+                            + [""] * 6)
                 print(rows[-1], flush=True)
                 state = create_state(params_of(init_model(cfg, mesh)), tx)  # the donated state may be gone
                 return
@@ -137,7 +140,7 @@ def bench_train(cfg: ModelConfig, mesh, args, peak: float, clock: Budget) -> lis
             hardware_flops = model_flops + bc.recompute_flops(run, args.batch, args.seq)
             rows.append(setting + [f"{s:.3f}", f"{args.batch * args.seq / s:,.0f}", f"{model_flops / s / 1e12:.0f}",
                                    f"{100 * model_flops / s / peak:.1f}%", f"{100 * full_flops / s / peak:.1f}%",
-                                   f"{100 * hardware_flops / s / peak:.1f}%"])
+                                   f"{100 * hardware_flops / s / peak:.1f}%", f"{temp_bytes / 2**30:.1f}"])
             print(rows[-1], flush=True)
 
         def fastest(settings):
@@ -227,9 +230,10 @@ def main(argv=None) -> None:
     print(f"\n{kind}: against the datasheet's dense bf16 {peak / 1e12:.0f} TFLOP/s (a {args.matmul_n}^3 bf16 matmul "
           f"measured {measured / 1e12:.1f} here); float32 master weights, bf16 compute, AdamW, packed documents of "
           f"256-1024 tokens. MFU: {bc.CAUSAL_FORMULA}. MFU full-attn: {bc.FLOPS_FORMULA}. HFU: MFU's FLOPs plus "
-          "those the remat policy recomputes (tools/bench_common.RECOMPUTE)\n")
+          "those the remat policy recomputes (tools/bench_common.RECOMPUTE). temp GiB: XLA's temporaries of the compiled "
+          "step (activations kept for the backward pass, gradients, workspace)\n")
     print(bc.markdown_table(["model", "attention", "remat", "step", "rows x seq", "s/step", "tokens/s", "TFLOP/s",
-                             "MFU", "MFU full-attn", "HFU"], train))
+                             "MFU", "MFU full-attn", "HFU", "temp GiB"], train))
     print(f"\nSampler: greedy, bf16 weights, random prompts; decode = time(prompt + N new) - time(prompt + 1 new); "
           f"roofline = bf16 weights + KV cache read once per step at {_chip(kind, HBM_TBS)} TB/s\n")
     print(bc.markdown_table(["model", "layers", "batch", "prompt+new", "prefill+1 ms", "decode tok/s", "ms/step",
