@@ -179,12 +179,14 @@ def test_sampling_equals_xla(backend):
 
 def test_auto_picks_by_platform_and_says_so_once(caplog):
     attention_backends.resolve.cache_clear()
+    asked = [("cpu", "float32"), ("gpu", "bfloat16"), ("gpu", "float32"), ("tpu", "bfloat16"), ("cpu", "float32")]
     with caplog.at_level(logging.INFO, logger="judgejax.model.attention_backends"):
-        picked = [attention_backends.resolve("auto", on) for on in ("cpu", "gpu", "tpu", "cpu")]
-    assert picked == ["xla", "pallas-gpu", "splash", "xla"]
+        picked = [attention_backends.resolve("auto", on, dtype) for on, dtype in asked]
+    assert picked == ["xla", "cudnn", "pallas-gpu", "splash", "xla"]
     assert [r.getMessage() for r in caplog.records] == [
         "attention backend xla: model.attention=auto on cpu",
-        "attention backend pallas-gpu: model.attention=auto on gpu",
+        "attention backend cudnn: model.attention=auto on gpu with bfloat16 compute",
+        "attention backend pallas-gpu: model.attention=auto on gpu with float32 compute (cudnn needs bfloat16)",
         "attention backend splash: model.attention=auto on tpu"]
 
 

@@ -9,7 +9,8 @@ Attention that also reads a cache or a prefix always runs on `xla`.
   on NVIDIA GPUs, bfloat16 or float16 compute, grouped-query heads without repeating K and V. Its
   public API has no segment ids: the segments enter as a boolean [B, 1, T, T] mask (cuDNN adds it
   as a bias), so packed and left-padded rows are exact, at the cost of reading that bias per head;
-- `auto`: by platform, cpu -> xla, gpu -> pallas-gpu, tpu -> splash (logged once).
+- `auto`: by platform, cpu -> xla, gpu -> cudnn (pallas-gpu for float32 compute), tpu -> splash
+  (logged once).
 
 A backend asked for by name on a platform that cannot run it is an error, never a fallback. On
 CPU both Pallas kernels run in interpret mode (slow: for tests). All three see segment ids: a token
@@ -47,14 +48,18 @@ def platform() -> str:
 
 
 @functools.cache
-def resolve(name: str, on: str | None = None) -> str:
+def resolve(name: str, on: str | None = None, compute_dtype: str = "float32") -> str:
     """The backend that runs for `model.attention=name` on platform `on` (default: this one)."""
     on = on or platform()
     if name == "auto":
         if on not in AUTO:
             raise ConfigError(f"model.attention=auto: no backend for platform {on!r}")
-        log.info("attention backend %s: model.attention=auto on %s", AUTO[on], on)
-        return AUTO[on]
+        picked, why = AUTO[on], f"on {on}"
+        if on == "gpu":  # fastest measured on an H200 (README, Benchmarks); cuDNN has no float32 form
+            picked, why = ("cudnn", "on gpu with bfloat16 compute") if compute_dtype == "bfloat16" else (
+                "pallas-gpu", f"on gpu with {compute_dtype} compute (cudnn needs bfloat16)")
+        log.info("attention backend %s: model.attention=auto %s", picked, why)
+        return picked
     if on not in PLATFORMS[name]:
         raise ConfigError(f"model.attention={name} cannot run on {on} (it runs on {', '.join(PLATFORMS[name])}); "
                           f"use auto or xla")

@@ -206,7 +206,8 @@ class CausalLM(nnx.Module):
         and values of the tokens, stacked [L, B, T, K, H]."""
         layer = self._layer()
         q_slot_t = jnp.arange(tokens_bt.shape[1])
-        fused = prefix is None and cache is None and attention_backends.resolve(self.cfg.attention) != "xla"
+        fused = prefix is None and cache is None and attention_backends.resolve(
+            self.cfg.attention, compute_dtype=self.cfg.compute_dtype) != "xla"
         mask_btt = None if fused else _mask(q_slot_t, q_slot_t, segment_ids_bt, segment_ids_bt)
         if cache is not None:
             filled_s = jnp.arange(cache.capacity) < cache.index
@@ -280,7 +281,7 @@ def _layer_fn(cfg: ModelConfig, inv_freq_h):
     dtype = cfg.compute_jnp_dtype
     groups = cfg.num_heads // cfg.num_kv_heads
     scale = cfg.head_dim**-0.5
-    backend = attention_backends.resolve(cfg.attention)
+    backend = attention_backends.resolve(cfg.attention, compute_dtype=cfg.compute_dtype)
 
     def proj(x, w, contracted: int, bias=None):
         """x's last `contracted` axes times w's first ones, as one 2-D matmul: the reshapes are
