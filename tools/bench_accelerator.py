@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import os
 import sys
 import time
 
@@ -211,6 +212,8 @@ def main(argv=None) -> None:
     parser.add_argument("--prompt-len", type=int, default=512)
     parser.add_argument("--new-tokens", type=int, default=256)
     parser.add_argument("--matmul-n", type=int, default=8192, help="size of the bf16 matmul that measures the peak")
+    parser.add_argument("--parts", nargs="+", choices=("train", "sample"), default=["train", "sample"],
+                        help="what to measure: the train steps, the sampler, or both")
     parser.add_argument("--json", help="also write the tables here")
     args = parser.parse_args(argv)
     device = jax.devices()[0]
@@ -225,8 +228,10 @@ def main(argv=None) -> None:
         args.model = name
         cfg = ModelConfig.from_hf(SHAPES[name], param_dtype="float32", compute_dtype="bfloat16")
         print(f"{name}: {bc.model_params(cfg) / 1e9:.2f}B parameters", flush=True)
-        train += bench_train(cfg, mesh, args, peak, clock)
-        sample += bench_sampler(cfg, mesh, args, _chip(kind, HBM_TBS), clock)
+        if "train" in args.parts:
+            train += bench_train(cfg, mesh, args, peak, clock)
+        if "sample" in args.parts:
+            sample += bench_sampler(cfg, mesh, args, _chip(kind, HBM_TBS), clock)
     print(f"\n{kind}: against the datasheet's dense bf16 {peak / 1e12:.0f} TFLOP/s (a {args.matmul_n}^3 bf16 matmul "
           f"measured {measured / 1e12:.1f} here); float32 master weights, bf16 compute, AdamW, packed documents of "
           f"256-1024 tokens. MFU: {bc.CAUSAL_FORMULA}. MFU full-attn: {bc.FLOPS_FORMULA}. HFU: MFU's FLOPs plus "
@@ -238,7 +243,8 @@ def main(argv=None) -> None:
           f"roofline = bf16 weights + KV cache read once per step at {_chip(kind, HBM_TBS)} TB/s\n")
     print(bc.markdown_table(["model", "layers", "batch", "prompt+new", "prefill+1 ms", "decode tok/s", "ms/step",
                              "share of HBM roofline"], sample))
-    print("\nReproduce: `python tools/bench_accelerator.py " + " ".join(sys.argv[1:]) + "`")
+    flags = f"XLA_FLAGS='{os.environ['XLA_FLAGS']}' " if os.environ.get("XLA_FLAGS") else ""
+    print(f"\nReproduce: `{flags}python tools/bench_accelerator.py " + " ".join(sys.argv[1:]) + "`")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"device": kind, "train": train, "sample": sample}, f, indent=1)
