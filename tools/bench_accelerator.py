@@ -32,27 +32,15 @@ from jax.sharding import NamedSharding, PartitionSpec as P
 import bench_common as bc
 from judgejax.model.build import init_model, model_from_params, params_of
 from judgejax.model.config import ATTENTION_BACKENDS, REMAT_POLICIES, ModelConfig
+from judgejax.plan.shapes import KNOWN
 from judgejax.sample.sampler import generate
 from judgejax.sharding import BATCH, MeshConfig, make_mesh
 from judgejax.train.optimizer import OptimConfig, make_optimizer
 from judgejax.train.state import create_state
 from judgejax.train.steps import DPOConfig, make_dpo_step, make_sft_step
 
-# config.json fields of the released models (shapes only; weights are random here)
-SHAPES = {
-    "smollm2-135m": dict(architectures=["LlamaForCausalLM"], vocab_size=49152, hidden_size=576,
-                         intermediate_size=1536, num_hidden_layers=30, num_attention_heads=9,
-                         num_key_value_heads=3, rms_norm_eps=1e-5, rope_theta=1e5, tie_word_embeddings=True),
-    "qwen2.5-1.5b": dict(architectures=["Qwen2ForCausalLM"], vocab_size=151936, hidden_size=1536,
-                         intermediate_size=8960, num_hidden_layers=28, num_attention_heads=12,
-                         num_key_value_heads=2, rms_norm_eps=1e-6, rope_theta=1e6, tie_word_embeddings=True),
-    "llama-3.2-3b": dict(architectures=["LlamaForCausalLM"], vocab_size=128256, hidden_size=3072,
-                         intermediate_size=8192, num_hidden_layers=28, num_attention_heads=24,
-                         num_key_value_heads=8, rms_norm_eps=1e-5, rope_theta=5e5, tie_word_embeddings=True),
-    "qwen2.5-7b": dict(architectures=["Qwen2ForCausalLM"], vocab_size=152064, hidden_size=3584,
-                       intermediate_size=18944, num_hidden_layers=28, num_attention_heads=28,
-                       num_key_value_heads=4, rms_norm_eps=1e-6, rope_theta=1e6, tie_word_embeddings=False),
-}
+# the shapes of released models (judgejax plan's table; weights are random here), by lower-case name
+SHAPES = {name.lower(): hf for name, hf in KNOWN.items()}
 PEAK_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0, "TPU v5p": 459.0, "TPU v5 lite": 197.0, "TPU v4": 275.0}
 HBM_TBS = {"H100": 3.35, "H200": 4.8, "A100": 2.0, "TPU v5p": 2.76, "TPU v5 lite": 0.82, "TPU v4": 1.2}
 

@@ -6,8 +6,10 @@ import argparse
 import sys
 
 from judgejax.commands.common import model_path
+from judgejax.model import attention_backends
 from judgejax.plan.chips import CHIPS, Slice, slice_arg
 from judgejax.plan.memory import GIB, USABLE, MemoryPlan, PlanError, plan_memory, suggest, usable_bytes
+from judgejax.plan.shapes import KNOWN
 from judgejax.sharding import ShardingError
 
 
@@ -51,7 +53,7 @@ def register(sub) -> None:
                     "config's mesh on a slice; says whether it fits and suggests a mesh (or a remat policy, or "
                     "more gradient accumulation) when it does not. Model shapes come from model.path's config.json, "
                     "or, when the folder is not there yet, from built-in shapes chosen by its name "
-                    "(Qwen2.5-7B, Qwen2.5-32B, Llama-3.1-8B, SmolLM2-135M) or --arch. Slice names follow "
+                    f"({', '.join(KNOWN)}) or --arch. Slice names follow "
                     "Google's: v4-N and v5p-N count TensorCores (2 per chip: v5p-64 = 32 chips), v5e-N "
                     "(v5litepod-N) and v6e-N count chips; h100-N / h200-N count GPUs. HBM per chip (GiB): "
                     + ", ".join(f"{c.name} {c.hbm_gib:g}" for c in CHIPS.values())
@@ -77,10 +79,12 @@ def main(args: argparse.Namespace) -> None:
     slice_: Slice = args.type
     cfg, source = model_shape(model_path(config.model.path), args.arch, param_dtype=config.model.param_dtype,
                               compute_dtype=config.model.compute_dtype, remat=config.model.remat)
-    sizes = dict(processes=slice_.hosts, sample_rows=args.sample_rows, sample_len=args.sample_length)
+    platform = "tpu" if slice_.is_tpu else "gpu"
+    sizes = dict(processes=slice_.hosts, sample_rows=args.sample_rows, sample_len=args.sample_length, platform=platform)
+    attention = attention_backends.resolve(config.model.attention, platform, config.model.compute_dtype)
     print(f"{args.config} ({args.stage}) on {slice_.describe()}")
     print(f"model {config.model.path} ({source}): params {config.model.param_dtype}, "
-          f"compute {config.model.compute_dtype}")
+          f"compute {config.model.compute_dtype}, attention {attention}")
     budget = usable_bytes(slice_.chip.hbm_gib)
     try:
         mesh = config.mesh.shape(slice_.chips)

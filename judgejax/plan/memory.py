@@ -8,7 +8,9 @@ the two norm outputs, q/k/v, the attention output, gate/up and their product: 4D
 + 3F' values, with N', K', F' the tensor-parallel shards) at compute-dtype size plus a float32
 copy, and per (row, head, query, key) pair that the blocked causal attention scores
 (judgejax.model.attention: about T^2 / 2) the float32 scores and softmax output (plus the
-compute-dtype probabilities when that is not float32). Per remat policy (judgejax.model.remat):
+compute-dtype probabilities when that is not float32); a fused kernel (the attention backend the
+config's `model.attention` picks on the slice's platform, judgejax.model.attention_backends)
+keeps no scores, only a float32 log-sum-exp per (row, head, query). Per remat policy (judgejax.model.remat):
 `none`: all L layers keep theirs and the backward pass of one layer needs as much again:
 (L + 1) x per-layer; `full`: each layer keeps its input and one layer is recomputed at a time:
 L x input + 1.25 x per-layer; `names` and `dots` keep, beside the input, what they save at
@@ -17,7 +19,8 @@ dots: the matmul outputs q, k, v, out-projection, gate, up: N'H + 2K'H + D + 2F'
 L x (input + saved) + 1.25 x per-layer; `offload` holds `full`'s on the device and moves the
 names' L x saved to host memory (reported apart, not counted against HBM). The
 vocabulary projection is chunked (train.logprob_chunk): two float32 [rows, chunk, V'] blocks.
-The step's peak is these plus the attention mask; the train state is donated, so the new state
+The step's peak is these plus the attention mask (boolean [rows, T, T]; cudnn also turns it into
+a compute-dtype bias; the Pallas kernels build none); the train state is donated, so the new state
 reuses the old one's buffers.
 
 Under fsdp, the embedding tables and one layer's weights are also gathered over fsdp while in
@@ -40,7 +43,7 @@ from jax.sharding import AbstractMesh
 
 from judgejax.train.config import RunConfig
 from judgejax.data.batching import bucket_length
-from judgejax.model import attention
+from judgejax.model import attention, attention_backends
 from judgejax.model.config import ModelConfig
 from judgejax.model.llm import PARAM_AXES, param_shapes
 from judgejax.sharding import MESH_AXES, ShardingError, named_sharding
@@ -135,15 +138,17 @@ def rows_per_chip(config: RunConfig, mesh: tuple[int, int, int], processes: int 
     return micro // batch_ways
 
 
-def layer_activations(cfg: ModelConfig, rows: int, seq: int, tensor: int, compute_bytes: int) -> dict[str, int]:
+def layer_activations(cfg: ModelConfig, rows: int, seq: int, tensor: int, compute_bytes: int,
+                      fused: bool = False) -> dict[str, int]:
     """Bytes of one decoder layer on one chip: `kept` for its backward pass without remat, its
-    `input`, and what the `names` and `dots` policies save."""
+    `input`, and what the `names` and `dots` policies save; `fused`: a fused attention kernel."""
     heads, kv_heads, mlp = cfg.num_heads // tensor, cfg.num_kv_heads // tensor, cfg.intermediate_size // tensor
     D, H = cfg.hidden_size, cfg.head_dim
     tokens = rows * seq
     per_token = 4 * D + 2 * heads * H + 2 * kv_heads * H + 3 * mlp
     per_score = 8 + (compute_bytes if compute_bytes < 4 else 0)
-    kept = tokens * per_token * (compute_bytes + 4) + rows * heads * attention.scored_pairs(seq) * per_score
+    scores = rows * heads * seq * 4 if fused else rows * heads * attention.scored_pairs(seq) * per_score
+    kept = tokens * per_token * (compute_bytes + 4) + scores
     qkv = heads * H + 2 * kv_heads * H
     return dict(kept=kept, input=tokens * D * compute_bytes,
                 names=tokens * (qkv + heads * H + 2 * mlp) * compute_bytes,
@@ -159,10 +164,12 @@ def plan_memory(
     processes: int = 1,
     sample_rows: int | None = None,
     sample_len: int | None = None,
+    platform: str = "cpu",
 ) -> MemoryPlan:
     """The per-chip memory of `config` (its data, train and optimizer settings) for model shapes
-    `cfg` on a (data, fsdp, tensor) mesh. Sampling is sized for `sample_rows` sequences over all
-    chips (default data.global_batch_size) of `sample_len` tokens (default data.max_length)."""
+    `cfg` on a (data, fsdp, tensor) mesh of `platform` (cpu, gpu or tpu: it picks the attention
+    backend). Sampling is sized for `sample_rows` sequences over all chips (default
+    data.global_batch_size) of `sample_len` tokens (default data.max_length)."""
     p_bytes, c_bytes = _itemsize(config.model.param_dtype), _itemsize(config.model.compute_dtype)
     try:
         values = param_elements_per_chip(cfg, mesh)
@@ -171,8 +178,9 @@ def plan_memory(
     rows = rows_per_chip(config, mesh, processes) * (2 if stage == "dpo" else 1)
     seq = bucket_length(config.data.max_length, config.data.bucket_lengths)
     tensor = mesh[2]
-    layer = layer_activations(cfg, rows, seq, tensor, c_bytes)
-    mask = rows * seq * seq
+    backend = attention_backends.resolve(config.model.attention, platform, config.model.compute_dtype)
+    layer = layer_activations(cfg, rows, seq, tensor, c_bytes, fused=backend != "xla")
+    mask = rows * seq * seq * {"xla": 1, "cudnn": 1 + c_bytes}.get(backend, 0)
     L = cfg.num_layers
     vocab = cfg.padded_vocab_size // tensor
     chunk = min(config.train.logprob_chunk, seq)
@@ -249,7 +257,7 @@ class Suggestion:
 
 def suggest(
     cfg: ModelConfig, config: RunConfig, chips: int, hbm_gib: float, stage: Stage = "sft", *, processes: int = 1,
-    sample_rows: int | None = None, sample_len: int | None = None,
+    sample_rows: int | None = None, sample_len: int | None = None, platform: str = "cpu",
 ) -> Suggestion | None:
     """The cheapest change that fits: first another mesh (least tensor parallelism, then least
     fsdp), then also a remat policy that recomputes more (SEARCH order), then also more gradient
@@ -269,7 +277,7 @@ def suggest(
             for mesh in meshes:
                 try:
                     plan = plan_memory(cfg, changed, mesh, stage, processes=processes,
-                                       sample_rows=sample_rows, sample_len=sample_len)
+                                       sample_rows=sample_rows, sample_len=sample_len, platform=platform)
                 except PlanError:
                     continue
                 if plan.peak <= budget:
