@@ -6,7 +6,7 @@ Attention that also reads a cache or a prefix always runs on `xla`.
 - `pallas-gpu`: jax.experimental.pallas.ops.gpu.attention.mha (Triton), causal, segment ids;
 - `splash`: Pallas TPU splash attention, causal mask, segment ids, its MQA form per KV head;
 - `cudnn`: cuDNN's fused attention through `jax.nn.dot_product_attention(implementation="cudnn")`
-  on NVIDIA GPUs, bfloat16 or float16 compute, grouped-query heads without repeating K and V. Its
+  on NVIDIA GPUs, bfloat16 compute only, grouped-query heads without repeating K and V. Its
   public API has no segment ids: the segments enter as a boolean [B, 1, T, T] mask (cuDNN adds it
   as a bias), so packed and left-padded rows are exact, at the cost of reading that bias per head;
 - `auto`: by platform, cpu -> xla, gpu -> cudnn (pallas-gpu for float32 compute), tpu -> splash
@@ -34,7 +34,7 @@ from judgejax.sharding import logical_spec
 
 log = logging.getLogger(__name__)
 
-AUTO = {"cpu": "xla", "gpu": "pallas-gpu", "tpu": "splash"}
+AUTO = {"cpu": "xla", "gpu": "cudnn", "tpu": "splash"}  # on gpu: the fastest on an H200 (README, Benchmarks)
 PLATFORMS = {"xla": ("cpu", "gpu", "tpu"), "pallas-gpu": ("cpu", "gpu"), "splash": ("cpu", "tpu"), "cudnn": ("gpu",)}
 BLOCK = 128  # both kernels' sequence tile: sequences are padded to a multiple of it
 QUERY_AXES = ("batch", "seq", "kv_heads", None, "head_dim")  # [B, T, K, G, H]
@@ -55,7 +55,7 @@ def resolve(name: str, on: str | None = None, compute_dtype: str = "float32") ->
         if on not in AUTO:
             raise ConfigError(f"model.attention=auto: no backend for platform {on!r}")
         picked, why = AUTO[on], f"on {on}"
-        if on == "gpu":  # fastest measured on an H200 (README, Benchmarks); cuDNN has no float32 form
+        if picked == "cudnn":  # cuDNN's fused attention has no float32 form
             picked, why = ("cudnn", "on gpu with bfloat16 compute") if compute_dtype == "bfloat16" else (
                 "pallas-gpu", f"on gpu with {compute_dtype} compute (cudnn needs bfloat16)")
         log.info("attention backend %s: model.attention=auto %s", picked, why)
