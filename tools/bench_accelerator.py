@@ -4,9 +4,10 @@ For each model shape (the Hugging Face config of a real 1.5B-7B model, or SmolLM
 smoke run; random weights): the jitted SFT step with each attention backend (under the first remat
 policy), then with each other remat policy (under the fastest backend), then the DPO (+NLL) step
 with the fastest setting, over packed [batch, seq] rows with float32 master weights, bfloat16
-compute and AdamW: tokens/s; MFU = model FLOPs / step time / the chip's peak, with model FLOPs counted with the causal
-half of the attention (tools/bench_common.CAUSAL_FORMULA) and as peers count them (the full T x T
-attention, FLOPS_FORMULA); HFU adds the FLOPs the remat policy recomputes (RECOMPUTE). A setting
+compute and AdamW: tokens/s; MFU = model FLOPs / step time / the chip's peak, with model FLOPs
+counted with the causal half of the attention (tools/bench_common.CAUSAL_FORMULA) and as peers
+count them (the full T x T attention, FLOPS_FORMULA); HFU adds the FLOPs the remat policy
+recomputes (RECOMPUTE); temp GiB: XLA's temporaries of the compiled step. A setting
 that fails (a kernel that does not compile here, out of memory) is reported as such and the
 benchmark goes on. Then the jitted sampler (greedy, random prompts): decode tokens/s per batch size
 and the share of the HBM roofline (each decode step must at least read the bfloat16 weights and the
@@ -80,6 +81,10 @@ def time_steps(step, state, batch, steps: int):
     return state, seconds, temp_bytes
 
 
+def failed(error: Exception) -> str:
+    return f"failed: {type(error).__name__}: {str(error).splitlines()[0][:120]}"
+
+
 class Budget:
     """Wall time since the benchmark began against --budget-s: settings not yet started when it
     is spent are reported as not run, so a one-shot run on a lent machine ends in time."""
@@ -118,8 +123,7 @@ def bench_train(cfg: ModelConfig, mesh, args, peak: float, clock: Budget) -> lis
             try:
                 state, seconds, temp_bytes = time_steps(step, state, batch, args.steps)
             except Exception as error:  # noqa: BLE001  one failed setting must not end a one-shot GPU run
-                rows.append(setting + [f"failed: {type(error).__name__}: {str(error).splitlines()[0][:120]}"]
-                            + [""] * 6)
+                rows.append(setting + [failed(error)] + [""] * 6)
                 print(rows[-1], flush=True)
                 state = create_state(params_of(init_model(cfg, mesh)), tx)  # the donated state may be gone
                 return
@@ -167,7 +171,7 @@ def bench_sampler(cfg: ModelConfig, mesh, args, hbm: float, clock: Budget) -> li
                 generate(model, prompts, max_new_tokens=n, **kw)  # compile
                 timed[n] = bc.best_seconds(lambda: generate(model, prompts, max_new_tokens=n, **kw), 2)
         except Exception as error:  # noqa: BLE001  as in bench_train
-            rows.append(setting + [f"failed: {type(error).__name__}: {str(error).splitlines()[0][:120]}", "", "", ""])
+            rows.append(setting + [failed(error), "", "", ""])
             print(rows[-1], flush=True)
             continue
         decode = timed[args.new_tokens] - timed[1]
