@@ -3,7 +3,8 @@ differences, and the intervals in an eval summary."""
 import numpy as np
 import pytest
 
-from judgejax.eval.bootstrap import example_table, intervals, paired_difference, run_differences, run_intervals
+from judgejax.eval.bootstrap import (example_table, intervals, mean_interval, paired_difference, run_differences,
+                                     run_intervals)
 from judgejax.eval.scoring import both_order_diagnostics
 from judgejax.eval.summary import summarize
 
@@ -139,3 +140,18 @@ def test_eval_report_shows_the_intervals(tmp_path):
     assert "## 95% bootstrap intervals" in text
     ci = summary["intervals"]["overall"]["mean_accuracy"]
     assert "| all | " in text and f"{100 * ci['value']:.1f} [{100 * ci['ci'][0]:.1f}, {100 * ci['ci'][1]:.1f}]" in text
+
+
+def test_mean_interval_of_clusters_by_hand_and_by_simulation():
+    """The point is the mean of every value; the interval resamples whole clusters: two clusters
+    {0, 0} and {1, 1} can only draw means 0, 0.5 and 1 (so a 95% interval of [0, 1]), and 400
+    independent fair coins give about the normal interval 0.5 +- 1.96 x 0.025."""
+    two = mean_interval({"a": [0.0, 0.0], "b": [1.0, 1.0]})
+    assert two["value"] == 0.5 and two["ci"] == [0.0, 1.0]
+    assert mean_interval({"a": [0.2, 0.4], "b": [0.6]})["value"] == pytest.approx(0.4)
+    coins = np.random.default_rng(1).integers(0, 2, 400).astype(float)
+    wide = mean_interval({i: [c] for i, c in enumerate(coins)})
+    lo, hi = wide["ci"]
+    assert hi - lo == pytest.approx(2 * 1.96 * 0.025, rel=0.15)
+    assert lo < wide["value"] < hi
+    assert mean_interval({i: [c] for i, c in enumerate(coins)}) == wide  # seeded

@@ -97,6 +97,15 @@ def paired_difference(table_a: Mapping[Any, np.ndarray], table_b: Mapping[Any, n
             for m in METRICS} | {"num_examples": len(keys), "num_clusters": len(a)}
 
 
+def mean_interval(values_by_cluster: Mapping[Any, Sequence[float]], *, resamples: int = RESAMPLES, seed: int = 0,
+                  level: float = LEVEL) -> dict[str, Any]:
+    """{"value", "ci"} of the mean of all values, resampling whole clusters (values that are not
+    independent, such as one pair's two orders, share a cluster)."""
+    sums = np.array([[sum(v), len(v)] for v in values_by_cluster.values()], dtype=np.float64)
+    drawn = _weights(len(sums), resamples, seed) @ sums
+    return {"value": float(sums[:, 0].sum() / sums[:, 1].sum()), "ci": _interval(drawn[:, 0] / drawn[:, 1], level)}
+
+
 def grouped(table: Mapping[tuple[str, Any], np.ndarray], group_of: Callable[[str], str]) -> dict[str, dict]:
     """The table split by the group of each example's subset."""
     groups: dict[str, dict] = defaultdict(dict)
