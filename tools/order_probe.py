@@ -27,7 +27,6 @@ import pathlib
 import sys
 import tempfile
 
-import numpy as np
 
 from judgejax.commands.common import model_path
 from judgejax.data.config import DataConfig
