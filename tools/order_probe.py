@@ -59,7 +59,8 @@ def twin_rows(sft_rows: list[dict], ids: set[str] | None) -> list[dict]:
 def probe(model: str, rows_path: pathlib.Path, rows: list[dict], mesh, max_length: int) -> dict:
     path = model_path(model)
     loaded = load_model(path, mesh)
-    data = DataConfig(str(rows_path), max_length=max_length, bucket_lengths=(max_length,), global_batch_size=8)
+    buckets = tuple(sorted({b for b in (256, 512, 768, 1024) if b < max_length} | {max_length}))
+    data = DataConfig(str(rows_path), max_length=max_length, bucket_lengths=buckets, global_batch_size=8)
     examples, stats = load_preference_examples(data, load_tokenizer(assets_dir(path)))
     if stats.kept != len(rows):
         sys.exit(f"{rows_path}: {len(rows) - stats.kept} of {len(rows)} rows were dropped or cut at "
