@@ -28,6 +28,26 @@ RECOMPUTE = {"none": (), "full": ("layers", "scores", "values"), "dots": ("score
              "names": ("scores",), "offload": ("scores",)}
 
 
+def donated_update(tx, params, opt_state, grads) -> Callable[[], None]:
+    """One optimizer update per call, jitted with the parameters and optimizer state donated (as
+    in the train step) and threaded from call to call; each call waits for its result."""
+    import jax
+    import optax
+
+    def update(state, grads):
+        params, opt_state = state
+        updates, opt_state = tx.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state
+
+    step = jax.jit(update, donate_argnums=0)
+    held = [(params, opt_state)]
+
+    def call() -> None:
+        held[0] = jax.block_until_ready(step(held[0], grads))
+
+    return call
+
+
 def log(tool: str, message: str) -> None:
     """A progress line on stderr (stdout carries only the report)."""
     print(f"[{tool}] {message}", file=sys.stderr, flush=True)

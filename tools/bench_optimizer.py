@@ -18,14 +18,14 @@ import optax
 from jax.sharding import NamedSharding, PartitionSpec as P
 
 import bench_common as bc
-from bench_accelerator import SHAPES as MODEL_SHAPES
 from judgejax.model.build import nest
 from judgejax.model.config import ModelConfig
 from judgejax.model.llm import param_shapes
+from judgejax.plan.shapes import KNOWN
 from judgejax.train.optimizer import OptimConfig, make_optimizer
 
 # SmolLM2-135M's parameters, grouped as the model holds them (outer, layers)
-SHAPES = nest(param_shapes(ModelConfig.from_hf(MODEL_SHAPES["smollm2-135m"]), padded=False))
+SHAPES = nest(param_shapes(ModelConfig.from_hf(KNOWN["SmolLM2-135M"]), padded=False))
 CONFIG = OptimConfig(learning_rate=1e-5, weight_decay=0.01, grad_clip=1.0)
 
 
@@ -34,18 +34,7 @@ def time_jax(tx: optax.GradientTransformation, repeats: int) -> float:
     params = {g: {n: jax.device_put(jnp.full(s, 0.01, jnp.float32), sharding) for n, s in part.items()}
               for g, part in SHAPES.items()}
     grads = jax.tree.map(lambda p: p * 0.5, params)
-
-    def update(state, grads):
-        params, opt_state = state
-        updates, opt_state = tx.update(grads, opt_state, params)
-        return optax.apply_updates(params, updates), opt_state
-
-    step = jax.jit(update, donate_argnums=0)
-    held = [(params, tx.init(params))]  # the donated state, threaded through the timed calls
-
-    def call():
-        held[0] = jax.block_until_ready(step(held[0], grads))
-
+    call = bc.donated_update(tx, params, tx.init(params), grads)
     call()
     return bc.best_seconds(call, repeats)
 

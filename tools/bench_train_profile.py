@@ -7,7 +7,6 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
 import bench_common as bc
 from judgejax.model.build import model_from_params
@@ -36,11 +35,6 @@ def profile_jax(cfg: ModelConfig, chunk: int, steps, tx, host: dict[str, np.ndar
         hidden, _ = model_from_params(cfg, p).hidden_states(m["tokens"], m["positions"], m["segment_ids"])
         return hidden.sum()
 
-    def update(params_and_opt, grads):
-        params, opt_state = params_and_opt
-        updates, opt_state = tx.update(grads, opt_state, params)
-        return optax.apply_updates(params, updates), opt_state
-
     grad_fn = jax.jit(jax.value_and_grad(loss))
     parts = {}
     for name, fn in (("decoder forward", jax.jit(decoder)), ("forward (with LM head + log-softmax)", jax.jit(loss)),
@@ -49,13 +43,8 @@ def profile_jax(cfg: ModelConfig, chunk: int, steps, tx, host: dict[str, np.ndar
         parts[name] = steps.accum * _best_of(lambda: jax.block_until_ready(fn(params, micro)))
     grads = grad_fn(params, micro)[1]
     bc.log("bench_train", "profile judgejax: optimizer update")
-    update = jax.jit(update, donate_argnums=0)  # donated, as in the train step
-    held = [jax.tree.map(jnp.copy, (steps.state.params, steps.state.opt_state))]
-
-    def one_update():
-        held[0] = jax.block_until_ready(update(held[0], grads))
-
-    parts["optimizer update (clip + AdamW)"] = _best_of(one_update)
+    copies = jax.tree.map(jnp.copy, (steps.state.params, steps.state.opt_state))  # donated, as in the train step
+    parts["optimizer update (clip + AdamW)"] = _best_of(bc.donated_update(tx, *copies, grads))
     bc.log("bench_train", "profile judgejax: cost analysis of the compiled step")
     cost = steps.jitted["sft"].lower(steps.state, batch).compile().cost_analysis()
     cost = cost[0] if isinstance(cost, (list, tuple)) else cost
