@@ -19,7 +19,7 @@ import sys
 from judgejax.data.jsonl import read_appended
 from judgejax.eval.bootstrap import format_interval, run_differences, run_intervals
 from judgejax.eval.shards import MERGED
-from judgejax.sources.arena import prompt_of
+from judgejax.sources.arena import prompt_of_example
 
 SHOWN = (("mean_accuracy", "both-order accuracy"), ("consistency", "consistency"), ("p_verdict_a", "P(verdict=A)"))
 
@@ -37,7 +37,7 @@ def main(argv=None) -> None:
         if not (folder / MERGED).is_file():
             sys.exit(f"{folder}: no {MERGED} (an unfinished evaluation? `judgejax eval merge {folder}`)")
         records.append(read_appended(folder / MERGED, repair=False))
-    cluster = (lambda key: prompt_of(str(key[1]))) if args.cluster_by_prompt else None
+    cluster = prompt_of_example if args.cluster_by_prompt else None
     first, second = (run_intervals(r, str, seed=args.seed, cluster_of=cluster)["overall"] for r in records)
     try:
         diff = run_differences(*records, str, seed=args.seed, cluster_of=cluster)["overall"]

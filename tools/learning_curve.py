@@ -25,14 +25,14 @@ import sys
 import bench_common as bc
 from judgejax.commands.common import model_path
 from judgejax.data.jsonl import read_appended, write_jsonl
-from judgejax.eval.bootstrap import run_intervals
+from judgejax.eval.bootstrap import format_interval, run_intervals
 from judgejax.eval.options import EvalOptions
 from judgejax.eval.run import evaluate
 from judgejax.eval.shards import MERGED
 from judgejax.model.checkpoint import RUN_CHECKPOINTS
 from judgejax.pipeline.config import ARENA_TEACHER, load_pipeline_config, stage_config
 from judgejax.pipeline.stages import Pipeline
-from judgejax.sources.arena import prompt_of
+from judgejax.sources.arena import prompt_of_example
 from judgejax.train.loop import run as train
 
 COLUMNS = {"prompt": "question", "a": "chosen", "b": "rejected", "id": "id"}
@@ -47,7 +47,7 @@ def score(model: str, data: pathlib.Path, out: pathlib.Path, pipeline: Pipeline,
                                columns=COLUMNS, both_orders=True, subsets=None, limit_per_subset=None,
                                mesh=pipeline.config.mesh)
     evaluate(opts, pipeline.mesh)
-    ci = run_intervals(read_appended(out / MERGED), str, seed=e.seed, cluster_of=lambda key: prompt_of(str(key[1])))
+    ci = run_intervals(read_appended(out / MERGED), str, seed=e.seed, cluster_of=prompt_of_example)
     return {m: ci["overall"][m] for m in METRICS}
 
 
@@ -57,13 +57,6 @@ def sft_config(pipeline: Pipeline, lr: float, steps: int, run: pathlib.Path):
     sft["train"] = {**sft.get("train", {}), "steps": steps, "save_every": steps, "keep": 1}
     config = dataclasses.replace(pipeline.config, sft=sft)
     return stage_config(config, "sft", pipeline.config.base_model, str(pipeline.path("synth", "sft.jsonl")), str(run))
-
-
-def cell(metric: dict) -> str:
-    value, ci = metric["value"], metric["ci"]
-    if value is None:
-        return "n/a"
-    return f"{100 * value:.1f} [{100 * ci[0]:.1f}, {100 * ci[1]:.1f}]" if ci else f"{100 * value:.1f}"
 
 
 def main(argv=None) -> None:
@@ -112,7 +105,7 @@ def main(argv=None) -> None:
                            **{name: score(str(run), data, point / name, pipeline, args.mode) for name, data in sets.items()}})
             (out / f"curve-{args.mode}.json").write_text(json.dumps(points, indent=1))
 
-    rows = [[f"{p['learning_rate']:g}", p["step"], *(cell(p[name][m]) for name in sets for m in METRICS)]
+    rows = [[f"{p['learning_rate']:g}", p["step"], *(format_interval(p[name][m]) for name in sets for m in METRICS)]
             for p in points]
     header = ["lr", "SFT steps", *(f"{name} {m}" for name in sets for m in ("both-order acc", "consistency", "P(A)"))]
     print(f"SFT learning curves, {config.base_model}; {len(read_appended(sets['heldout']))} held-out pairs and "

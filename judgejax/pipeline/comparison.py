@@ -13,7 +13,7 @@ from judgejax.data.jsonl import read_appended
 from judgejax.eval.bootstrap import run_differences, run_intervals
 from judgejax.eval.shards import MERGED
 from judgejax.eval.summary import SECTION_OF
-from judgejax.sources.arena import prompt_of
+from judgejax.sources.arena import prompt_of_example
 
 JUDGES = ("base", "sft", "dpo")
 DIFFERENCES = (("sft", "base"), ("dpo", "sft"), ("dpo", "base"))
@@ -28,7 +28,7 @@ def _group_of(run: str):
 
 
 def _cluster_of(run: str):
-    return (lambda key: prompt_of(str(key[1]))) if run.startswith("heldout") else None
+    return prompt_of_example if run.startswith("heldout") else None
 
 
 def judge_scores(summary: dict, records: list[dict], run: str, seed: int) -> dict[str, Any]:

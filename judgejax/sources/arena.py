@@ -110,6 +110,12 @@ def prompt_of(pair_id: str) -> str:
     return pair_id.split("/")[1]
 
 
+def prompt_of_example(key: tuple) -> str:
+    """The question id of an evaluated arena pair, keyed (subset, id) as in judgejax.eval.bootstrap:
+    the cluster its intervals resample (the pairs of one prompt share its question)."""
+    return prompt_of(str(key[1]))
+
+
 def _held_out(question_id: str, config: ArenaConfig) -> bool:
     digest = hashlib.sha256(f"{config.seed}\x1ftest\x1f{question_id}".encode()).digest()
     return int.from_bytes(digest[:4], "big") / 2**32 < config.test_share
