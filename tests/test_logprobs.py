@@ -67,6 +67,44 @@ def test_gradients_match_unchunked() -> None:
         np.testing.assert_allclose(np.asarray(g), np.asarray(w), rtol=1e-4, atol=1e-5)
 
 
+def test_gradients_with_padded_vocabulary_and_invalid_targets_match_autodiff() -> None:
+    """The custom backward pass against autodiff of the plain log-softmax over the real columns:
+    padded columns get no gradient, masked positions (invalid ids) none either."""
+    hidden, unembed, targets = _inputs(6)
+    vocab = V - 7
+    mask = np.random.default_rng(7).random((B, T)) < 0.7
+    targets = np.where(mask, targets % vocab, -100)
+    cotangent = np.random.default_rng(8).normal(size=(B, T)).astype(np.float32)
+
+    def chunked(h, w):
+        token = token_logprobs(h, w, targets, chunk_size=8, vocab_size=vocab)
+        return (sequence_logps(token * cotangent, mask)).sum()
+
+    def reference(h, w):
+        return (_unchunked_token_logprobs(h, w[:, :vocab], np.where(mask, targets, 0)) * cotangent * mask).sum()
+
+    got = jax.jit(jax.grad(chunked, argnums=(0, 1)))(hidden, unembed)
+    want = jax.jit(jax.grad(reference, argnums=(0, 1)))(hidden, unembed)
+    np.testing.assert_allclose(np.asarray(got[0]), np.asarray(want[0]), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(np.asarray(got[1]), np.asarray(want[1]), rtol=1e-4, atol=1e-5)
+    assert np.abs(np.asarray(want[1])[:, :vocab]).max() > 1e-2 and not np.asarray(got[1])[:, vocab:].any()
+
+
+def test_bf16_gradients_follow_the_float32_ones() -> None:
+    hidden, unembed, targets = _inputs(9)
+    cotangent = np.random.default_rng(10).normal(size=(B, T)).astype(np.float32)
+
+    def loss(dtype):
+        return lambda h, w: (token_logprobs(h, w, targets, chunk_size=8, compute_dtype=dtype) * cotangent).sum()
+
+    got = jax.grad(loss(jnp.bfloat16), argnums=(0, 1))(jnp.asarray(hidden), jnp.asarray(unembed))
+    want = jax.grad(loss(jnp.float32), argnums=(0, 1))(jnp.asarray(hidden), jnp.asarray(unembed))
+    for g, w in zip(got, want):
+        assert g.dtype == jnp.float32  # the gradient of a float32 input, whatever the compute dtype
+        scale = np.abs(np.asarray(w)).max()
+        assert np.abs(np.asarray(g) - np.asarray(w)).max() < 3e-2 * scale
+
+
 def test_sequence_logps_sums_masked_tokens_and_ignores_invalid_targets() -> None:
     hidden, unembed, targets = _inputs(4)
     mask = np.random.default_rng(5).random((B, T)) < 0.6

@@ -77,7 +77,7 @@ from judgejax.data.config import DataConfig  # noqa: E402
 from judgejax.data.pipeline import preference_dataset  # noqa: E402
 from judgejax.model.build import params_of  # noqa: E402
 from judgejax.model.checkpoint import load_model  # noqa: E402
-from judgejax.model.config import ModelConfig  # noqa: E402
+from judgejax.model.config import REMAT_POLICIES, ModelConfig  # noqa: E402
 from judgejax.model.smollm2 import smollm2_path  # noqa: E402
 from judgejax.sharding import MeshConfig, make_mesh  # noqa: E402
 from judgejax.tokenizer import load_tokenizer  # noqa: E402
@@ -200,6 +200,9 @@ def parse_args(argv=None):
                              "whose judgejax step fits in the available memory (default auto)")
     parser.add_argument("--compute-dtype", choices=("float32", "bfloat16"), default="float32",
                         help="judgejax's matmul dtype (parameters and AdamW stay float32; torch and TRL run float32)")
+    parser.add_argument("--remat", choices=REMAT_POLICIES, default="names",
+                        help="judgejax's remat policy (default names: on this CPU faster than none, which stores more "
+                             "and writes it into the layer scan's stacks, and than full, which runs the forward twice)")
     parser.add_argument("--skip-torch", action="store_true", help="leave out the transformers + torch loop")
     parser.add_argument("--skip-trl", action="store_true", help="leave out TRL's DPOTrainer")
     parser.add_argument("--profile", action="store_true",
@@ -239,7 +242,7 @@ def main(argv=None) -> None:
         _log("measuring the matmul peak")
         jax_peaks, torch_peaks = [bc.jax_matmul_peak()], [bc.torch_matmul_peak()]
 
-        cfg = ModelConfig.from_hf_dir(path, param_dtype="float32", compute_dtype=args.compute_dtype, remat="none")
+        cfg = ModelConfig.from_hf_dir(path, param_dtype="float32", compute_dtype=args.compute_dtype, remat=args.remat)
         chunk = TrainSection(output_dir="").logprob_chunk
         tx = make_optimizer(OPTIM, rounds)
         mesh = make_mesh(MeshConfig(data=1), devices=jax.devices()[:1])
@@ -252,7 +255,7 @@ def main(argv=None) -> None:
         accum, res["memory"] = choose_accum(cfg, tx, mesh, chunk, sft_host, dpo_shape, candidates, torch_bytes)
         res["accum"], res["accum_how"] = accum, ("chosen by --accum auto" if auto else "--accum")
 
-        params = params_of(load_model(path, mesh, param_dtype="float32", compute_dtype=args.compute_dtype, remat="none"))
+        params = params_of(load_model(path, mesh, param_dtype="float32", compute_dtype=args.compute_dtype, remat=args.remat))
         _log("judgejax reference pass (precomputed reference log-probs)")
         res["dpo_batches"], res["reference"], res["ref_seconds"] = dpo_batches(
             cfg, params, examples, args.seq, pairs, mesh, chunk)

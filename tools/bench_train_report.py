@@ -26,7 +26,7 @@ def report(args, cfg: ModelConfig, res: dict) -> str:
     flops = bc.train_flops(cfg, batch, seq)
     peak = res["jax_peak"]
     jx = res["jax"]
-    out = [f"## judgejax training throughput: SmolLM2-135M architecture, judgejax compute {args.compute_dtype} "
+    out = [f"## judgejax training throughput: SmolLM2-135M architecture, judgejax compute {args.compute_dtype}, remat {args.remat} "
            f"(torch float32), seq {seq}, batch {batch}, CPU\n"]
     rows = []
     times = {"judgejax SFT": jx.seconds["sft"], "judgejax DPO": jx.seconds["dpo"]}

@@ -64,10 +64,22 @@ def causal(q_btkgh, k_btkh, v_btkh, mask_btt, scale: float, context: Sequence[Co
 
     Queries, keys and values are put head-major once ([B, K, G, T, H], [B, K, S, H]), so each
     block is plain batched matrix products; the softmax is normalised after the weighted sum
-    (one pass less over the scores)."""
-    q_bkgth = (q_btkgh * scale).transpose(0, 2, 3, 1, 4)
-    k_bkhs, v_bksh = k_btkh.transpose(0, 2, 3, 1), v_btkh.transpose(0, 2, 1, 3)
-    outs = []
+    (one pass less over the scores). Without context (training), the backward pass is the
+    flash-attention one: it keeps the output and each row's log-sum-exp, not the probabilities,
+    and recomputes each block's scores."""
+    if not context:
+        return _self_causal(q_btkgh, k_btkh, v_btkh, mask_btt, scale, block)
+    return _forward(q_btkgh, k_btkh, v_btkh, mask_btt, scale, context, block)[0]
+
+
+def _head_major(q_btkgh, k_btkh, v_btkh, scale: float):
+    return (q_btkgh * scale).transpose(0, 2, 3, 1, 4), k_btkh.transpose(0, 2, 3, 1), v_btkh.transpose(0, 2, 1, 3)
+
+
+def _forward(q_btkgh, k_btkh, v_btkh, mask_btt, scale: float, context: Sequence[Context], block: int):
+    """The attention output [B, T, K, G, H] and each query's log-sum-exp of its scores [B, K, G, T]."""
+    q_bkgth, k_bkhs, v_bksh = _head_major(q_btkgh, k_btkh, v_btkh, scale)
+    outs, lses = [], []
     for start, stop in blocks(q_btkgh.shape[1], block):
         q = q_bkgth[:, :, :, start:stop]
         parts = [(_per_row(k, q.shape[0]), _per_row(v, q.shape[0]), None if m is None else m[:, start:stop])
@@ -80,5 +92,49 @@ def causal(q_btkgh, k_btkh, v_btkh, mask_btt, scale: float, context: Sequence[Co
         total = sum(w.sum(axis=-1, keepdims=True) for w in weights)
         out = sum(_weighted(w.astype(q.dtype), v) for w, (_, v, _) in zip(weights, parts))
         outs.append((out / total).astype(q.dtype))
+        lses.append((top + jnp.log(total))[..., 0])
     out_bkgth = outs[0] if len(outs) == 1 else jnp.concatenate(outs, axis=3)
-    return out_bkgth.transpose(0, 3, 1, 2, 4)
+    lse_bkgt = lses[0] if len(lses) == 1 else jnp.concatenate(lses, axis=3)
+    return out_bkgth.transpose(0, 3, 1, 2, 4), lse_bkgt
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(4, 5))
+def _self_causal(q_btkgh, k_btkh, v_btkh, mask_btt, scale: float, block: int):
+    return _forward(q_btkgh, k_btkh, v_btkh, mask_btt, scale, (), block)[0]
+
+
+def _self_causal_fwd(q_btkgh, k_btkh, v_btkh, mask_btt, scale: float, block: int):
+    out_btkgh, lse_bkgt = _forward(q_btkgh, k_btkh, v_btkh, mask_btt, scale, (), block)
+    return out_btkgh, (q_btkgh, k_btkh, v_btkh, mask_btt, out_btkgh, lse_bkgt)
+
+
+def _self_causal_bwd(scale: float, block: int, residuals, d_out_btkgh):
+    """Per query block: the probabilities from the recomputed scores and the saved log-sum-exp,
+    then dV += P^T dO, dS = P * (dO V^T - rowsum(dO * O)), dQ = dS K, dK += dS^T Q."""
+    # The barrier keeps XLA from merging the recomputed scores with the forward's (which would keep them alive).
+    q_btkgh, k_btkh, v_btkh, mask_btt, out_btkgh, lse_bkgt = jax.lax.optimization_barrier(residuals)
+    dtype = q_btkgh.dtype
+    q_bkgth, k_bkhs, v_bksh = _head_major(q_btkgh, k_btkh, v_btkh, scale)
+    d_out_bkgth = d_out_btkgh.astype(dtype).transpose(0, 2, 3, 1, 4)
+    delta_bkgt = jnp.einsum("btkgh,btkgh->bkgt", d_out_btkgh.astype(jnp.float32), out_btkgh.astype(jnp.float32))
+    d_k_bkhs = jnp.zeros(k_bkhs.shape, jnp.float32)
+    d_v_bksh = jnp.zeros(v_bksh.shape, jnp.float32)
+    d_qs = []
+    for start, stop in blocks(q_btkgh.shape[1], block):
+        q, d_out = q_bkgth[:, :, :, start:stop], d_out_bkgth[:, :, :, start:stop]
+        k, v = k_bkhs[..., :stop], v_bksh[:, :, :stop]
+        probs = jnp.exp(_scores(q, k, mask_btt[:, start:stop, :stop]) - lse_bkgt[..., start:stop, None])
+        d_v_bksh = d_v_bksh.at[:, :, :stop].add(
+            jnp.einsum("bkgts,bkgth->bksh", probs.astype(dtype), d_out, preferred_element_type=jnp.float32))
+        d_probs = jnp.einsum("bkgth,bksh->bkgts", d_out, v, preferred_element_type=jnp.float32)
+        d_scores = (probs * (d_probs - delta_bkgt[..., start:stop, None])).astype(dtype)
+        d_qs.append(jnp.einsum("bkgts,bkhs->bkgth", d_scores, k, preferred_element_type=jnp.float32))
+        d_k_bkhs = d_k_bkhs.at[..., :stop].add(
+            jnp.einsum("bkgts,bkgth->bkhs", d_scores, q, preferred_element_type=jnp.float32))
+    d_q_bkgth = d_qs[0] if len(d_qs) == 1 else jnp.concatenate(d_qs, axis=3)
+    return ((d_q_bkgth * scale).transpose(0, 3, 1, 2, 4).astype(dtype),
+            d_k_bkhs.transpose(0, 3, 1, 2).astype(k_btkh.dtype), d_v_bksh.transpose(0, 2, 1, 3).astype(v_btkh.dtype),
+            None)
+
+
+_self_causal.defvjp(_self_causal_fwd, _self_causal_bwd)

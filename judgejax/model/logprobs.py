@@ -1,9 +1,12 @@
 """Per-token log-probabilities from final hidden states, chunked over the sequence axis.
 
 The full [B, T, V] float32 logits are never built: the sequence is cut into chunks and only one
-[B, chunk, V] block of logits is alive at a time, in the forward pass and (through
-`jax.checkpoint`, which recomputes each chunk's logits) in the backward pass too.
+[B, chunk, V] block of logits is alive at a time, in the forward pass and in the backward pass
+too, which recomputes each chunk's logits and turns them into both gradients in one pass (a
+custom VJP: autodiff of the log-softmax takes more passes over the logits).
 """
+import functools
+
 import jax
 import jax.numpy as jnp
 
@@ -50,25 +53,67 @@ def token_logprobs(
     # [B, N*C, ...] -> [N, B, C, ...]: lax.map walks the leading chunk axis.
     hidden_nbcd = hidden_btd.reshape(batch, num_chunks, chunk, dim).swapaxes(0, 1)
     targets_nbc = targets_bt.reshape(batch, num_chunks, chunk).swapaxes(0, 1)
-    unembed_dv = unembed_dv.astype(compute_dtype)
-
-    @jax.checkpoint
-    def chunk_logprobs(xs: tuple[jax.Array, jax.Array]) -> jax.Array:
-        hidden_bcd, targets_bc = xs
-        logits_bcv = jnp.einsum(
-            "bcd,dv->bcv",
-            hidden_bcd.astype(compute_dtype),
-            unembed_dv,
-            preferred_element_type=jnp.float32,
-        )
-        logits_bcv = mask_padded_vocab(logits_bcv, vocab)
-        target_logits_bc = jnp.take_along_axis(logits_bcv, targets_bc[..., None], axis=-1, mode="clip")[..., 0]
-        logps_bc = target_logits_bc - jax.nn.logsumexp(logits_bcv, axis=-1)
-        valid_bc = (targets_bc >= 0) & (targets_bc < vocab)
-        return jnp.where(valid_bc, logps_bc, jnp.nan)
-
-    logps_nbc = jax.lax.map(chunk_logprobs, (hidden_nbcd, targets_nbc))
+    logps_nbc = _chunked_logprobs(hidden_nbcd, unembed_dv.astype(compute_dtype), targets_nbc, vocab)
     return logps_nbc.swapaxes(0, 1).reshape(batch, num_chunks * chunk)[:, :seq_len]
+
+
+def _logits(hidden_bcd: jax.Array, unembed_dv: jax.Array, vocab: int) -> jax.Array:
+    """Float32 logits [B*C, V] of a chunk, -inf past `vocab`: one 2-D matmul (XLA:CPU runs
+    those faster than the same product as a 3-D einsum)."""
+    flat_xd = hidden_bcd.reshape(-1, hidden_bcd.shape[-1]).astype(unembed_dv.dtype)
+    return mask_padded_vocab(jnp.matmul(flat_xd, unembed_dv, preferred_element_type=jnp.float32), vocab)
+
+
+def _valid(targets_bc: jax.Array, vocab: int) -> jax.Array:
+    return (targets_bc >= 0) & (targets_bc < vocab)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(3,))
+def _chunked_logprobs(hidden_nbcd, unembed_dv, targets_nbc, vocab: int) -> jax.Array:
+    """log p(target) [N, B, C] for each chunk of hidden states [N, B, C, D] (NaN where the
+    target is outside [0, vocab))."""
+    return _forward(hidden_nbcd, unembed_dv, targets_nbc, vocab)[0]
+
+
+def _forward(hidden_nbcd, unembed_dv, targets_nbc, vocab: int):
+    def chunk(xs):
+        hidden_bcd, targets_bc = xs
+        logits_xv = _logits(hidden_bcd, unembed_dv, vocab)
+        lse_x = jax.nn.logsumexp(logits_xv, axis=-1)
+        target_x = jnp.take_along_axis(logits_xv, targets_bc.reshape(-1, 1), axis=-1, mode="clip")[:, 0]
+        logps_bc = (target_x - lse_x).reshape(targets_bc.shape)
+        return jnp.where(_valid(targets_bc, vocab), logps_bc, jnp.nan), lse_x.reshape(targets_bc.shape)
+
+    logps_nbc, lse_nbc = jax.lax.map(chunk, (hidden_nbcd, targets_nbc))
+    return logps_nbc, (hidden_nbcd, unembed_dv, targets_nbc, lse_nbc)
+
+
+def _backward(vocab: int, residuals, cotangent_nbc):
+    """d logp(y) / d logits = onehot(y) - softmax: each chunk's logits are recomputed (one
+    matmul) and turned into both gradients in one pass, the unembedding's summed over chunks
+    in float32."""
+    # As jax.checkpoint does: the barrier keeps XLA from merging the backward's gathers of a
+    # sharded unembedding with the forward's, which would keep the gathered table alive in between.
+    hidden_nbcd, unembed_dv, targets_nbc, lse_nbc = jax.lax.optimization_barrier(residuals)
+
+    def chunk(d_unembed_dv, xs):
+        hidden_bcd, targets_bc, lse_bc, cotangent_bc = xs
+        g_x1 = jnp.where(_valid(targets_bc, vocab), cotangent_bc, 0.0).reshape(-1, 1)
+        logits_xv = _logits(hidden_bcd, unembed_dv, vocab)
+        onehot_xv = jnp.arange(logits_xv.shape[-1]) == targets_bc.reshape(-1, 1)
+        d_logits_xv = (jnp.where(onehot_xv, g_x1, 0.0) - g_x1 * jnp.exp(logits_xv - lse_bc.reshape(-1, 1)))
+        d_logits_xv = d_logits_xv.astype(unembed_dv.dtype)
+        d_hidden_xd = jnp.einsum("xv,dv->xd", d_logits_xv, unembed_dv, preferred_element_type=jnp.float32)
+        flat_xd = hidden_bcd.reshape(-1, hidden_bcd.shape[-1]).astype(unembed_dv.dtype)
+        d_unembed_dv += jnp.matmul(flat_xd.T, d_logits_xv, preferred_element_type=jnp.float32)
+        return d_unembed_dv, d_hidden_xd.reshape(hidden_bcd.shape).astype(hidden_bcd.dtype)
+
+    zeros_dv = jnp.zeros(unembed_dv.shape, jnp.float32)
+    d_unembed_dv, d_hidden_nbcd = jax.lax.scan(chunk, zeros_dv, (hidden_nbcd, targets_nbc, lse_nbc, cotangent_nbc))
+    return d_hidden_nbcd, d_unembed_dv.astype(unembed_dv.dtype), None
+
+
+_chunked_logprobs.defvjp(_forward, _backward)
 
 
 def sequence_logps(token_logps_bt: jax.Array, mask_bt: jax.Array) -> jax.Array:

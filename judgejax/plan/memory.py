@@ -6,11 +6,9 @@ sharded like its parameter. Activations follow the
 decoder layer's code: per token, the tensors a layer keeps for its backward pass (its input,
 the two norm outputs, q/k/v, the attention output, gate/up and their product: 4D + 2N'H + 2K'H
 + 3F' values, with N', K', F' the tensor-parallel shards) at compute-dtype size plus a float32
-copy, and per (row, head, query, key) pair that the blocked causal attention scores
-(judgejax.model.attention: about T^2 / 2) the float32 scores and softmax output (plus the
-compute-dtype probabilities when that is not float32); a fused kernel (the attention backend the
-config's `model.attention` picks on the slice's platform, judgejax.model.attention_backends)
-keeps no scores, only a float32 log-sum-exp per (row, head, query). Per remat policy (judgejax.model.remat):
+copy; attention keeps no scores, only a float32 log-sum-exp per (row, head, query), whichever
+backend the config's `model.attention` picks on the slice's platform
+(judgejax.model.attention_backends). Per remat policy (judgejax.model.remat):
 `none`: all L layers keep theirs and the backward pass of one layer needs as much again:
 (L + 1) x per-layer; `full`: each layer keeps its input and one layer is recomputed at a time:
 L x input + 1.25 x per-layer; `names` and `dots` keep, beside the input, what they save at
@@ -20,8 +18,10 @@ L x (input + saved) + 1.25 x per-layer; `offload` holds `full`'s on the device a
 names' L x saved to host memory (reported apart, not counted against HBM). The
 vocabulary projection is chunked (train.logprob_chunk): two float32 [rows, chunk, V'] blocks.
 The step's peak is these plus the attention mask (boolean [rows, T, T]; cudnn also turns it into
-a compute-dtype bias; the Pallas kernels build none); the train state is donated, so the new state
-reuses the old one's buffers.
+a compute-dtype bias; the Pallas kernels build none) and, for the blocked XLA attention
+(judgejax.model.attention), the backward pass's float32 probabilities, their gradient and the
+scores' gradient of one query block ([rows, heads, 128, T] each); the train state is donated, so
+the new state reuses the old one's buffers.
 
 Under fsdp, the embedding tables and one layer's weights are also gathered over fsdp while in
 use, with their gradients. These rules were checked against XLA's buffer assignment for the compiled
@@ -138,17 +138,14 @@ def rows_per_chip(config: RunConfig, mesh: tuple[int, int, int], processes: int 
     return micro // batch_ways
 
 
-def layer_activations(cfg: ModelConfig, rows: int, seq: int, tensor: int, compute_bytes: int,
-                      fused: bool = False) -> dict[str, int]:
+def layer_activations(cfg: ModelConfig, rows: int, seq: int, tensor: int, compute_bytes: int) -> dict[str, int]:
     """Bytes of one decoder layer on one chip: `kept` for its backward pass without remat, its
-    `input`, and what the `names` and `dots` policies save; `fused`: a fused attention kernel."""
+    `input`, and what the `names` and `dots` policies save."""
     heads, kv_heads, mlp = cfg.num_heads // tensor, cfg.num_kv_heads // tensor, cfg.intermediate_size // tensor
     D, H = cfg.hidden_size, cfg.head_dim
     tokens = rows * seq
     per_token = 4 * D + 2 * heads * H + 2 * kv_heads * H + 3 * mlp
-    per_score = 8 + (compute_bytes if compute_bytes < 4 else 0)
-    scores = rows * heads * seq * 4 if fused else rows * heads * attention.scored_pairs(seq) * per_score
-    kept = tokens * per_token * (compute_bytes + 4) + scores
+    kept = tokens * per_token * (compute_bytes + 4) + rows * heads * seq * 4  # + the log-sum-exp
     qkv = heads * H + 2 * kv_heads * H
     return dict(kept=kept, input=tokens * D * compute_bytes,
                 names=tokens * (qkv + heads * H + 2 * mlp) * compute_bytes,
@@ -179,8 +176,10 @@ def plan_memory(
     seq = bucket_length(config.data.max_length, config.data.bucket_lengths)
     tensor = mesh[2]
     backend = attention_backends.resolve(config.model.attention, platform, config.model.compute_dtype)
-    layer = layer_activations(cfg, rows, seq, tensor, c_bytes, fused=backend != "xla")
+    layer = layer_activations(cfg, rows, seq, tensor, c_bytes)
     mask = rows * seq * seq * {"xla": 1, "cudnn": 1 + c_bytes}.get(backend, 0)
+    if backend == "xla":
+        mask += 3 * rows * (cfg.num_heads // tensor) * min(seq, attention.BLOCK) * seq * 4
     L = cfg.num_layers
     vocab = cfg.padded_vocab_size // tensor
     chunk = min(config.train.logprob_chunk, seq)
