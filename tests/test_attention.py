@@ -1,6 +1,7 @@
-"""Blocked causal attention is dense softmax attention: same outputs and gradients on packed,
-left-padded rows whose length is not a multiple of the block, also with earlier keys given as a
-shared prefix and a per-row cache in their stored layouts."""
+"""Blocked causal attention is dense softmax attention: same outputs and gradients (its own,
+flash-style backward pass) on packed, left-padded rows whose length is not a multiple of the
+block, in float32 and bfloat16, also with earlier keys given as a shared prefix and a per-row
+cache in their stored layouts."""
 
 from __future__ import annotations
 
@@ -52,6 +53,30 @@ def test_blocked_equals_dense_values_and_grads(block):
     for gb, gd in zip(grads_b, grads_d):
         np.testing.assert_allclose(np.asarray(gb), np.asarray(gd), atol=2e-5)
         assert float(jnp.abs(gd).max()) > 1e-3  # the gradients are not trivially zero
+
+
+def test_bf16_gradients_follow_the_float32_dense_ones():
+    """The custom backward pass in bfloat16 (bf16 operands, float32 accumulation) against dense
+    float32 attention: bf16 rounding error only, and gradients in the inputs' dtype."""
+    T, K, G, H = 200, 2, 2, 16
+    keys = jax.random.split(jax.random.key(2), 4)
+    q, k, v = (jax.random.normal(keys[i], shape) for i, shape in
+               enumerate(((2, T, K, G, H), (2, T, K, H), (2, T, K, H))))
+    segments = packed_rows(T)
+    slots = jnp.arange(T)
+    mask = _mask(slots, slots, segments, segments)
+    weights = jax.random.normal(keys[3], (2, T, K, G, H)) * np.asarray(segments != 0)[:, :, None, None, None]
+
+    def loss(fn, *qkv):
+        return jnp.sum(fn(*qkv, mask, 0.25).astype(jnp.float32) * weights)
+
+    bf16 = [x.astype(jnp.bfloat16) for x in (q, k, v)]
+    got = jax.grad(lambda *a: loss(lambda *b: attention.causal(*b, block=64), *a), argnums=(0, 1, 2))(*bf16)
+    want = jax.grad(lambda *a: loss(dense, *a), argnums=(0, 1, 2))(q, k, v)
+    for g, w in zip(got, want):
+        assert g.dtype == jnp.bfloat16
+        scale = float(jnp.abs(w).max())
+        assert float(jnp.abs(g.astype(jnp.float32) - w).max()) < 0.05 * scale
 
 
 def test_prefix_and_cache_context_equal_dense_over_all_keys():

@@ -50,12 +50,13 @@ def test_bf16_compute_accumulates_in_float32() -> None:
     assert np.abs(_numpy_token_logprobs(hidden, unembed, targets) - want).max() > 1e-3
 
 
-def test_gradients_match_unchunked() -> None:
+@pytest.mark.parametrize("chunk_size", [8, 1024])  # recomputed chunks; one chunk, its logits kept
+def test_gradients_match_unchunked(chunk_size: int) -> None:
     hidden, unembed, targets = _inputs(2)
     cotangent = np.random.default_rng(3).normal(size=(B, T)).astype(np.float32)
 
     def chunked(h, w):
-        return (token_logprobs(h, w, targets, chunk_size=8) * cotangent).sum()
+        return (token_logprobs(h, w, targets, chunk_size=chunk_size) * cotangent).sum()
 
     def unchunked(h, w):
         return (_unchunked_token_logprobs(h, w, targets) * cotangent).sum()
@@ -77,7 +78,7 @@ def test_gradients_with_padded_vocabulary_and_invalid_targets_match_autodiff() -
     cotangent = np.random.default_rng(8).normal(size=(B, T)).astype(np.float32)
 
     def chunked(h, w):
-        token = token_logprobs(h, w, targets, chunk_size=8, vocab_size=vocab)
+        token = token_logprobs(h, w, targets, chunk_size=T, vocab_size=vocab)
         return (sequence_logps(token * cotangent, mask)).sum()
 
     def reference(h, w):

@@ -263,8 +263,7 @@ def test_plan_bounds_xla_on_the_h200(row):
     """Against XLA's temporaries of the compiled step on one H200 (bench_accelerator's temp GiB,
     per attention backend and remat policy): the plan's training step is at least the step's
     arguments (the train state) plus those temporaries and at most 1.9 times it, the same bounds
-    as on CPU. The batch's own bytes (a few MiB) are left out. Observed 1.25 to 1.51; without
-    the fused kernel's smaller activations (planning cudnn as xla) remat none would be 2.12."""
+    as on CPU. The batch's own bytes (a few MiB) are left out. Observed 1.25 to 1.51."""
     model, attention, remat, kind, shape, *_, temp_gib = row
     rows, seq = map(int, shape.split("x"))
     stage = "sft" if kind == "SFT" else "dpo"

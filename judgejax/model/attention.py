@@ -34,11 +34,6 @@ def blocks(T: int, block: int = BLOCK) -> list[tuple[int, int]]:
     return [(start, min(start + block, T)) for start in range(0, T, block)] if T > block else [(0, T)]
 
 
-def scored_pairs(T: int, block: int = BLOCK) -> int:
-    """(query, key) pairs `causal` scores for a T-token sequence: about T^2 / 2."""
-    return sum((stop - start) * stop for start, stop in blocks(T, block))
-
-
 def _scores(q_bkgth, k_bkhs, mask_bts):
     scores = jnp.einsum("bkgth,bkhs->bkgts", q_bkgth, k_bkhs, preferred_element_type=jnp.float32)
     return scores if mask_bts is None else jnp.where(mask_bts[:, None, None], scores, MASK_VALUE)

@@ -2,8 +2,9 @@
 
 The full [B, T, V] float32 logits are never built: the sequence is cut into chunks and only one
 [B, chunk, V] block of logits is alive at a time, in the forward pass and in the backward pass
-too, which recomputes each chunk's logits and turns them into both gradients in one pass (a
-custom VJP: autodiff of the log-softmax takes more passes over the logits).
+too, which recomputes each chunk's logits (a sequence of one chunk keeps its logits instead) and
+turns them into both gradients in one pass (a custom VJP: autodiff of the log-softmax takes more
+passes over the logits).
 """
 import functools
 
@@ -75,31 +76,38 @@ def _chunked_logprobs(hidden_nbcd, unembed_dv, targets_nbc, vocab: int) -> jax.A
     return _forward(hidden_nbcd, unembed_dv, targets_nbc, vocab)[0]
 
 
-def _forward(hidden_nbcd, unembed_dv, targets_nbc, vocab: int):
-    def chunk(xs):
-        hidden_bcd, targets_bc = xs
-        logits_xv = _logits(hidden_bcd, unembed_dv, vocab)
-        lse_x = jax.nn.logsumexp(logits_xv, axis=-1)
-        target_x = jnp.take_along_axis(logits_xv, targets_bc.reshape(-1, 1), axis=-1, mode="clip")[:, 0]
-        logps_bc = (target_x - lse_x).reshape(targets_bc.shape)
-        return jnp.where(_valid(targets_bc, vocab), logps_bc, jnp.nan), lse_x.reshape(targets_bc.shape)
+def _chunk_logprobs(logits_xv, targets_bc, vocab: int):
+    """log p(target) [B, C] (NaN for an invalid target) and the log-sum-exp [B, C] of a chunk."""
+    lse_x = jax.nn.logsumexp(logits_xv, axis=-1)
+    target_x = jnp.take_along_axis(logits_xv, targets_bc.reshape(-1, 1), axis=-1, mode="clip")[:, 0]
+    logps_bc = (target_x - lse_x).reshape(targets_bc.shape)
+    return jnp.where(_valid(targets_bc, vocab), logps_bc, jnp.nan), lse_x.reshape(targets_bc.shape)
 
-    logps_nbc, lse_nbc = jax.lax.map(chunk, (hidden_nbcd, targets_nbc))
-    return logps_nbc, (hidden_nbcd, unembed_dv, targets_nbc, lse_nbc)
+
+def _forward(hidden_nbcd, unembed_dv, targets_nbc, vocab: int):
+    if hidden_nbcd.shape[0] == 1:
+        # One chunk: its logits are alive whole in the forward pass anyway, and kept for the
+        # backward pass (which starts with them) they add nothing to the step's peak.
+        logits_xv = _logits(hidden_nbcd[0], unembed_dv, vocab)
+        logps_bc, lse_bc = _chunk_logprobs(logits_xv, targets_nbc[0], vocab)
+        return logps_bc[None], (hidden_nbcd, unembed_dv, targets_nbc, lse_bc[None], logits_xv)
+    logps_nbc, lse_nbc = jax.lax.map(
+        lambda xs: _chunk_logprobs(_logits(xs[0], unembed_dv, vocab), xs[1], vocab), (hidden_nbcd, targets_nbc))
+    return logps_nbc, (hidden_nbcd, unembed_dv, targets_nbc, lse_nbc, None)
 
 
 def _backward(vocab: int, residuals, cotangent_nbc):
     """d logp(y) / d logits = onehot(y) - softmax: each chunk's logits are recomputed (one
-    matmul) and turned into both gradients in one pass, the unembedding's summed over chunks
-    in float32."""
+    matmul; a single chunk's are kept) and turned into both gradients in one pass, the
+    unembedding's summed over chunks in float32."""
     # As jax.checkpoint does: the barrier keeps XLA from merging the backward's gathers of a
     # sharded unembedding with the forward's, which would keep the gathered table alive in between.
-    hidden_nbcd, unembed_dv, targets_nbc, lse_nbc = jax.lax.optimization_barrier(residuals)
+    hidden_nbcd, unembed_dv, targets_nbc, lse_nbc, kept_logits_xv = jax.lax.optimization_barrier(residuals)
 
     def chunk(d_unembed_dv, xs):
         hidden_bcd, targets_bc, lse_bc, cotangent_bc = xs
         g_x1 = jnp.where(_valid(targets_bc, vocab), cotangent_bc, 0.0).reshape(-1, 1)
-        logits_xv = _logits(hidden_bcd, unembed_dv, vocab)
+        logits_xv = _logits(hidden_bcd, unembed_dv, vocab) if kept_logits_xv is None else kept_logits_xv
         onehot_xv = jnp.arange(logits_xv.shape[-1]) == targets_bc.reshape(-1, 1)
         d_logits_xv = (jnp.where(onehot_xv, g_x1, 0.0) - g_x1 * jnp.exp(logits_xv - lse_bc.reshape(-1, 1)))
         d_logits_xv = d_logits_xv.astype(unembed_dv.dtype)

@@ -177,9 +177,9 @@ def plan_memory(
     tensor = mesh[2]
     backend = attention_backends.resolve(config.model.attention, platform, config.model.compute_dtype)
     layer = layer_activations(cfg, rows, seq, tensor, c_bytes)
-    mask = rows * seq * seq * {"xla": 1, "cudnn": 1 + c_bytes}.get(backend, 0)
+    attention_extra = rows * seq * seq * {"xla": 1, "cudnn": 1 + c_bytes}.get(backend, 0)  # the mask (bias)
     if backend == "xla":
-        mask += 3 * rows * (cfg.num_heads // tensor) * min(seq, attention.BLOCK) * seq * 4
+        attention_extra += 3 * rows * (cfg.num_heads // tensor) * min(seq, attention.BLOCK) * seq * 4
     L = cfg.num_layers
     vocab = cfg.padded_vocab_size // tensor
     chunk = min(config.train.logprob_chunk, seq)
@@ -205,7 +205,7 @@ def plan_memory(
         optimizer=values * optimizer_bytes_per_value(config, config.model.param_dtype),
         gradients=values * (p_bytes + 4),  # the gradient, and the float32 update made from it
         reference=values * p_bytes if stage == "dpo" and config.dpo.reference == "in_memory" else 0,
-        activations_by_policy=remat_activations(layer, L, mask),
+        activations_by_policy=remat_activations(layer, L, attention_extra),
         offloaded=L * layer["names"],
         logits=logits,
         gathered=gathered,
@@ -214,10 +214,10 @@ def plan_memory(
     )
 
 
-def remat_activations(layer: dict[str, int], L: int, mask: int) -> dict[str, int]:
+def remat_activations(layer: dict[str, int], L: int, attention_extra: int) -> dict[str, int]:
     """Device bytes of the activations under each remat policy (the rules in the module docstring)."""
-    recomputed = L * layer["input"] + (5 * layer["kept"]) // 4 + mask
-    out = dict(none=(L + 1) * layer["kept"] + mask, full=recomputed, offload=recomputed)
+    recomputed = L * layer["input"] + (5 * layer["kept"]) // 4 + attention_extra
+    out = dict(none=(L + 1) * layer["kept"] + attention_extra, full=recomputed, offload=recomputed)
     out.update({policy: recomputed + L * layer[policy] for policy in ("names", "dots")})
     return out
 
