@@ -34,6 +34,11 @@ def blocks(T: int, block: int = BLOCK) -> list[tuple[int, int]]:
     return [(start, min(start + block, T)) for start in range(0, T, block)] if T > block else [(0, T)]
 
 
+def _join(per_block: list[jax.Array]) -> jax.Array:
+    """Per-query-block results joined along the query axis (axis 3 of [B, K, G, T, ...])."""
+    return per_block[0] if len(per_block) == 1 else jnp.concatenate(per_block, axis=3)
+
+
 def _scores(q_bkgth, k_bkhs, mask_bts):
     scores = jnp.einsum("bkgth,bkhs->bkgts", q_bkgth, k_bkhs, preferred_element_type=jnp.float32)
     return scores if mask_bts is None else jnp.where(mask_bts[:, None, None], scores, MASK_VALUE)
@@ -88,9 +93,7 @@ def _forward(q_btkgh, k_btkh, v_btkh, mask_btt, scale: float, context: Sequence[
         out = sum(_weighted(w.astype(q.dtype), v) for w, (_, v, _) in zip(weights, parts))
         outs.append((out / total).astype(q.dtype))
         lses.append((top + jnp.log(total))[..., 0])
-    out_bkgth = outs[0] if len(outs) == 1 else jnp.concatenate(outs, axis=3)
-    lse_bkgt = lses[0] if len(lses) == 1 else jnp.concatenate(lses, axis=3)
-    return out_bkgth.transpose(0, 3, 1, 2, 4), lse_bkgt
+    return _join(outs).transpose(0, 3, 1, 2, 4), _join(lses)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(4, 5))
@@ -126,8 +129,7 @@ def _self_causal_bwd(scale: float, block: int, residuals, d_out_btkgh):
         d_qs.append(jnp.einsum("bkgts,bkhs->bkgth", d_scores, k, preferred_element_type=jnp.float32))
         d_k_bkhs = d_k_bkhs.at[..., :stop].add(
             jnp.einsum("bkgts,bkgth->bkhs", d_scores, q, preferred_element_type=jnp.float32))
-    d_q_bkgth = d_qs[0] if len(d_qs) == 1 else jnp.concatenate(d_qs, axis=3)
-    return ((d_q_bkgth * scale).transpose(0, 3, 1, 2, 4).astype(dtype),
+    return ((_join(d_qs) * scale).transpose(0, 3, 1, 2, 4).astype(dtype),
             d_k_bkhs.transpose(0, 3, 1, 2).astype(k_btkh.dtype), d_v_bksh.transpose(0, 2, 1, 3).astype(v_btkh.dtype),
             None)
 

@@ -58,11 +58,16 @@ def token_logprobs(
     return logps_nbc.swapaxes(0, 1).reshape(batch, num_chunks * chunk)[:, :seq_len]
 
 
+def _rows(hidden_bcd: jax.Array, dtype) -> jax.Array:
+    """A chunk's hidden states as the rows [B*C, D] of 2-D matmuls (XLA:CPU runs those faster
+    than the same products as 3-D einsums)."""
+    return hidden_bcd.reshape(-1, hidden_bcd.shape[-1]).astype(dtype)
+
+
 def _logits(hidden_bcd: jax.Array, unembed_dv: jax.Array, vocab: int) -> jax.Array:
-    """Float32 logits [B*C, V] of a chunk, -inf past `vocab`: one 2-D matmul (XLA:CPU runs
-    those faster than the same product as a 3-D einsum)."""
-    flat_xd = hidden_bcd.reshape(-1, hidden_bcd.shape[-1]).astype(unembed_dv.dtype)
-    return mask_padded_vocab(jnp.matmul(flat_xd, unembed_dv, preferred_element_type=jnp.float32), vocab)
+    """Float32 logits [B*C, V] of a chunk, -inf past `vocab`."""
+    rows_xd = _rows(hidden_bcd, unembed_dv.dtype)
+    return mask_padded_vocab(jnp.matmul(rows_xd, unembed_dv, preferred_element_type=jnp.float32), vocab)
 
 
 def _valid(targets_bc: jax.Array, vocab: int) -> jax.Array:
@@ -112,8 +117,8 @@ def _backward(vocab: int, residuals, cotangent_nbc):
         d_logits_xv = (jnp.where(onehot_xv, g_x1, 0.0) - g_x1 * jnp.exp(logits_xv - lse_bc.reshape(-1, 1)))
         d_logits_xv = d_logits_xv.astype(unembed_dv.dtype)
         d_hidden_xd = jnp.einsum("xv,dv->xd", d_logits_xv, unembed_dv, preferred_element_type=jnp.float32)
-        flat_xd = hidden_bcd.reshape(-1, hidden_bcd.shape[-1]).astype(unembed_dv.dtype)
-        d_unembed_dv += jnp.matmul(flat_xd.T, d_logits_xv, preferred_element_type=jnp.float32)
+        d_unembed_dv += jnp.matmul(_rows(hidden_bcd, unembed_dv.dtype).T, d_logits_xv,
+                                   preferred_element_type=jnp.float32)
         return d_unembed_dv, d_hidden_xd.reshape(hidden_bcd.shape).astype(hidden_bcd.dtype)
 
     zeros_dv = jnp.zeros(unembed_dv.shape, jnp.float32)
