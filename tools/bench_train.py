@@ -58,11 +58,15 @@ import tempfile
 import time
 from functools import partial
 
-import jax
-import numpy as np
-import optax
-from jax.sharding import NamedSharding, PartitionSpec as P
-from tqdm import tqdm
+from judgejax.host import tune_process
+
+tune_process()  # the process settings the judgejax command runs with; may re-execute this script
+
+import jax  # noqa: E402
+import numpy as np  # noqa: E402
+import optax  # noqa: E402
+from jax.sharding import NamedSharding, PartitionSpec as P  # noqa: E402
+from tqdm import tqdm  # noqa: E402
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import bench_common as bc  # noqa: E402
@@ -229,7 +233,7 @@ def main(argv=None) -> None:
     threads = bc.cores()
     path = smollm2_path()
     tokenizer = load_tokenizer(path)
-    res: dict = {"xla_flags": os.environ.get("XLA_FLAGS", "")}
+    res: dict = {"xla_flags": os.environ.get("XLA_FLAGS", ""), "glibc_tunables": os.environ.get("GLIBC_TUNABLES", "")}
 
     with tempfile.TemporaryDirectory(prefix="bench_train-") as scratch_dir:
         scratch = pathlib.Path(scratch_dir)

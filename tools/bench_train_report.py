@@ -99,8 +99,10 @@ def report(args, cfg: ModelConfig, res: dict) -> str:
         f"{100 * flops / med['judgejax SFT'] / bc.median(res['round_peaks'][WARMUP:]):.0f}% of it; 1-minute load average "
         f"during the rounds {min(res['loads']):.1f} to {max(res['loads']):.1f} on {bc.cores()} cores",
         f"threads: XLA CPU pool and torch.set_num_threads = {bc.cores()} cores; jax {jax.__version__}, "
-        f"XLA_FLAGS={res['xla_flags']!r}; judgejax compute dtype {args.compute_dtype} (float32 parameters and "
-        "AdamW; torch and TRL float32)",
+        f"XLA_FLAGS={res['xla_flags']!r}, GLIBC_TUNABLES={res['glibc_tunables']!r} (judgejax/host.py, the "
+        "`judgejax` command's settings, which the torch loop and TRL share in this process; "
+        f"JUDGEJAX_HOST_TUNING=0 runs without them); judgejax compute dtype {args.compute_dtype} (float32 "
+        "parameters and AdamW; torch and TRL float32)",
     ]
     if res.get("trl"):
         ours = np.concatenate([res["reference"]["chosen"], res["reference"]["rejected"]]).astype(np.float64)
