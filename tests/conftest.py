@@ -1,10 +1,7 @@
-"""Test setup: 8 simulated CPU devices and judgejax's XLA:CPU flags, set before JAX touches a device."""
+"""Test setup: 8 simulated CPU devices, set before JAX touches a device."""
 import os
 
-from judgejax.host import tuned
-
 os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=8")
-os.environ["XLA_FLAGS"] = tuned(os.environ)["XLA_FLAGS"]  # the XLA flags the `judgejax` command runs with
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 

@@ -1,42 +1,43 @@
-"""judgejax/host.py: the process settings the `judgejax` command adds, and its one re-execution."""
+"""judgejax/host.py: the glibc tunables the `judgejax` command adds, and its one re-execution."""
 
 import os
 import subprocess
 import sys
 
-from judgejax.host import TUNABLE, XLA_CPU_FLAG, tuned
+import pytest
+
+from judgejax.host import MALLOC_TUNABLES, tuned
+
+TUNABLES = ":".join(f"{k}={v}" for k, v in MALLOC_TUNABLES.items())
 
 PROBE = ("import os; print('start', flush=True); from judgejax.host import tune_process; tune_process(); "
-         "print(repr(os.environ.get('GLIBC_TUNABLES')), repr(os.environ.get('XLA_FLAGS')))")
+         "print(repr(os.environ.get('GLIBC_TUNABLES')))")
 
 
-def test_tuned_adds_the_settings_and_keeps_the_users():
-    assert tuned({}) == {"GLIBC_TUNABLES": TUNABLE, "XLA_FLAGS": XLA_CPU_FLAG}
-    env = tuned({"GLIBC_TUNABLES": "glibc.malloc.arena_max=2", "XLA_FLAGS": "--xla_force_host_platform_device_count=8",
-                 "HOME": "/h"})
-    assert env == {"GLIBC_TUNABLES": f"glibc.malloc.arena_max=2:{TUNABLE}",
-                   "XLA_FLAGS": f"--xla_force_host_platform_device_count=8 {XLA_CPU_FLAG}", "HOME": "/h"}
-    mine = {"GLIBC_TUNABLES": "glibc.malloc.hugetlb=0", "XLA_FLAGS": "--xla_cpu_ftz=false"}
+def test_tuned_adds_the_tunables_and_keeps_the_users():
+    assert tuned({}) == {"GLIBC_TUNABLES": TUNABLES}
+    env = tuned({"GLIBC_TUNABLES": "glibc.malloc.arena_max=4:glibc.cpu.x86_rep_movsb_threshold=2048", "HOME": "/h"})
+    assert env == {"GLIBC_TUNABLES": "glibc.malloc.arena_max=4:glibc.cpu.x86_rep_movsb_threshold=2048:"
+                                     f"glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold={1 << 40}", "HOME": "/h"}
+    mine = {"GLIBC_TUNABLES": "glibc.malloc.arena_max=2:glibc.malloc.mmap_max=9:glibc.malloc.trim_threshold=1"}
     assert tuned(mine) == mine
-    off = {"JUDGEJAX_HOST_TUNING": "0", "XLA_FLAGS": "--foo"}
+    off = {"JUDGEJAX_HOST_TUNING": "0", "HOME": "/h"}
     assert tuned(off) == off
 
 
 def _probe(**extra) -> list[str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("GLIBC_TUNABLES", "XLA_FLAGS", "JUDGEJAX_HOST_TUNING")}
+    env = {k: v for k, v in os.environ.items() if k not in ("GLIBC_TUNABLES", "JUDGEJAX_HOST_TUNING")}
     out = subprocess.run([sys.executable, "-c", PROBE], env={**env, **extra}, capture_output=True, text=True,
                          check=True)
     return out.stdout.splitlines()
 
 
-def test_tune_process_reexecutes_once_with_the_settings():
-    lines = _probe()
-    if sys.platform.startswith("linux"):  # glibc reads tunables at start: the process runs again
-        assert lines == ["start", "start", f"{TUNABLE!r} {XLA_CPU_FLAG!r}"]
-    else:
-        assert lines == ["start", f"{TUNABLE!r} {XLA_CPU_FLAG!r}"]
-    assert _probe(JUDGEJAX_HOST_TUNING="0") == ["start", "None None"]
-    assert _probe(GLIBC_TUNABLES=TUNABLE) == ["start", f"{TUNABLE!r} {XLA_CPU_FLAG!r}"]  # only XLA_FLAGS to add
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc tunables: Linux only")
+def test_tune_process_reexecutes_once_with_the_tunables():
+    # glibc reads tunables only at start: the process runs again, once
+    assert _probe() == ["start", "start", repr(TUNABLES)]
+    assert _probe(JUDGEJAX_HOST_TUNING="0") == ["start", "None"]
+    assert _probe(GLIBC_TUNABLES=TUNABLES) == ["start", repr(TUNABLES)]
 
 
 def test_console_entry_runs_the_cli():
