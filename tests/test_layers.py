@@ -11,7 +11,7 @@ import judgejax
 # Lowest first; a package may import from any earlier layer, never from its own layer's other
 # packages or from a later layer.
 LAYERS = [
-    {"config"},
+    {"config", "host"},
     {"sharding", "distributed"},
     {"data", "tokenizer", "model"},
     {"sample", "sources"},
@@ -21,6 +21,7 @@ LAYERS = [
     {"pipeline", "launch"},
     {"commands"},
     {"cli"},
+    {"__main__"},
 ]
 RANK = {name: rank for rank, names in enumerate(LAYERS) for name in names}
 ROOT = pathlib.Path(judgejax.__file__).parent
