@@ -27,12 +27,12 @@ import subprocess
 import sys
 
 import bench_common as bc
+from bench_train_data import DEFAULT_DATA
 from judgejax.host import MALLOC_TUNABLES
 
 XLA_CPU_FLAG = "--xla_cpu_ftz=true"  # tried, not adopted: no measured gain
 HEAP = {"GLIBC_TUNABLES": ":".join(f"{k}={v}" for k, v in MALLOC_TUNABLES.items())}
 SETTINGS = {"none": {}, "ftz": {"XLA_FLAGS": XLA_CPU_FLAG}, "heap": HEAP, "both": {"XLA_FLAGS": XLA_CPU_FLAG, **HEAP}}
-DEFAULT_DATA = "/work/shared/data/preferences/llamafactory/dpo_en_demo.json"
 
 
 def parse_args(argv=None):
@@ -51,9 +51,9 @@ def child(args) -> dict:
     import tempfile
 
     import jax
-    from bench_train import OPTIM, JaxSteps
+    from bench_train import JaxSteps
     from bench_train_data import load_full_pairs, sft_batch_of
-    from bench_train_torch import TorchLoop
+    from bench_train_torch import OPTIM, TorchLoop
     from judgejax.model.build import params_of
     from judgejax.model.checkpoint import load_model
     from judgejax.model.config import ModelConfig

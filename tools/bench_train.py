@@ -71,7 +71,7 @@ from tqdm import tqdm  # noqa: E402
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import bench_common as bc  # noqa: E402
 from bench_train_profile import profile_jax, profile_torch  # noqa: E402
-from bench_train_data import load_full_pairs, sft_batch_of  # noqa: E402
+from bench_train_data import DEFAULT_DATA, load_full_pairs, sft_batch_of  # noqa: E402
 from bench_train_report import WARMUP, report  # noqa: E402
 from bench_train_torch import OPTIM, TorchLoop, torch_resident_bytes  # noqa: E402
 from bench_train_trl import run_trl  # noqa: E402
@@ -91,7 +91,6 @@ from judgejax.train.reference import compute_reference_logps  # noqa: E402
 from judgejax.train.state import abstract_state, create_state, shardings_of  # noqa: E402
 from judgejax.train.steps import DPOConfig, make_dpo_step, make_sft_step  # noqa: E402
 
-DEFAULT_DATA = "/work/shared/data/preferences/llamafactory/dpo_en_demo.json"
 DPO = DPOConfig()  # sigmoid, beta 0.1, NLL weight 1: the recipe's DPO + NLL
 MEMORY_SHARE = 0.7  # of MemAvailable that --accum auto lets the run plan for (others may share the machine)
 

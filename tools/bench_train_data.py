@@ -19,6 +19,7 @@ from judgejax.data.rows import PreferenceRow, parse_preference_row
 from judgejax.data.stats import DataStats
 from judgejax.data.tokenize import PreferenceExample
 
+DEFAULT_DATA = "/work/shared/data/preferences/llamafactory/dpo_en_demo.json"  # LLaMA-Factory dpo_en_demo.json
 SHAREGPT_ROLES = {"system": "system", "human": "user", "gpt": "assistant"}
 
 
