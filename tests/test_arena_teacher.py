@@ -5,8 +5,9 @@ import json
 
 import pytest
 
+from judgejax.general.mtbench_data import mtbench_references
 from judgejax.judge.arena_teacher import ArenaTeacher
-from judgejax.judge.decontam import Decontaminator, mtbench_references
+from judgejax.judge.decontam import Decontaminator
 from judgejax.judge.synth import SynthConfig, build_instructions
 from judgejax.judge.templates import TEMPLATES
 from judgejax.sources.arena import SENTENCE_END, SHIPPED, ArenaConfig, brief_critique, build_pairs, read_judgements

@@ -48,6 +48,11 @@ def load_questions(path: str | Path = QUESTIONS) -> list[Question]:
     return questions
 
 
+def mtbench_references() -> list[tuple[str, str]]:
+    """(key, first turn) for every shipped MT-Bench question: what decontamination checks against."""
+    return [(f"mt-bench:{q.id}", q.turns[0]) for q in load_questions()]
+
+
 def load_reference_answers(path: str | Path = REFERENCES) -> dict[int, tuple[str, str]]:
     """question id -> the reference's two turns."""
     return {qid: turns for qid, (turns, _) in load_answers(path).items()}

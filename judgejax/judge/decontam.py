@@ -61,10 +61,3 @@ def rewardbench_references(parquet_path: str) -> list[tuple[str, str]]:
 
     table = pq.read_table(parquet_path, columns=["subset", "id", "question"]).to_pylist()
     return [(f"rewardbench:{r['subset']}:{r['id']}", r["question"]) for r in table]
-
-
-def mtbench_references() -> list[tuple[str, str]]:
-    """(key, first turn) for every MT-Bench question shipped with judgejax."""
-    from judgejax.general.mtbench_data import load_questions
-
-    return [(f"mt-bench:{q.id}", q.turns[0]) for q in load_questions()]

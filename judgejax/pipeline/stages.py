@@ -18,8 +18,9 @@ from judgejax.eval.options import EvalOptions
 from judgejax.eval.run import evaluate, finish
 from judgejax.general.judges import Judge
 from judgejax.general.mtbench import run_mtbench
+from judgejax.general.mtbench_data import mtbench_references
 from judgejax.judge.arena_teacher import ArenaTeacher
-from judgejax.judge.decontam import Decontaminator, mtbench_references, rewardbench_references
+from judgejax.judge.decontam import Decontaminator, rewardbench_references
 from judgejax.judge.templates import TEMPLATES
 from judgejax.judge.synth import ChatTeacher, LabelTeacher, language_of, read_rows, synthesize, synthesize_dpo
 from judgejax.model.build import params_of
