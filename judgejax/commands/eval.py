@@ -1,5 +1,5 @@
-"""`judgejax eval rewardbench|pairwise|merge`: sharded pairwise-judge evaluation with official
-RewardBench scoring, per-example records and a report."""
+"""`judgejax eval rewardbench|rewardbench2|judgebench|rmbench|pairwise|merge`: sharded judge
+evaluation with each benchmark's official scoring, per-judgement records and a report."""
 
 from __future__ import annotations
 
@@ -26,20 +26,12 @@ def shard_arg(text: str) -> tuple[int, int]:
     return index, count
 
 
-def _common(p: argparse.ArgumentParser, both_orders_default: bool) -> None:
+def _run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", required=True, type=model_path, help="HF model folder, `judgejax import` checkpoint or training run folder")
-    p.add_argument("--mode", choices=MODES, default="generative", help=MODE_HELP)
-    p.add_argument("--template", help="judge template (default pair-v2, RewardBench's official prompt); any name from "
-                                      "judgejax.judge.templates, so a judge trained in its own format is scored in it")
-    p.add_argument("--both-orders", action=argparse.BooleanOptionalAction, default=both_orders_default,
-                   help="also judge every example with A and B exchanged: both-order accuracy, consistency, position "
-                        f"bias P(verdict=A), parse-error rate (default: {'on' if both_orders_default else 'off'})")
-    p.add_argument("--subsets", nargs="+", metavar="SUBSET", help="only these subsets")
+    p.add_argument("--subsets", nargs="+", metavar="SUBSET", help="only these subsets (default: all)")
     p.add_argument("--limit-per-subset", type=int, metavar="N",
-                   help="at most N examples per subset, a seeded draw (a quick stratified run)")
-    p.add_argument("--seed", type=int, default=0, help="seeds each example's A/B order and the per-subset draw")
-    p.add_argument("--max-new-tokens", type=int, help="generative mode: new-token limit (default 2048, as official)")
-    p.add_argument("--reference", type=model_path, help="implicit-reward mode: the reference model the DPO policy was trained against")
+                   help="at most N examples per subset, a seeded draw (a quick stratified run; default: all)")
+    p.add_argument("--max-new-tokens", type=int, help="generative modes: new-token limit (default 2048, as official)")
     p.add_argument("--out", required=True, help="output folder (resumes the run already there)")
     p.add_argument("--batch-size", type=int, default=8,
                    help="judgements per batch, best a multiple of the mesh's data x fsdp size (default 8)")
@@ -50,8 +42,63 @@ def _common(p: argparse.ArgumentParser, both_orders_default: bool) -> None:
     add_dtypes(p)
 
 
+def _common(p: argparse.ArgumentParser, both_orders_default: bool) -> None:
+    _run_options(p)
+    p.add_argument("--mode", choices=MODES, default="generative", help=MODE_HELP)
+    p.add_argument("--template", help="judge template (default pair-v2, RewardBench's official prompt); any name from "
+                                      "judgejax.judge.templates, so a judge trained in its own format is scored in it")
+    p.add_argument("--both-orders", action=argparse.BooleanOptionalAction, default=both_orders_default,
+                   help="also judge every example with A and B exchanged: both-order accuracy, consistency, position "
+                        f"bias P(verdict=A), parse-error rate (default: {'on' if both_orders_default else 'off'})")
+    p.add_argument("--seed", type=int, default=0, help="seeds each example's A/B order and the per-subset draw (default 0)")
+    p.add_argument("--reference", type=model_path, help="implicit-reward mode: the reference model the DPO policy was trained against")
+
+
+BENCHMARK_HELP = {
+    "rewardbench2": ("RewardBench 2 (1,865 prompts, six subsets), scored as the official code does",
+                     "rankings: the four answers shown at once (system prompt and format of the official four-way "
+                     "prompt), the correct one at a seeded slot. ratings: every answer rated 1-10 alone. pairwise "
+                     "(judgejax's own, not the official protocol): the correct answer against each rejected one in both "
+                     "orders, a prompt correct only if it wins all. Ties is rated in every mode."),
+    "judgebench": ("JudgeBench (GPT-4o split: 350 pairs; Claude split: 270), scored as the official code does",
+                   "Both orders per pair; +1 per order naming the better answer, -1 naming the other, 0 for no "
+                   "verdict; correct when the sum is positive. generative: " + MODE_HELP.split("generative: ")[1]
+                   .split(" verdict-prob:")[0] + " verdict-prob: the likelier of the verdict texts (a fast screen)."),
+    "rmbench": ("RM-Bench (chat, code, math, safety; three styles per answer), scored as the official code does",
+                "generative / verdict-prob: each of the 9 (chosen style, rejected style) pairs of a prompt in both "
+                "orders. ratings: each of the 6 answers rated 1-10 alone, chosen beats rejected when rated higher."),
+}
+
+
+def _benchmark(benchmarks, name: str) -> None:
+    from judgejax.eval.benchmarks import BENCHMARKS
+
+    bench, (short, modes_help) = BENCHMARKS[name], BENCHMARK_HELP[name]
+    env = f"JUDGEJAX_{name.upper()}"
+    p = benchmarks.add_parser(name, help=short, description=f"{short}. {bench.protocol} Writes per-judgement JSONL "
+                              "shards, then results.jsonl, summary.json (scores, 95% bootstrap intervals over prompts, "
+                              "input rows skipped by reason) and report.md.")
+    default = os.environ.get(env, str(bench.shipped) if bench.shipped else None)
+    shipped = f", else the shipped {bench.shipped.name}" if bench.shipped else ""
+    p.add_argument("--data", default=default,
+                   help=f"the benchmark's data: a file or folder in its published layout, or the hub id {bench.hub} "
+                        f"(ID[:SPLIT]; downloaded into --out, needs a network) (default ${env}{shipped})")
+    _run_options(p)
+    p.add_argument("--mode", choices=bench.modes, default=bench.modes[0], help=f"{modes_help} (default {bench.modes[0]})")
+    p.add_argument("--template", help="pairwise modes: the pair template (default pair-v2); RewardBench 2 rankings: the "
+                                      "four-way template (default rank4-v2)")
+    if "ratings" in bench.modes:
+        p.add_argument("--rating-template", help="ratings mode: the rating template (default rating-v2, RewardBench 2's "
+                                                 "ratings prompt)")
+    if name == "rewardbench2":
+        p.add_argument("--ties-template", help="the Ties subset's rating template (default rating-v2-ties, the "
+                                               "official Ties prompt)")
+    p.add_argument("--seed", type=int, default=0, help="seeds the answers' order or slot and the per-subset draw (default 0)")
+    p.set_defaults(func=main, both_orders=False, reference=None)
+
+
 def register(sub) -> None:
-    p = sub.add_parser("eval", help="evaluate a judge: RewardBench v1 or any pairwise file",
+    p = sub.add_parser("eval", help="evaluate a judge: RewardBench v1 and 2, JudgeBench, RM-Bench or any pairwise file",
                        description="Evaluate a pairwise judge. Writes per-judgement JSONL shards, then (when all "
                                    "shards are done) results.jsonl, summary.json, report.md and scores.png.")
     benchmarks = p.add_subparsers(dest="benchmark", required=True, metavar="BENCHMARK")
@@ -67,6 +114,8 @@ def register(sub) -> None:
                          "response_A the chosen answer")
     _common(rb, both_orders_default=False)
     rb.set_defaults(func=main)
+    for name in BENCHMARK_HELP:
+        _benchmark(benchmarks, name)
 
     pw = benchmarks.add_parser("pairwise", help="any pairwise file (prompt, two answers, which is better)",
                                description="Judge a pairwise file (jsonl, json, parquet or a datasets folder) "
@@ -93,16 +142,24 @@ def main(args: argparse.Namespace) -> None:
     from judgejax.eval.options import EvalOptions
     from judgejax.eval.run import evaluate
 
+    from judgejax.eval.benchmarks import BENCHMARKS, hub_data
+
     if args.data is None:
+        if args.benchmark in BENCHMARKS:
+            raise SystemExit(f"judgejax eval {args.benchmark}: give --data or set $JUDGEJAX_{args.benchmark.upper()} "
+                             f"(Hugging Face dataset {BENCHMARKS[args.benchmark].hub})")
         raise SystemExit(f"judgejax eval rewardbench: give --data or set ${DATA_ENV} to the RewardBench v1 "
                          "`filtered` split (Hugging Face dataset allenai/reward-bench)")
+    if args.benchmark in BENCHMARKS:
+        args.data = hub_data(args.data, args.out, BENCHMARKS[args.benchmark].hub.partition(":")[2])
     opts = EvalOptions(
         benchmark=args.benchmark, model=args.model, data=args.data, out=args.out, mode=args.mode,
         columns=parse_columns(args.columns) if args.benchmark == "pairwise" else None,
         template=args.template, reference=args.reference, both_orders=args.both_orders, subsets=args.subsets,
         limit_per_subset=args.limit_per_subset, seed=args.seed, max_new_tokens=args.max_new_tokens,
         batch_size=args.batch_size, mesh=args.mesh, shard=args.shard, param_dtype=args.param_dtype,
-        compute_dtype=args.compute_dtype,
+        compute_dtype=args.compute_dtype, rating_template=getattr(args, "rating_template", None),
+        ties_template=getattr(args, "ties_template", None),
     )
     summary = evaluate(opts)
     if summary is not None:

@@ -106,6 +106,18 @@ def mean_interval(values_by_cluster: Mapping[Any, Sequence[float]], *, resamples
     return {"value": float(sums[:, 0].sum() / sums[:, 1].sum()), "ci": _interval(drawn[:, 0] / drawn[:, 1], level)}
 
 
+def statistic_intervals(clusters: int, statistic: Callable[[np.ndarray], Mapping[str, float]], *,
+                        resamples: int = RESAMPLES, seed: int = 0, level: float = LEVEL) -> dict[str, dict[str, Any]]:
+    """{name: {"value", "ci"}} of each value `statistic(weights)` returns, where weights[i] is how
+    often cluster i is drawn (all ones for the point estimate): for scores that are not a mean of
+    per-example counts (RewardBench 2's Ties formula, RM-Bench's matrix, JudgeBench's votes)."""
+    point = statistic(np.ones(clusters))
+    draws = [statistic(w) for w in _weights(clusters, resamples, seed)]
+    return {name: {"value": _point(np.float64(value)),
+                   "ci": _interval(np.array([d[name] for d in draws], dtype=np.float64), level)}
+            for name, value in point.items()}
+
+
 def grouped(table: Mapping[tuple[str, Any], np.ndarray], group_of: Callable[[str], str]) -> dict[str, dict]:
     """The table split by the group of each example's subset."""
     groups: dict[str, dict] = defaultdict(dict)

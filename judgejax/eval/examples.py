@@ -48,6 +48,7 @@ class PairExample:
     prompt: str
     chosen: str
     rejected: str
+    meta: tuple[tuple[str, Any], ...] = ()  # extra record fields (which answers of a benchmark row these are)
 
     @property
     def swap_key(self) -> str:
@@ -62,6 +63,7 @@ class Item:
     example: PairExample
     swapped: bool  # True: the chosen answer is shown as B
     seeded: bool
+    kind = "pair"
 
     @property
     def key(self) -> tuple[int, bool]:
@@ -70,6 +72,12 @@ class Item:
     @property
     def chosen_position(self) -> str:
         return "B" if self.swapped else "A"
+
+    def record_fields(self) -> dict[str, Any]:
+        """What every record of this judgement holds besides the judge's own fields."""
+        e = self.example
+        return {"subset": e.subset, "id": e.id, "row": e.row, "swapped": self.swapped, "seeded": self.seeded,
+                "chosen_position": self.chosen_position, **dict(e.meta)}
 
 
 def _text(record: Mapping[str, Any], column: str, ref: RowRef) -> str:

@@ -6,12 +6,20 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from judgejax.judge.templates import get_template
+from judgejax.eval.benchmarks import BENCHMARKS as NEW_BENCHMARKS
+from judgejax.judge.templates import get_ranking_template, get_rating_template, get_template
 from judgejax.sharding import MeshConfig
 
 MODES = ("generative", "verdict-prob", "implicit-reward")
-BENCHMARKS = ("rewardbench", "pairwise")
+BENCHMARK_MODES = {"rewardbench": MODES, "pairwise": MODES, **{b.name: b.modes for b in NEW_BENCHMARKS.values()}}
+BENCHMARKS = tuple(BENCHMARK_MODES)
+GENERATIVE_MODES = ("generative", "rankings", "ratings", "pairwise")
 DEFAULT_TEMPLATE = "pair-v2"
+DEFAULT_RANKING_TEMPLATE = "rank4-v2"
+DEFAULT_RATING_TEMPLATE = "rating-v2"
+DEFAULT_TIES_TEMPLATE = "rating-v2-ties"
+TEMPLATE_GETTERS = {"pair": get_template, "ranking": get_ranking_template, "rating": get_rating_template,
+                    "ties": get_rating_template}
 DEFAULT_MAX_NEW_TOKENS = 2048
 
 
@@ -50,6 +58,8 @@ class EvalOptions(JudgeSettings):
     mode: str = "generative"
     columns: dict[str, str] | None = None
     reference: str | None = None
+    rating_template: str | None = None  # rating judgements; None: DEFAULT_RATING_TEMPLATE
+    ties_template: str | None = None  # RewardBench 2's Ties; None: DEFAULT_TIES_TEMPLATE
     mesh: MeshConfig = MeshConfig()
     shard: tuple[int, int] | None = None  # (index, count) for independent jobs; default: one shard per process
     param_dtype: str = "float32"
@@ -60,7 +70,7 @@ class EvalOptions(JudgeSettings):
         """A run in `mode` with `settings` (their max_new_tokens dropped outside generative mode,
         where it has no effect); `run` gives the rest and may override settings."""
         chosen = settings.judge_settings() | run
-        if mode != "generative":
+        if mode not in GENERATIVE_MODES:
             chosen["max_new_tokens"] = None
         return cls(mode=mode, **chosen)
 
@@ -68,11 +78,41 @@ class EvalOptions(JudgeSettings):
         """The options as run.json records them (the shard aside: every shard runs the same)."""
         return {k: v for k, v in dataclasses.asdict(self).items() if k != "shard"}
 
+    def template_names(self) -> dict[str, str]:
+        """The templates this run judges with, by kind of judgement (pair, ranking, rating, ties)."""
+        if self.mode == "implicit-reward":
+            return {}
+        if self.benchmark == "rewardbench2":
+            shown = {"rankings": ("ranking", self.template or DEFAULT_RANKING_TEMPLATE),
+                     "pairwise": ("pair", self.template_name),
+                     "ratings": ("rating", self.rating_template or DEFAULT_RATING_TEMPLATE)}[self.mode]
+            return dict([shown, ("ties", self.ties_template or DEFAULT_TIES_TEMPLATE)])
+        if self.mode == "ratings":
+            return {"rating": self.rating_template or DEFAULT_RATING_TEMPLATE}
+        return {"pair": self.template_name}
+
+    def _check_new_benchmark(self) -> None:
+        if self.both_orders:
+            raise ValueError(f"{self.benchmark} judges every pair in both orders; both_orders is for rewardbench and "
+                             "pairwise runs")
+        kinds = self.template_names()
+        for flag, value, used in (("template", self.template, "pair" in kinds or "ranking" in kinds),
+                                  ("rating-template", self.rating_template, "rating" in kinds),
+                                  ("ties-template", self.ties_template, "ties" in kinds)):
+            if value is not None and not used:
+                raise ValueError(f"--{flag} is not used by {self.benchmark} in {self.mode} mode")
+        for kind, name in kinds.items():
+            TEMPLATE_GETTERS[kind](name)
+
     def check(self) -> None:
         if self.benchmark not in BENCHMARKS:
             raise ValueError(f"benchmark {self.benchmark!r}: choose one of {BENCHMARKS}")
-        if self.mode not in MODES:
-            raise ValueError(f"mode {self.mode!r}: choose one of {MODES}")
+        if self.mode not in BENCHMARK_MODES[self.benchmark]:
+            raise ValueError(f"mode {self.mode!r}: choose one of {BENCHMARK_MODES[self.benchmark]} for {self.benchmark}")
+        if self.benchmark in NEW_BENCHMARKS:
+            self._check_new_benchmark()
+        elif self.rating_template is not None or self.ties_template is not None:
+            raise ValueError(f"rating templates are not used by {self.benchmark}")
         if (self.benchmark == "pairwise") != (self.columns is not None):
             raise ValueError("a column mapping is given exactly for the pairwise benchmark")
         if self.mode == "implicit-reward":
@@ -86,8 +126,9 @@ class EvalOptions(JudgeSettings):
         else:
             if self.reference is not None:
                 raise ValueError(f"--reference is used only in implicit-reward mode, not {self.mode}")
-            get_template(self.template_name)
-        if self.max_new_tokens is not None and self.mode != "generative":
+            if self.benchmark not in NEW_BENCHMARKS:
+                get_template(self.template_name)
+        if self.max_new_tokens is not None and self.mode not in GENERATIVE_MODES:
             raise ValueError(f"--max-new-tokens is used only in generative mode, not {self.mode}")
         if self.batch_size < 1:
             raise ValueError(f"batch size {self.batch_size}: must be >= 1")

@@ -24,17 +24,17 @@ from jax.sharding import Mesh
 from tqdm import tqdm
 
 from judgejax.data.jsonl import append_jsonl, read_appended
+from judgejax.eval import benchmarks
 from judgejax.eval.batching import ids_hash
 from judgejax.eval.examples import (Item, PairExample, load_pairwise, load_rewardbench, make_items,
                                     select_examples)
 from judgejax.eval.generative import GenerativeJudge
 from judgejax.eval.implicit_reward import ImplicitRewardJudge
-from judgejax.eval.options import EvalOptions
+from judgejax.eval.options import GENERATIVE_MODES, TEMPLATE_GETTERS, EvalOptions
 from judgejax.eval.report import write_report
 from judgejax.eval.shards import MergeError, merge_shards, record_key, shard_path, write_merged
-from judgejax.eval.summary import summarize
+from judgejax.eval.summary import json_ready, summarize
 from judgejax.eval.verdict_prob import VerdictProbJudge
-from judgejax.judge.templates import get_template
 from judgejax.model.checkpoint import assets_dir, load_model
 from judgejax.sample.buckets import DEFAULT_BUCKETS
 from judgejax.sharding import data_parallel_size, make_mesh
@@ -79,6 +79,8 @@ class EvalSpec:
     num_shards: int
     param_dtype: str
     compute_dtype: str
+    rating_template: str | None = None
+    ties_template: str | None = None
 
 
 def fingerprint(path: str | Path) -> str:
@@ -108,10 +110,24 @@ def plan_items(opts: EvalOptions, examples: Sequence[PairExample]) -> list[Item]
     return make_items(examples, opts.seed, opts.both_orders)
 
 
-def prepare_run(out_dir: Path, spec: EvalSpec, items: Sequence[Item], options: dict[str, Any]) -> None:
+def plan_run(opts: EvalOptions) -> tuple[list[Any], dict[str, Any] | None]:
+    """The judgements of a run, and (for the benchmarks of `benchmarks.BENCHMARKS`) the input rows
+    skipped, by reason."""
+    if opts.benchmark not in benchmarks.BENCHMARKS:
+        return plan_items(opts, load_examples(opts)), None
+    bench = benchmarks.BENCHMARKS[opts.benchmark]
+    rows, bad = bench.load(opts.data)
+    rows = select_examples(rows, opts.subsets, opts.limit_per_subset, opts.seed)
+    return bench.plan(rows, opts.mode, opts.seed), bad.as_dict()
+
+
+def prepare_run(out_dir: Path, spec: EvalSpec, items: Sequence[Any], options: dict[str, Any],
+                bad_input: dict[str, Any] | None = None) -> None:
     """Write run.json, or check that the one there describes the same run (then record the options
-    of this, the latest, invocation)."""
+    of this, the latest, invocation, and the input rows skipped)."""
     run = {"spec": dataclasses.asdict(spec), "expected": [list(item.key) for item in items], "options": options}
+    if bad_input is not None:
+        run["bad_input"] = bad_input
     path = out_dir / RUN_FILE
     if path.exists():
         stored = json.loads(path.read_text())
@@ -127,10 +143,7 @@ def prepare_run(out_dir: Path, spec: EvalSpec, items: Sequence[Item], options: d
 
 
 def _base_record(item: Item, prompt_ids: list[int]) -> dict[str, Any]:
-    e = item.example
-    return {"subset": e.subset, "id": e.id, "row": e.row, "swapped": item.swapped, "seeded": item.seeded,
-            "chosen_position": item.chosen_position, "prompt_hash": ids_hash(prompt_ids),
-            "n_prompt_tokens": len(prompt_ids)}
+    return item.record_fields() | {"prompt_hash": ids_hash(prompt_ids), "n_prompt_tokens": len(prompt_ids)}
 
 
 def run_shard(judge: Judge, items: Sequence[Item], out_dir: Path, shard: int, count: int, batch_size: int,
@@ -175,6 +188,11 @@ def finish(out_dir: str | Path) -> dict[str, Any]:
     spec = run["spec"]
     records = merge_shards(out_dir, spec["num_shards"], [(row, swapped) for row, swapped in run["expected"]])
     write_merged(out_dir, records)
+    if spec["benchmark"] in benchmarks.BENCHMARKS:
+        summary = json_ready(benchmarks.summarize(records, run))
+        (out_dir / SUMMARY).write_text(json.dumps(summary, indent=1, allow_nan=False))
+        benchmarks.write_report(out_dir, summary, run)
+        return summary
     summary = summarize(records, benchmark=spec["benchmark"], mode=spec["mode"], both_orders=spec["both_orders"])
     (out_dir / SUMMARY).write_text(json.dumps(summary, indent=1, allow_nan=False))
     write_report(out_dir, summary, run)
@@ -195,23 +213,27 @@ def build_judge(opts: EvalOptions, mesh: Mesh, share_and_pack: bool = True) -> J
             raise ValueError(f"the reference {opts.reference} has another vocabulary than the policy {opts.model}")
         reference = load_model(opts.reference, mesh, **dtypes)
         return ImplicitRewardJudge(model, reference, tokenizer, source=opts.data, batch_multiple=multiple)
-    template = get_template(opts.template_name)
+    templates = {kind: TEMPLATE_GETTERS[kind](name) for kind, name in opts.template_names().items()}
     if opts.mode == "verdict-prob":
-        return VerdictProbJudge(model, tokenizer, template, batch_multiple=multiple, share_and_pack=share_and_pack)
+        return VerdictProbJudge(model, tokenizer, templates["pair"], batch_multiple=multiple,
+                                share_and_pack=share_and_pack)
     generation_config = assets / "generation_config.json"
     stop_ids = stop_token_ids(tokenizer, generation_config if generation_config.is_file() else None)
-    return GenerativeJudge(model, tokenizer, template, stop_ids=stop_ids, batch_multiple=multiple,
-                           max_new_tokens=opts.new_token_limit, share_and_pack=share_and_pack)
+    return GenerativeJudge(model, tokenizer, templates.get("pair"), stop_ids=stop_ids, batch_multiple=multiple,
+                           max_new_tokens=opts.new_token_limit, share_and_pack=share_and_pack,
+                           rating_template=templates.get("rating"), ties_template=templates.get("ties"),
+                           ranking_template=templates.get("ranking"))
 
 
 def _spec(opts: EvalOptions, num_shards: int) -> EvalSpec:
+    names = opts.template_names()
     return EvalSpec(
         benchmark=opts.benchmark, mode=opts.mode, model=str(Path(opts.model).resolve()),
         reference=str(Path(opts.reference).resolve()) if opts.reference else None,
         data=str(Path(opts.data).resolve()), data_sha256=fingerprint(opts.data), columns=opts.columns,
-        template=None if opts.mode == "implicit-reward" else opts.template_name,
-        seed=opts.seed, both_orders=opts.both_orders,
-        max_new_tokens=opts.new_token_limit if opts.mode == "generative" else None,
+        template=names.get("pair", names.get("ranking")), rating_template=names.get("rating"),
+        ties_template=names.get("ties"), seed=opts.seed, both_orders=opts.both_orders,
+        max_new_tokens=opts.new_token_limit if opts.mode in GENERATIVE_MODES else None,
         subsets=list(opts.subsets) if opts.subsets else None, limit_per_subset=opts.limit_per_subset,
         num_shards=num_shards, param_dtype=opts.param_dtype, compute_dtype=opts.compute_dtype,
     )
@@ -230,10 +252,9 @@ def evaluate(opts: EvalOptions, mesh: Mesh | None = None) -> dict[str, Any] | No
         raise ValueError("--shard is for independent single-process jobs; this run has "
                          f"{processes} JAX processes, which are its shards")
     shard, count = opts.shard or (jax.process_index(), processes)
-    examples = load_examples(opts)
-    items = plan_items(opts, examples)
+    items, bad_input = plan_run(opts)
     out_dir = Path(opts.out)
-    prepare_run(out_dir, _spec(opts, count), items, opts.recorded())
+    prepare_run(out_dir, _spec(opts, count), items, opts.recorded(), bad_input)
     if mesh is None:
         mesh = make_mesh(opts.mesh, devices=jax.local_devices())
     with jax.set_mesh(mesh):

@@ -36,10 +36,10 @@ def pairwise_scores(records: Sequence[Record]) -> dict[str, Any]:
     }
 
 
-def _json_ready(value: Any) -> Any:
+def json_ready(value: Any) -> Any:
     """NaN (e.g. P(verdict = A) when no verdict parsed) as None, so the summary is strict JSON."""
     if isinstance(value, dict):
-        return {k: _json_ready(v) for k, v in value.items()}
+        return {k: json_ready(v) for k, v in value.items()}
     if isinstance(value, float) and math.isnan(value):
         return None
     return value
@@ -88,4 +88,4 @@ def summarize(records: Sequence[Record], *, benchmark: str, mode: str, both_orde
         if mode == "generative":
             summary["scores_both_orders_last_tag"] = score(_with(records, "result_last", "result"))
             summary["diagnostics_last_tag"] = _diagnostics(_with(records, "verdict_last", "verdict"), group_of)
-    return _json_ready(summary)
+    return json_ready(summary)

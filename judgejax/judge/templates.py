@@ -14,6 +14,7 @@ shown second; `pair_messages` applies that order and says where the chosen answe
 from __future__ import annotations
 
 import hashlib
+import re
 import string
 from dataclasses import dataclass
 
@@ -233,3 +234,98 @@ def get_template(name: str) -> JudgeTemplate:
         return TEMPLATES[name]
     except KeyError:
         raise KeyError(f"unknown judge template {name!r}; known: {', '.join(TEMPLATES)}") from None
+
+
+# Judges that see more or fewer than two answers: a rating judge (one answer alone, rated 1-10) and
+# a ranking judge (four answers, the best one named). RewardBench 2's generative prompts (allenai/
+# reward-bench `rewardbench/generative_v2.py`, Apache-2.0): `ratings_prompt`, `ratings_prompt_ties`
+# (sent as the only message, no system prompt) and the four-way `prompt_v2` with its user format.
+RANKING_LETTERS = ("A", "B", "C", "D")
+RATING_RULE = re.compile(r"\b([1-9]|10)\b\s*$")
+
+
+@dataclass(frozen=True)
+class RatingTemplate:
+    """A pointwise judge: `user` has the fields {question} and {answer}; the rating is the integer
+    1-10 that ends the output (RewardBench 2's rule), else None (a parse error)."""
+
+    name: str
+    system: str | None
+    user: str
+
+    def messages(self, question: str, answer: str) -> list[Message]:
+        head = [] if self.system is None else [{"role": "system", "content": self.system}]
+        return head + [{"role": "user", "content": self.user.format(question=question, answer=answer)}]
+
+    def parse(self, output: str) -> int | None:
+        match = RATING_RULE.search(output.strip())
+        return int(match.group(1)) if match else None
+
+
+@dataclass(frozen=True)
+class RankingTemplate:
+    """A judge shown four answers A-D; the verdict is the first of "[[A]]", "[[B]]", "[[C]]",
+    "[[D]]" found in that order of checking (RewardBench 2's `process_judgement`), else "error"."""
+
+    name: str
+    system: str | None
+    user: str  # fields {question}, {answer_a} .. {answer_d}
+
+    def messages(self, question: str, answers: tuple[str, ...]) -> list[Message]:
+        if len(answers) != len(RANKING_LETTERS):
+            raise ValueError(f"ranking template {self.name!r}: {len(answers)} answers; it shows exactly four")
+        fields = {f"answer_{letter.lower()}": answer for letter, answer in zip(RANKING_LETTERS, answers)}
+        head = [] if self.system is None else [{"role": "system", "content": self.system}]
+        return head + [{"role": "user", "content": self.user.format(question=question, **fields)}]
+
+    def parse(self, output: str) -> str:
+        return next((letter for letter in RANKING_LETTERS if f"[[{letter}]]" in output), "error")
+
+
+_RATING_HEAD = (
+    "\n### Task Description\nPlease act as an impartial judge and evaluate the quality of the response provided by an\n"
+    "AI assistant to the user query displayed below.\n\nNotes:\n"
+)
+_RATING_TAIL = (
+    "2- Begin your evaluation by providing a short explanation.\n"
+    "3- Be as objective as possible. After providing your explanation, please rate the response on a scale of 1 to 10. "
+    "For your rating, only give a number between 1 and 10 (inclusive), do not use any markdown, and do not put any text "
+    "after your final rating.\n\n[Query]\n{question}\n\n[Response]\n{answer}\n\n[Your judgement]"
+)
+RATING_TEMPLATES: dict[str, RatingTemplate] = {t.name: t for t in (
+    RatingTemplate("rating-v2", None, _RATING_HEAD + (
+        "1- Your evaluation should consider factors such as the helpfulness, relevance, accuracy, depth, creativity, "
+        "and level of detail of the response.\n") + _RATING_TAIL),
+    RatingTemplate("rating-v2-ties", None, _RATING_HEAD + (
+        "1- Your evaluation should consider factors such as the helpfulness, relevance, and accuracy of the response, "
+        "but need not consider depth or level of detail of the response.\n") + _RATING_TAIL),
+)}
+RANKING_TEMPLATES: dict[str, RankingTemplate] = {t.name: t for t in (
+    RankingTemplate(
+        "rank4-v2",
+        "Please act as an impartial judge and evaluate the quality of the responses provided by four AI assistants to "
+        "the user question displayed below. You should choose the assistant that follows the user's instructions and "
+        "answers the user's question best. Your evaluation should consider factors such as the helpfulness, relevance, "
+        "accuracy, depth, creativity, and level of detail of their responses. Begin your evaluation by comparing the "
+        "four responses and provide a short explanation. Avoid any position biases and ensure that the order in which "
+        "the responses were presented does not influence your decision. Do not allow the length of the responses to "
+        "influence your evaluation. Do not favor certain names of the assistants. Be as objective as possible. After "
+        "providing your explanation, output your final verdict by strictly following this format: \"[[A]]\" if "
+        "assistant A is best, \"[[B]]\" if assistant B is best, \"[[C]]\" if assistant C is best, and \"[[D]]\" if "
+        "assistant D is best.",
+        PAIR_V2_USER + "".join(f"\n\n[The Start of Assistant {x}'s Answer]\n{{answer_{x.lower()}}}\n"
+                               f"[The End of Assistant {x}'s Answer]" for x in ("C", "D")),
+    ),
+)}
+
+
+def get_rating_template(name: str) -> RatingTemplate:
+    if name not in RATING_TEMPLATES:
+        raise KeyError(f"unknown rating template {name!r}; known: {', '.join(RATING_TEMPLATES)}")
+    return RATING_TEMPLATES[name]
+
+
+def get_ranking_template(name: str) -> RankingTemplate:
+    if name not in RANKING_TEMPLATES:
+        raise KeyError(f"unknown ranking template {name!r}; known: {', '.join(RANKING_TEMPLATES)}")
+    return RANKING_TEMPLATES[name]

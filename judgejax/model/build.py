@@ -10,21 +10,17 @@ from flax import nnx
 from jax.sharding import Mesh, NamedSharding
 
 from judgejax.model.config import ModelConfig
-from judgejax.model.llm import PARAM_AXES, CausalLM, param_shapes
+from judgejax.model.llm import CausalLM
+from judgejax.model.params import SPECS, param_shapes
 from judgejax.sharding import named_sharding
 
 Tree = dict[str, dict[str, jax.Array]]
 
 
-def group_of(name: str) -> str:
-    """The sub-module holding parameter `name`: stacked decoder `layers` or `outer`."""
-    return "layers" if PARAM_AXES[name][0] == "layers" else "outer"
-
-
 def param_shardings(cfg: ModelConfig, mesh: Mesh) -> dict[str, NamedSharding]:
     """NamedSharding of every parameter; raises naming the tensor that does not divide."""
     return {
-        name: named_sharding(mesh, PARAM_AXES[name], shape, name)
+        name: named_sharding(mesh, SPECS[name].axes, shape, name)
         for name, shape in param_shapes(cfg).items()
     }
 
@@ -32,7 +28,7 @@ def param_shardings(cfg: ModelConfig, mesh: Mesh) -> dict[str, NamedSharding]:
 def nest(flat: Mapping[str, object]) -> dict[str, dict[str, object]]:
     tree: dict[str, dict[str, object]] = {"outer": {}, "layers": {}}
     for name, value in flat.items():
-        tree[group_of(name)][name] = value
+        tree[SPECS[name].group][name] = value
     return tree
 
 

@@ -15,8 +15,8 @@ from safetensors.numpy import save_file
 
 from judgejax.model.build import flatten
 from judgejax.model.config import DTYPES, ModelConfig
-from judgejax.model.hf_names import hf_names, is_stacked, to_hf
-from judgejax.model.llm import PARAM_AXES
+from judgejax.model.hf_names import hf_names, to_hf
+from judgejax.model.params import SPECS
 
 WEIGHTS_INDEX = "model.safetensors.index.json"
 
@@ -31,14 +31,14 @@ def hf_tensors(params: Mapping, cfg: ModelConfig, dtype: str) -> Iterator[tuple[
     """(HF name, host tensor) pairs, one layer at a time for stacked parameters."""
     np_dtype = np.dtype(DTYPES[dtype])
     for name, value in flatten(params).items():
-        names = hf_names(name, cfg)
-        if is_stacked(name):
+        names, axes = hf_names(name, cfg), SPECS[name].axes
+        if SPECS[name].stacked:
             for l, hf_name in enumerate(names):
                 yield hf_name, to_hf(name, _to_host(value[l])).astype(np_dtype)
         else:
             host = _to_host(value)
-            if "vocab" in PARAM_AXES[name]:  # drop the vocabulary padding
-                host = host.take(np.arange(cfg.vocab_size), axis=PARAM_AXES[name].index("vocab"))
+            if "vocab" in axes:  # drop the vocabulary padding
+                host = host.take(np.arange(cfg.vocab_size), axis=axes.index("vocab"))
             yield names[0], to_hf(name, host).astype(np_dtype)
 
 

@@ -14,8 +14,9 @@ from safetensors import SafetensorError, safe_open
 
 from judgejax.model.build import Tree, model_from_params, nest, param_shardings
 from judgejax.model.config import ModelConfig
-from judgejax.model.hf_names import IGNORED_SUFFIXES, TABLE, from_hf, hf_names, hf_shape, is_stacked
-from judgejax.model.llm import PARAM_AXES, CausalLM, param_shapes
+from judgejax.model.hf_names import IGNORED_SUFFIXES, from_hf, hf_names, hf_shape
+from judgejax.model.llm import CausalLM
+from judgejax.model.params import SPECS, param_shapes
 
 
 class CheckpointError(ValueError):
@@ -65,14 +66,14 @@ def check_tensors(index: SafetensorsIndex, cfg: ModelConfig) -> None:
     """Every expected tensor present with its shape, nothing unexpected; errors name the tensor."""
     expected: dict[str, tuple[int, ...]] = {}
     for name, shape in param_shapes(cfg, padded=False).items():
-        per_layer = shape[1:] if is_stacked(name) else shape
+        per_layer = shape[1:] if SPECS[name].stacked else shape
         for hf in hf_names(name, cfg):
             expected[hf] = hf_shape(name, per_layer)
     present = index.names()
     missing = sorted(set(expected) - present)
     if missing:
         raise CheckpointError(f"{index.folder}: missing tensor {missing[0]} ({len(missing)} missing)")
-    allowed = {TABLE["lm_head_dv"].hf_name} if cfg.tie_word_embeddings else set()
+    allowed = {SPECS["lm_head_dv"].hf_name} if cfg.tie_word_embeddings else set()
     extra = sorted(n for n in present - set(expected) - allowed if not n.endswith(IGNORED_SUFFIXES))
     if extra:
         raise CheckpointError(
@@ -85,9 +86,9 @@ def check_tensors(index: SafetensorsIndex, cfg: ModelConfig) -> None:
 
 
 def _read_shard(index: SafetensorsIndex, cfg: ModelConfig, name: str, shape, shard: tuple[slice, ...]):
-    layout = TABLE[name].layout
-    if not is_stacked(name):
-        if layout == "transpose":  # lm_head: read only the rows of this shard
+    spec = SPECS[name]
+    if not spec.stacked:
+        if spec.layout == "transpose":  # lm_head: read only the rows of this shard
             return index.read(hf_names(name, cfg)[0], (shard[1], shard[0])).T
         return index.read(hf_names(name, cfg)[0], shard)
     layers = range(shape[0])[shard[0]]
@@ -98,9 +99,10 @@ def _read_shard(index: SafetensorsIndex, cfg: ModelConfig, name: str, shape, sha
 def _read_padded(index: SafetensorsIndex, cfg: ModelConfig, name: str, shape, shard: tuple[slice, ...]):
     """A device shard of parameter `name`; on its vocabulary axis (if any), the rows past the real
     vocabulary (padding) are zeros."""
-    if "vocab" not in PARAM_AXES[name]:
+    axes = SPECS[name].axes
+    if "vocab" not in axes:
         return _read_shard(index, cfg, name, shape, shard)
-    axis = PARAM_AXES[name].index("vocab")
+    axis = axes.index("vocab")
     bounds = [s.indices(n)[:2] for s, n in zip(shard, shape)]
     out = np.zeros([stop - start for start, stop in bounds], np.float32)
     start, stop = bounds[axis]

@@ -3,7 +3,8 @@
 Weights keep Hugging Face's layout up to transposes/reshapes; names carry their axes:
 b batch, t query time, s key time, d model, n heads, k kv heads, g heads per kv head, h head dim,
 f mlp, v vocab, l layers. The decoder layers are stacked on a leading `l` axis and run by
-`lax.scan`, so compile time does not grow with depth.
+`lax.scan`, so compile time does not grow with depth. The parameters are those of the table in
+`judgejax.model.params`.
 """
 
 from __future__ import annotations
@@ -17,30 +18,11 @@ from flax import nnx
 
 from judgejax.model import attention, attention_backends, remat
 from judgejax.model.config import ModelConfig
+from judgejax.model.params import SPECS
+from judgejax.model.params import PARAM_AXES, param_shapes  # noqa: F401 (re-exported for the model's callers)
 from judgejax.model.rope import apply_rope, inverse_frequencies
 from judgejax.sharding import constrain
 
-# Logical axes of every parameter; judgejax.sharding.RULES maps them to mesh axes.
-PARAM_AXES: dict[str, tuple[str, ...]] = {
-    "embed_vd": ("vocab", "embed"),
-    "final_norm_d": ("norm",),
-    "lm_head_dv": ("embed", "vocab"),
-    "attn_norm_ld": ("layers", "norm"),
-    "q_ldnh": ("layers", "embed", "heads", "head_dim"),
-    "k_ldkh": ("layers", "embed", "kv_heads", "head_dim"),
-    "v_ldkh": ("layers", "embed", "kv_heads", "head_dim"),
-    "o_lnhd": ("layers", "heads", "head_dim", "embed"),
-    "q_bias_lnh": ("layers", "heads", "head_dim"),
-    "k_bias_lkh": ("layers", "kv_heads", "head_dim"),
-    "v_bias_lkh": ("layers", "kv_heads", "head_dim"),
-    "o_bias_ld": ("layers", "norm"),
-    "q_norm_lh": ("layers", "head_dim"),
-    "k_norm_lh": ("layers", "head_dim"),
-    "mlp_norm_ld": ("layers", "norm"),
-    "gate_ldf": ("layers", "embed", "mlp"),
-    "up_ldf": ("layers", "embed", "mlp"),
-    "down_lfd": ("layers", "mlp", "embed"),
-}
 # Cached keys [L, B, K, H, S] and values [L, B, K, S, H] (see judgejax.model.attention); a shared
 # prefix has no batch axis.
 CACHE_K_AXES = ("layers", "batch", "kv_heads", "head_dim", "seq")
@@ -48,35 +30,6 @@ CACHE_V_AXES = ("layers", "batch", "kv_heads", "seq", "head_dim")
 PREFIX_K_AXES = ("layers", "kv_heads", "head_dim", "seq")
 PREFIX_V_AXES = ("layers", "kv_heads", "seq", "head_dim")
 ACT_AXES = ("batch", "seq", None)
-
-
-def param_shapes(cfg: ModelConfig, padded: bool = True) -> dict[str, tuple[int, ...]]:
-    """Shapes of the parameters this config has (biases and norms only where used); the vocabulary
-    padded to `cfg.padded_vocab_size` unless `padded` is false (the Hugging Face shapes)."""
-    L, D, N, K, H = cfg.num_layers, cfg.hidden_size, cfg.num_heads, cfg.num_kv_heads, cfg.head_dim
-    F, V = cfg.intermediate_size, cfg.padded_vocab_size if padded else cfg.vocab_size
-    shapes = {
-        "embed_vd": (V, D),
-        "final_norm_d": (D,),
-        "attn_norm_ld": (L, D),
-        "q_ldnh": (L, D, N, H),
-        "k_ldkh": (L, D, K, H),
-        "v_ldkh": (L, D, K, H),
-        "o_lnhd": (L, N, H, D),
-        "mlp_norm_ld": (L, D),
-        "gate_ldf": (L, D, F),
-        "up_ldf": (L, D, F),
-        "down_lfd": (L, F, D),
-    }
-    if not cfg.tie_word_embeddings:
-        shapes["lm_head_dv"] = (D, V)
-    if cfg.qkv_bias:
-        shapes.update(q_bias_lnh=(L, N, H), k_bias_lkh=(L, K, H), v_bias_lkh=(L, K, H))
-    if cfg.o_bias:
-        shapes["o_bias_ld"] = (L, D)
-    if cfg.qk_norm:
-        shapes.update(q_norm_lh=(L, H), k_norm_lh=(L, H))
-    return shapes
 
 
 @jax.tree_util.register_dataclass
@@ -111,50 +64,26 @@ class KVCache:
         return self.v_lbksh.shape[3]
 
 
-class _Init:
-    """Creates the parameters of a random model, in their shapes and the parameter dtype."""
-
-    def __init__(self, cfg: ModelConfig, rngs: nnx.Rngs):
-        self.shapes, self.dtype, self.rngs = param_shapes(cfg), cfg.param_jnp_dtype, rngs
-
-    def normal(self, name: str) -> nnx.Param:
-        return nnx.Param(nnx.initializers.normal(stddev=0.02)(self.rngs.params(), self.shapes[name], self.dtype))
-
-    def ones(self, name: str) -> nnx.Param:
-        return nnx.Param(jnp.ones(self.shapes[name], self.dtype))
-
-    def zeros(self, name: str) -> nnx.Param:
-        return nnx.Param(jnp.zeros(self.shapes[name], self.dtype))
+def _create(module: nnx.Module, cfg: ModelConfig, rngs: nnx.Rngs, group: str) -> None:
+    """Sets each parameter of `group` in the table on `module`: a fresh one, or None where `cfg`
+    does not have it."""
+    for spec in SPECS.values():
+        if spec.group == group:
+            setattr(module, spec.name, spec.create(cfg, rngs) if spec.present(cfg) else None)
 
 
 class OuterParams(nnx.Module):
     """The embedding, the final norm and the LM head (None when tied to the embedding)."""
 
-    def __init__(self, cfg: ModelConfig, init: _Init):
-        self.embed_vd = init.normal("embed_vd")
-        self.final_norm_d = init.ones("final_norm_d")
-        self.lm_head_dv = None if cfg.tie_word_embeddings else init.normal("lm_head_dv")
+    def __init__(self, cfg: ModelConfig, rngs: nnx.Rngs):
+        _create(self, cfg, rngs, "outer")
 
 
 class LayerParams(nnx.Module):
     """The decoder layers' weights, stacked on a leading layer axis; optional ones are None."""
 
-    def __init__(self, cfg: ModelConfig, init: _Init):
-        self.attn_norm_ld = init.ones("attn_norm_ld")
-        self.q_ldnh = init.normal("q_ldnh")
-        self.k_ldkh = init.normal("k_ldkh")
-        self.v_ldkh = init.normal("v_ldkh")
-        self.o_lnhd = init.normal("o_lnhd")
-        self.mlp_norm_ld = init.ones("mlp_norm_ld")
-        self.gate_ldf = init.normal("gate_ldf")
-        self.up_ldf = init.normal("up_ldf")
-        self.down_lfd = init.normal("down_lfd")
-        self.q_bias_lnh = init.zeros("q_bias_lnh") if cfg.qkv_bias else None
-        self.k_bias_lkh = init.zeros("k_bias_lkh") if cfg.qkv_bias else None
-        self.v_bias_lkh = init.zeros("v_bias_lkh") if cfg.qkv_bias else None
-        self.o_bias_ld = init.zeros("o_bias_ld") if cfg.o_bias else None
-        self.q_norm_lh = init.ones("q_norm_lh") if cfg.qk_norm else None
-        self.k_norm_lh = init.ones("k_norm_lh") if cfg.qk_norm else None
+    def __init__(self, cfg: ModelConfig, rngs: nnx.Rngs):
+        _create(self, cfg, rngs, "layers")
 
     def arrays(self) -> dict[str, jax.Array]:
         """The weights in use, by name: what one scan step over the layers reads."""
@@ -168,9 +97,8 @@ class CausalLM(nnx.Module):
 
     def __init__(self, cfg: ModelConfig, *, rngs: nnx.Rngs):
         self.cfg = cfg
-        init = _Init(cfg, rngs)
-        self.outer = OuterParams(cfg, init)
-        self.layers = LayerParams(cfg, init)
+        self.outer = OuterParams(cfg, rngs)
+        self.layers = LayerParams(cfg, rngs)
 
     def unembed_dv(self) -> jax.Array:
         if self.cfg.tie_word_embeddings:
@@ -283,20 +211,22 @@ def _layer_fn(cfg: ModelConfig, inv_freq_h):
     scale = cfg.head_dim**-0.5
     backend = attention_backends.resolve(cfg.attention, compute_dtype=cfg.compute_dtype)
 
-    def proj(x, w, contracted: int, bias=None):
-        """x's last `contracted` axes times w's first ones, as one 2-D matmul: the reshapes are
-        free, and XLA:CPU runs the backward of [M, K] x [K, N] much faster than of the same
-        product as a multi-axis einsum."""
-        k = math.prod(w.shape[:contracted])
-        y = (x.reshape(-1, k) @ w.astype(dtype).reshape(k, -1)).reshape(*x.shape[:-contracted], *w.shape[contracted:])
+    def proj(x, weights, name: str):
+        """Projection `name` of x (its last `inputs` axes times the weight's first ones, plus its
+        bias if the config has one) as one 2-D matmul: the reshapes are free, and XLA:CPU runs the
+        backward of [M, K] x [K, N] much faster than of the same product as a multi-axis einsum."""
+        spec, w = SPECS[name], weights[name]
+        k = math.prod(w.shape[:spec.inputs])
+        y = (x.reshape(-1, k) @ w.astype(dtype).reshape(k, -1)).reshape(*x.shape[:-spec.inputs], *w.shape[spec.inputs:])
+        bias = weights.get(spec.bias) if spec.bias else None
         return y if bias is None else y + bias.astype(dtype)
 
     def layer(x_btd, w, positions_bt, segment_ids_bt, mask_btt, context):
         """One decoder layer; `mask_btt` None: self-attention only, on the fused `backend`."""
         h_btd = _rms_norm(x_btd, w["attn_norm_ld"], cfg.rms_norm_eps)
-        q_btnh = proj(h_btd, w["q_ldnh"], 1, w.get("q_bias_lnh"))
-        k_btkh = proj(h_btd, w["k_ldkh"], 1, w.get("k_bias_lkh"))
-        v_btkh = proj(h_btd, w["v_ldkh"], 1, w.get("v_bias_lkh"))
+        q_btnh = proj(h_btd, w, "q_ldnh")
+        k_btkh = proj(h_btd, w, "k_ldkh")
+        v_btkh = proj(h_btd, w, "v_ldkh")
         if cfg.qk_norm:
             q_btnh = _rms_norm(q_btnh, w["q_norm_lh"], cfg.rms_norm_eps)
             k_btkh = _rms_norm(k_btkh, w["k_norm_lh"], cfg.rms_norm_eps)
@@ -310,13 +240,13 @@ def _layer_fn(cfg: ModelConfig, inv_freq_h):
         else:
             attn_btkgh = attention.causal(q_btkgh, k_btkh, v_btkh, mask_btt, scale, context)
         attn_btnh = remat.tag(attn_btkgh.reshape(b, t, cfg.num_heads, cfg.head_dim), "attention")
-        out_btd = proj(attn_btnh, w["o_lnhd"], 2, w.get("o_bias_ld"))
+        out_btd = proj(attn_btnh, w, "o_lnhd")
         x_btd = constrain(x_btd + out_btd, ACT_AXES)
 
         h_btd = _rms_norm(x_btd, w["mlp_norm_ld"], cfg.rms_norm_eps)
-        gate_btf = remat.tag(proj(h_btd, w["gate_ldf"], 1), "gate")
-        up_btf = remat.tag(proj(h_btd, w["up_ldf"], 1), "up")
-        mlp_btd = proj(jax.nn.silu(gate_btf) * up_btf, w["down_lfd"], 1)
+        gate_btf = remat.tag(proj(h_btd, w, "gate_ldf"), "gate")
+        up_btf = remat.tag(proj(h_btd, w, "up_ldf"), "up")
+        mlp_btd = proj(jax.nn.silu(gate_btf) * up_btf, w, "down_lfd")
         return constrain(x_btd + mlp_btd, ACT_AXES), (k_btkh, v_btkh)
 
     return layer

@@ -45,7 +45,7 @@ from judgejax.train.config import RunConfig
 from judgejax.data.batching import bucket_length
 from judgejax.model import attention, attention_backends
 from judgejax.model.config import ModelConfig
-from judgejax.model.llm import PARAM_AXES, param_shapes
+from judgejax.model.params import SPECS, param_shapes
 from judgejax.sharding import MESH_AXES, ShardingError, named_sharding
 from judgejax.train.optimizer import make_optimizer
 
@@ -108,7 +108,7 @@ def param_elements_per_chip(cfg: ModelConfig, mesh: tuple[int, int, int]) -> int
     """Parameter values held by one chip; raises ShardingError naming a tensor that does not divide."""
     abstract = AbstractMesh(mesh, MESH_AXES)
     return sum(
-        math.prod(named_sharding(abstract, PARAM_AXES[name], shape, name).shard_shape(shape))
+        math.prod(named_sharding(abstract, SPECS[name].axes, shape, name).shard_shape(shape))
         for name, shape in param_shapes(cfg).items()
     )
 
@@ -187,7 +187,7 @@ def plan_memory(
 
     # Under fsdp the embedding and unembedding tables and one layer's weights are gathered over
     # fsdp while in use, and so are their gradients until they are scattered back.
-    layer_values = sum(math.prod(s[1:]) for n, s in param_shapes(cfg).items() if PARAM_AXES[n][0] == "layers")
+    layer_values = sum(math.prod(s[1:]) for n, s in param_shapes(cfg).items() if SPECS[n].stacked)
     tables = cfg.padded_vocab_size * cfg.hidden_size * (1 if cfg.tie_word_embeddings else 2)
     gathered = int((tables + layer_values) / tensor * (p_bytes + 4) * (1 - 1 / mesh[1]))
 
