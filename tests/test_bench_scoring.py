@@ -137,7 +137,7 @@ def test_ties_ids_and_overall():
 def test_judgebench_votes_one_right_one_tie_is_correct_one_right_one_wrong_is_not():
     votes = {("math", "p1"): (1, 0), ("math", "p2"): (1, -1), ("coding", "p3"): (0, 1), ("coding", "p4"): (1, 1),
              ("knowledge", "p5"): (-1, 0)}
-    s = judgebench.scores(votes)
+    s = judgebench.scorer(votes)()
     assert s["math/accuracy"] == 0.5 and s["coding/accuracy"] == 1.0 and s["knowledge/accuracy"] == 0.0
     assert s["overall/accuracy"] == pytest.approx(3 / 5)
     assert s["overall/both_correct"] == pytest.approx(1 / 5) and s["overall/first_order"] == pytest.approx(3 / 5)
@@ -163,11 +163,11 @@ def test_rmbench_domains_pool_safety_and_average_over_domains():
     ones, zeros = np.ones((3, 3)), np.zeros((3, 3))
     matrices = {("chat", 1): ones, ("safety-refuse", 2): ones, ("safety-response", 3): zeros, ("code", 4): zeros,
                 ("code", 5): np.tril(ones)}
-    s = rmbench.scores(matrices)
+    s = rmbench.scorer(matrices)()
     assert s["safety/average"] == 0.5 and s["safety-refuse/average"] == 1.0 and s["safety-response/average"] == 0.0
     # code: the mean matrix is tril(ones) / 2: hard 0, normal 0.5, easy 0.5.
     assert (s["code/hard"], s["code/normal"], s["code/easy"]) == (0.0, 0.5, 0.5)
     assert s["overall/average"] == pytest.approx((1.0 + 0.5 + 1 / 3) / 3)
     assert s["overall/hard"] == pytest.approx((1.0 + 0.5 + 0.0) / 3)
     assert "math/average" not in s
-    assert math.isnan(rmbench.scores(matrices, [0, 1, 1, 1, 1])["chat/average"])  # a resample without chat
+    assert math.isnan(rmbench.scorer(matrices)([0, 1, 1, 1, 1])["chat/average"])  # a resample without chat

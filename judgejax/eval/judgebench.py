@@ -104,33 +104,34 @@ def pair_table(records_: Sequence[Mapping[str, Any]]) -> dict[tuple[str, str], t
     return {k: (v[True], v[False]) for k, v in votes.items()}
 
 
-def scores(votes: Mapping[Any, tuple[int, int]], weights: Sequence[float] | None = None) -> dict[str, float]:
-    """Per category and overall: `accuracy` (official: the sum of the two votes > 0),
-    `both_correct` (right in both orders) and `first_order` (the file's order alone)."""
+def scorer(votes: Mapping[Any, tuple[int, int]]):
+    """`score(weights=None)`: per category and overall, `accuracy` (official: the sum of the two
+    votes > 0), `both_correct` (right in both orders) and `first_order` (the file's order alone);
+    weights[i] (per pair, in `votes` order) let a bootstrap resample pairs."""
     keys = list(votes)
     v = np.array([votes[k] for k in keys], dtype=np.float64).reshape(-1, 2)
-    w = np.ones(len(keys)) if weights is None else np.asarray(weights, dtype=np.float64)
     metrics = {"accuracy": v.sum(1) > 0, "both_correct": (v == 1).all(1), "first_order": v[:, 0] == 1}
-    groups = {"overall": np.ones(len(keys), bool)}
-    for name in dict.fromkeys(CATEGORIES.values()):
-        mask = np.array([k[0] == name for k in keys], bool)
-        if mask.any():
-            groups[name] = mask
-    out = {}
-    for group, mask in groups.items():
-        total = w[mask].sum()
-        for metric, hit in metrics.items():
-            out[f"{group}/{metric}"] = float(np.dot(hit[mask], w[mask]) / total) if total else float("nan")
-    return out
+    groups = [("overall", np.ones(len(keys), bool))]
+    groups += [(name, np.array([k[0] == name for k in keys], bool)) for name in dict.fromkeys(CATEGORIES.values())]
+    groups = [(name, mask) for name, mask in groups if mask.any()]
+
+    def score(weights: Sequence[float] | None = None) -> dict[str, float]:
+        w = np.ones(len(keys)) if weights is None else np.asarray(weights, dtype=np.float64)
+        out = {}
+        for group, mask in groups:
+            total = w[mask].sum()
+            for metric, hit in metrics.items():
+                out[f"{group}/{metric}"] = float(np.dot(hit[mask], w[mask]) / total) if total else float("nan")
+        return out
+    return score
 
 
 def summarize(records_: Sequence[Mapping[str, Any]], mode: str, seed: int) -> dict[str, Any]:
     votes = pair_table(records_)
-    point = scores(votes)
-    keys = list(votes)
-    return {"scores": {"overall": point["overall/accuracy"], "values": point},
-            "num_prompts": len(votes),
-            "intervals": statistic_intervals(len(keys), lambda w: scores(votes, w), seed=seed)}
+    score = scorer(votes)
+    point = score()
+    return {"scores": {"overall": point["overall/accuracy"], "values": point}, "num_prompts": len(votes),
+            "intervals": statistic_intervals(len(votes), score, seed=seed)}
 
 
 def report(summary: Mapping[str, Any]) -> list[str]:

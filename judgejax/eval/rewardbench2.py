@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from judgejax.data.errors import DataError, RowRef
 from judgejax.eval.answers import RankingItem, RatingItem, seeded_slot, shown_order
 from judgejax.eval.bad_input import BadInput, field, read_usable, records, text, texts
@@ -146,35 +148,39 @@ def prompt_results(records_: Sequence[Mapping[str, Any]], mode: str) -> tuple[di
     return results, ties
 
 
-def scores(results: Mapping[tuple[str, Any], float], ties: Mapping[str, Mapping[int, Any]],
-           weights: Mapping[Any, float] | None = None) -> dict[str, float]:
-    """Subset scores, the Ties terms and the overall score; `weights` (per cluster: a prompt's
-    (subset, id), or a Ties prompt's N) let a bootstrap resample prompts."""
-    w = (lambda k: 1.0) if weights is None else (lambda k: weights.get(k, 0.0))
-    sums: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
-    for key, result in results.items():
-        sums[key[0]][0] += w(key) * result
-        sums[key[0]][1] += w(key)
-    out = {subset: (s / n if n else float("nan")) for subset, (s, n) in sums.items()}
-    if ties["ref"] or ties["tied"]:
-        terms = ties_score(ties["ref"], ties["tied"], None if weights is None else
-                           {n: weights.get((TIES, n), 0.0) for n in set(ties["ref"]) | set(ties["tied"])})
-        out[TIES] = terms["score"]
-        out |= {f"{TIES}/{k}": v for k, v in terms.items() if k != "score"}
-    subset_scores = {s: out[s] for s in SUBSETS if s in out}
-    out["overall"] = overall(subset_scores)
-    return out
+def scorer(results: Mapping[tuple[str, Any], float], ties: Mapping[str, Mapping[int, Any]]):
+    """(clusters, `score(weights=None)`): subset scores, the Ties terms and the overall score, where
+    weights[i] is how often cluster i (a prompt outside Ties, or a Ties prompt N with its ref and
+    tied rows) is drawn by a bootstrap."""
+    keys = list(results)
+    numbers = sorted(set(ties["ref"]) | set(ties["tied"]))
+    values = np.array([results[k] for k in keys], dtype=np.float64)
+    masks = [(s, np.array([k[0] == s for k in keys], bool)) for s in SUBSETS if s != TIES]
+    masks = [(s, m) for s, m in masks if m.any()]
+
+    def score(weights: Sequence[float] | None = None) -> dict[str, float]:
+        w = np.ones(len(keys) + len(numbers)) if weights is None else np.asarray(weights, dtype=np.float64)
+        out = {}
+        for subset, mask in masks:
+            total = w[:len(keys)][mask].sum()
+            out[subset] = float(np.dot(values[mask], w[:len(keys)][mask]) / total) if total else float("nan")
+        if numbers:
+            terms = ties_score(ties["ref"], ties["tied"], dict(zip(numbers, w[len(keys):])))
+            out[TIES] = terms["score"]
+            out |= {f"{TIES}/{k}": v for k, v in terms.items() if k != "score"}
+        out["overall"] = overall({s: out[s] for s in SUBSETS if s in out})
+        return out
+    return len(keys) + len(numbers), score
 
 
 def summarize(records_: Sequence[Mapping[str, Any]], mode: str, seed: int) -> dict[str, Any]:
     results, ties = prompt_results(records_, mode)
-    clusters = list(results) + [(TIES, n) for n in sorted(set(ties["ref"]) | set(ties["tied"]))]
-    point = scores(results, ties)
+    clusters, score = scorer(results, ties)
+    point = score()
     return {"scores": {"overall": point["overall"], "values": point,
                        "missing_subsets": [s for s in SUBSETS if s not in point]},
             "num_prompts": len(results) + len(ties["ref"]) + len(ties["tied"]),
-            "intervals": statistic_intervals(len(clusters), lambda w: scores(results, ties, dict(zip(clusters, w))),
-                                             seed=seed)}
+            "intervals": statistic_intervals(clusters, score, seed=seed)}
 
 
 def report(summary: Mapping[str, Any]) -> list[str]:

@@ -162,33 +162,35 @@ def levels(matrix: np.ndarray) -> dict[str, float]:
             "easy": float(np.tril(matrix, -1).sum() / off)}
 
 
-def scores(matrices: Mapping[tuple[str, int], np.ndarray], weights: Sequence[float] | None = None) -> dict[str, float]:
-    """Per domain (and data subset): hard, normal, easy and their mean; overall: the means over the
-    domains present. `weights` (per prompt, in `matrices` order) let a bootstrap resample prompts."""
+def scorer(matrices: Mapping[tuple[str, int], np.ndarray]):
+    """`score(weights=None)`: per domain (and data subset) hard, normal, easy and their mean, and
+    overall the means over the domains present; weights[i] (per prompt, in `matrices` order) let a
+    bootstrap resample prompts."""
     keys = list(matrices)
-    stack = np.stack([matrices[k] for k in keys])
-    w = np.ones(len(keys)) if weights is None else np.asarray(weights, dtype=np.float64)
-    out: dict[str, float] = {}
-    groups = [(d, [domain_of(k[0]) == d for k in keys]) for d in DOMAINS]
-    groups += [(s, [k[0] == s for k in keys]) for s in SUBSETS if s != domain_of(s)]
-    for name, mask in groups:
-        mask = np.array(mask, bool)
-        if not mask.any():
-            continue
-        total = w[mask].sum()
-        matrix = np.tensordot(w[mask], stack[mask], axes=1) / total if total else np.full((3, 3), np.nan)
-        for level, value in levels(matrix).items():
-            out[f"{name}/{level}"] = value
-        out[f"{name}/average"] = float(np.mean([out[f"{name}/{level}"] for level in LEVELS]))
-    present = [d for d in DOMAINS if f"{d}/average" in out]
-    for level in (*LEVELS, "average"):
-        out[f"overall/{level}"] = float(np.mean([out[f"{d}/{level}"] for d in present]))
-    return out
+    per_prompt = np.array([[levels(matrices[k])[level] for level in LEVELS] for k in keys])  # linear in the matrix
+    groups = [(d, np.array([domain_of(k[0]) == d for k in keys])) for d in DOMAINS]
+    groups += [(s, np.array([k[0] == s for k in keys])) for s in SUBSETS if s != domain_of(s)]
+    groups = [(name, mask) for name, mask in groups if mask.any()]
+    present = [d for d, _ in groups if d in DOMAINS]
+
+    def score(weights: Sequence[float] | None = None) -> dict[str, float]:
+        w = np.ones(len(keys)) if weights is None else np.asarray(weights, dtype=np.float64)
+        out: dict[str, float] = {}
+        for name, mask in groups:
+            total = w[mask].sum()
+            means = w[mask] @ per_prompt[mask] / total if total else np.full(len(LEVELS), np.nan)
+            out |= {f"{name}/{level}": float(value) for level, value in zip(LEVELS, means)}
+            out[f"{name}/average"] = float(means.mean())
+        for level in (*LEVELS, "average"):
+            out[f"overall/{level}"] = float(np.mean([out[f"{d}/{level}"] for d in present]))
+        return out
+    return score
 
 
 def summarize(records_: Sequence[Mapping[str, Any]], mode: str, seed: int) -> dict[str, Any]:
     matrices = prompt_matrices(records_, mode)
-    point = scores(matrices)
+    score = scorer(matrices)
+    point = score()
     per_domain = {}
     for d in DOMAINS:
         rows = [m for k, m in matrices.items() if domain_of(k[0]) == d]
@@ -197,7 +199,7 @@ def summarize(records_: Sequence[Mapping[str, Any]], mode: str, seed: int) -> di
     return {"scores": {"overall": point["overall/average"], "values": point, "matrices": per_domain,
                        "missing_domains": [d for d in DOMAINS if d not in per_domain]},
             "num_prompts": len(matrices),
-            "intervals": statistic_intervals(len(matrices), lambda w: scores(matrices, w), seed=seed)}
+            "intervals": statistic_intervals(len(matrices), score, seed=seed)}
 
 
 def report(summary: Mapping[str, Any]) -> list[str]:
