@@ -29,6 +29,13 @@ RULES: Mapping[str, str | tuple[str, ...] | None] = {
 }
 
 
+# Logical axes that are replicated, not split, when their size does not divide the mesh axis:
+# KV heads fewer than (or not a multiple of) the tensor axis. Each tensor shard then computes every
+# KV head (the K/V projections are small) and attention repeats them (`kv_heads_on_mesh`), as
+# Megatron and vLLM replicate KV heads. Every other axis that does not divide is an error.
+REPLICATED_IF_INDIVISIBLE = ("kv_heads",)
+
+
 class ShardingError(ValueError):
     """A tensor dimension that does not divide the mesh axis it is placed on."""
 
@@ -73,19 +80,36 @@ def logical_spec(logical_axes: Sequence[str | None]) -> P:
 def named_sharding(
     mesh: Mesh, logical_axes: Sequence[str | None], shape: Sequence[int], name: str
 ) -> NamedSharding:
-    """Sharding of tensor `name`; raises if a dimension does not divide its mesh axes."""
-    spec = logical_spec(logical_axes)
+    """Sharding of tensor `name`; raises if a dimension does not divide its mesh axes (except
+    the REPLICATED_IF_INDIVISIBLE ones, replicated instead)."""
+    spec = list(logical_spec(logical_axes))
     for dim, (size, axes) in enumerate(zip(shape, spec)):
         if axes is None:
             continue
         axes = (axes,) if isinstance(axes, str) else axes
         ways = math.prod(mesh.shape[a] for a in axes)
-        if size % ways:
+        if size % ways and logical_axes[dim] in REPLICATED_IF_INDIVISIBLE:
+            spec[dim] = None
+        elif size % ways:
             raise ShardingError(
                 f"{name}: dimension {dim} ({logical_axes[dim]}) has size {size}, which does not "
                 f"divide mesh axes {axes} of size {ways}; choose another mesh"
             )
-    return NamedSharding(mesh, spec)
+    return NamedSharding(mesh, P(*spec))
+
+
+def kv_heads_on_mesh(num_kv_heads: int, tensor: int) -> int:
+    """How many KV heads attention runs with on a tensor axis of `tensor` devices: the model's
+    own when `tensor` divides them, else lcm(num_kv_heads, tensor), each head repeated so that
+    every tensor shard holds whole heads for its query heads (any `tensor` dividing the number of
+    query heads works)."""
+    return num_kv_heads if num_kv_heads % tensor == 0 else math.lcm(num_kv_heads, tensor)
+
+
+def axis_size(name: str) -> int:
+    """The size of axis `name` of the mesh in use (`jax.set_mesh`, also under jit); 1 without one."""
+    mesh = jax.sharding.get_abstract_mesh()
+    return 1 if mesh.empty or name not in mesh.axis_names else mesh.shape[name]
 
 
 def constrain(x: jax.Array, logical_axes: Sequence[str | None]) -> jax.Array:

@@ -78,9 +78,9 @@ def test_checkpoint_written_on_one_mesh_restores_on_another(hf_dir, tmp_path):
 
 
 def test_indivisible_dimension_names_the_tensor(tmp_path):
-    make_tiny_hf("llama", tmp_path)  # 2 kv heads cannot split 4 ways
-    with pytest.raises(ShardingError, match=r"k_ldkh: dimension 2 \(kv_heads\) has size 2"):
-        import_hf(tmp_path, make_mesh(MeshConfig(1, 2, 4)))
+    make_tiny_hf("llama", tmp_path)  # 4 query heads cannot split 8 ways (KV heads would be repeated)
+    with pytest.raises(ShardingError, match=r"q_ldnh: dimension 2 \(heads\) has size 4"):
+        import_hf(tmp_path, make_mesh(MeshConfig(1, 1, 8)))
 
 
 def test_batch_rows_that_do_not_divide_the_mesh_are_an_error(hf_dir):

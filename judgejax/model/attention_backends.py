@@ -12,8 +12,11 @@ Attention that also reads a cache or a prefix always runs on `xla`.
 - `auto`: by platform, cpu -> xla, gpu -> cudnn (pallas-gpu for float32 compute), tpu -> splash
   (logged once).
 
-A backend asked for by name on a platform that cannot run it is an error, never a fallback. On
-CPU both Pallas kernels run in interpret mode (slow: for tests). All three see segment ids: a token
+A backend asked for by name on a platform that cannot run it is an error, never a fallback. The
+platform is the target's, not this host's: the devices of the mesh set with `jax.set_mesh` (a TPU
+topology's when compiling for a TPU slice on a CPU host, `judgejax plan --compile`), else JAX's
+default backend. On a CPU target both Pallas kernels run in interpret mode (slow: for tests); on
+their own target they lower to their kernels (Mosaic on TPU, Triton on GPU). All three see segment ids: a token
 attends only earlier tokens of its own segment; segment 0 (padding) is never attended by a real
 token, and padding queries get unspecified outputs. Under a mesh (`jax.set_mesh`) the kernels run
 per shard (`shard_map`): rows split like the batch, KV heads like the `kv_heads` rule.
@@ -42,15 +45,22 @@ KV_AXES = ("batch", "seq", "kv_heads", "head_dim")  # [B, T, K, H]
 
 
 def platform() -> str:
-    """cpu, gpu or tpu: where jitted code runs by default."""
-    name = jax.default_backend()
+    """cpu, gpu or tpu: where the program being built runs: the platform of the mesh set with
+    `jax.set_mesh` (also while tracing under jit), else JAX's default backend."""
+    mesh = jax.sharding.get_abstract_mesh()
+    device = None if mesh.empty else mesh.abstract_device
+    name = device.platform if device is not None else jax.default_backend()
     return "gpu" if name in ("cuda", "rocm") else name
 
 
-@functools.cache
 def resolve(name: str, on: str | None = None, compute_dtype: str = "float32") -> str:
-    """The backend that runs for `model.attention=name` on platform `on` (default: this one)."""
-    on = on or platform()
+    """The backend that runs for `model.attention=name` on platform `on` (default: the target's,
+    `platform()`)."""
+    return _resolve(name, on or platform(), compute_dtype)
+
+
+@functools.cache
+def _resolve(name: str, on: str, compute_dtype: str) -> str:
     if name == "auto":
         if on not in AUTO:
             raise ConfigError(f"model.attention=auto: no backend for platform {on!r}")
@@ -91,13 +101,13 @@ def _pallas_gpu(q_btkgh, k_btkh, v_btkh, segment_ids_bt, *, scale: float):
     return out_btnh.reshape(B, T, K, G, H)
 
 
-@functools.cache
 def _splash_kernel(T: int, G: int, interpret: bool):
-    """Splash attention of G query heads over one KV head (MQA form), causal over T slots; its
-    mask tables are concrete arrays (made outside any trace), so it can be kept for later calls."""
+    """Splash attention of G query heads over one KV head (MQA form), causal over T slots. It is
+    made inside the trace that calls it: its mask tables become constants of that program (made
+    as concrete arrays they would be placed on the mesh's devices, which a TPU topology compiled
+    for on another host does not have)."""
     mask = splash.MultiHeadMask([splash.CausalMask((T, T))] * G)
-    with jax.ensure_compile_time_eval():
-        return splash.make_splash_mqa_single_device(mask, interpret=interpret)
+    return splash.make_splash_mqa_single_device(mask, interpret=interpret)
 
 
 def _splash(q_btkgh, k_btkh, v_btkh, segment_ids_bt, *, scale: float):

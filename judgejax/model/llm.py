@@ -21,7 +21,7 @@ from judgejax.model.config import ModelConfig
 from judgejax.model.params import SPECS
 from judgejax.model.params import PARAM_AXES, param_shapes  # noqa: F401 (re-exported for the model's callers)
 from judgejax.model.rope import apply_rope, inverse_frequencies
-from judgejax.sharding import constrain
+from judgejax.sharding import axis_size, constrain, kv_heads_on_mesh
 
 # Cached keys [L, B, K, H, S] and values [L, B, K, S, H] (see judgejax.model.attention); a shared
 # prefix has no batch axis.
@@ -207,7 +207,6 @@ def _rms_norm(x, weight, eps):
 
 def _layer_fn(cfg: ModelConfig, inv_freq_h):
     dtype = cfg.compute_jnp_dtype
-    groups = cfg.num_heads // cfg.num_kv_heads
     scale = cfg.head_dim**-0.5
     backend = attention_backends.resolve(cfg.attention, compute_dtype=cfg.compute_dtype)
 
@@ -230,11 +229,15 @@ def _layer_fn(cfg: ModelConfig, inv_freq_h):
         if cfg.qk_norm:
             q_btnh = _rms_norm(q_btnh, w["q_norm_lh"], cfg.rms_norm_eps)
             k_btkh = _rms_norm(k_btkh, w["k_norm_lh"], cfg.rms_norm_eps)
+        # With fewer KV heads than tensor shards each is repeated (judgejax.sharding.kv_heads_on_mesh):
+        # query head n reads KV head n // (N / K) either way. Caches hold the repeated heads.
+        repeats = kv_heads_on_mesh(cfg.num_kv_heads, axis_size("tensor")) // cfg.num_kv_heads
+        k_btkh, v_btkh = (x if repeats == 1 else jnp.repeat(x, repeats, axis=2) for x in (k_btkh, v_btkh))
         q_btnh = remat.tag(apply_rope(q_btnh, positions_bt, inv_freq_h), "q")
         k_btkh = remat.tag(apply_rope(k_btkh, positions_bt, inv_freq_h), "k")
         v_btkh = remat.tag(v_btkh, "v")
-        b, t = q_btnh.shape[:2]
-        q_btkgh = q_btnh.reshape(b, t, cfg.num_kv_heads, groups, cfg.head_dim)
+        b, t, kv_heads = *q_btnh.shape[:2], k_btkh.shape[2]
+        q_btkgh = q_btnh.reshape(b, t, kv_heads, cfg.num_heads // kv_heads, cfg.head_dim)
         if mask_btt is None:
             attn_btkgh = attention_backends.self_attention(backend, q_btkgh, k_btkh, v_btkh, segment_ids_bt, scale)
         else:

@@ -46,7 +46,7 @@ from judgejax.data.batching import bucket_length
 from judgejax.model import attention, attention_backends
 from judgejax.model.config import ModelConfig
 from judgejax.model.params import SPECS, param_shapes
-from judgejax.sharding import MESH_AXES, ShardingError, named_sharding
+from judgejax.sharding import MESH_AXES, ShardingError, kv_heads_on_mesh, named_sharding
 from judgejax.train.optimizer import make_optimizer
 
 GIB = 2**30
@@ -138,10 +138,15 @@ def rows_per_chip(config: RunConfig, mesh: tuple[int, int, int], processes: int 
     return micro // batch_ways
 
 
+def kv_heads_per_chip(cfg: ModelConfig, tensor: int) -> int:
+    """KV heads one chip attends with (repeated when fewer than the tensor shards)."""
+    return kv_heads_on_mesh(cfg.num_kv_heads, tensor) // tensor
+
+
 def layer_activations(cfg: ModelConfig, rows: int, seq: int, tensor: int, compute_bytes: int) -> dict[str, int]:
     """Bytes of one decoder layer on one chip: `kept` for its backward pass without remat, its
     `input`, and what the `names` and `dots` policies save."""
-    heads, kv_heads, mlp = cfg.num_heads // tensor, cfg.num_kv_heads // tensor, cfg.intermediate_size // tensor
+    heads, kv_heads, mlp = cfg.num_heads // tensor, kv_heads_per_chip(cfg, tensor), cfg.intermediate_size // tensor
     D, H = cfg.hidden_size, cfg.head_dim
     tokens = rows * seq
     per_token = 4 * D + 2 * heads * H + 2 * kv_heads * H + 3 * mlp
@@ -194,7 +199,7 @@ def plan_memory(
     batch_ways = mesh[0] * mesh[1]
     s_rows = math.ceil((sample_rows or config.data.global_batch_size) / batch_ways)
     s_len = sample_len or config.data.max_length
-    kv = 2 * L * s_rows * s_len * (cfg.num_kv_heads // tensor) * cfg.head_dim * c_bytes
+    kv = 2 * L * s_rows * s_len * kv_heads_per_chip(cfg, tensor) * cfg.head_dim * c_bytes
     prefill = s_rows * (cfg.num_heads // tensor) * min(s_len, attention.BLOCK) * s_len * 8 + s_rows * s_len * vocab * 4
 
     return MemoryPlan(
