@@ -262,3 +262,22 @@ def test_unusable_files_and_rows(tmp_path):
 def test_options_that_would_be_ignored_are_errors(options, message):
     with pytest.raises((ValueError, KeyError), match=message):
         EvalOptions(model="m", data="d", out="o", **options).check()
+
+
+def test_synthesis_drops_rows_overlapping_the_benchmarks(tmp_path):
+    from judgejax.cli import main
+    from judgejax.eval import judgebench
+
+    rows, _ = judgebench.load(GPT4O_SPLIT)
+    data = write_rb2(tmp_path / "rb2.parquet", rb2_rows())
+    question = "Explain in detail, step by step and with examples, why the sky looks blue on a clear summer afternoon."
+    base = {"source": "s", "source_row": "0", "domain": "general", "chosen": "Good answer.", "rejected": "Bad answer."}
+    train = [base | {"id": "a", "question": rows[5].prompt.upper()},  # a JudgeBench question, case changed
+             base | {"id": "b", "question": question},
+             base | {"id": "c", "question": rb2_rows()[0]["prompt"]}]  # a RewardBench 2 prompt
+    (tmp_path / "rows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in train))
+    main(["synth", "--stage", "sft", "--input", str(tmp_path / "rows.jsonl"), "--out", str(tmp_path / "synth"),
+          "--model", "labels", "--decontaminate", f"judgebench={GPT4O_SPLIT}", f"rewardbench2={data}"])
+    dropped = [json.loads(line) for line in (tmp_path / "synth" / "decontamination.jsonl").read_text().splitlines()]
+    assert sorted(d["id"] for d in dropped) == ["a", "c"]
+    assert json.loads((tmp_path / "synth" / "summary.json").read_text())["dropped_decontamination"] == 2

@@ -49,6 +49,10 @@ def register(sub) -> None:
                                         "(default: the copies shipped in judgejax/pref_data)")
     q.add_argument("--config", help="YAML prepare config (e.g. configs/prepare-balanced.yaml)")
     q.add_argument("--exclusions", help="decontam_exclusions.json to apply (default: SOURCE_DIR/decontam_exclusions.json)")
+    q.add_argument("--decontaminate", nargs="+", metavar="[BENCHMARK=]PATH",
+                   help="also drop pairs whose question overlaps these evaluation prompts (13-gram check): a "
+                        "RewardBench v1 parquet, or rewardbench2=PATH, judgebench=PATH, rmbench=PATH (default: only "
+                        "the exclusions file)")
     q.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
                    help="config overrides, e.g. seed=1 on_error=skip max_per_domain.safety=500 'sources=[gsm8k]'")
     q.set_defaults(func=main, single_process=True)  # files only: never joins a multi-host run
@@ -66,6 +70,15 @@ def main(args: argparse.Namespace) -> None:
         prepared = prepare(source_dir, config, args.exclusions)
     except (ValueError, FileNotFoundError) as e:  # bad config, source row (DataError) or missing file
         raise SystemExit(f"judgejax data prepare: {e}") from e
-    n = write_pairs(prepared.pairs, args.out)
+    pairs = prepared.pairs
+    if args.decontaminate:
+        from judgejax.eval.benchmarks import decontamination_references
+        from judgejax.judge.decontam import Decontaminator
+
+        checker = Decontaminator(decontamination_references(args.decontaminate))
+        pairs = [p for p in pairs if checker.check(p.question) is None]
+        print(f"dropped {len(prepared.pairs) - len(pairs):,} pairs overlapping {', '.join(args.decontaminate)}",
+              file=sys.stderr)
+    n = write_pairs(pairs, args.out)
     print(format_report(prepared))
     print(f"wrote {n:,} pairs from {source_dir} to {args.out}", file=sys.stderr)

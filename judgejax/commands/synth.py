@@ -55,7 +55,10 @@ def register(sub) -> None:
     p.add_argument("--max-new-tokens", type=int, default=512)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--limit", type=int, help="use the first N input rows")
-    p.add_argument("--decontaminate", help="RewardBench parquet: drop rows whose question overlaps its prompts")
+    p.add_argument("--decontaminate", nargs="+", metavar="[BENCHMARK=]PATH",
+                   help="drop rows whose question overlaps these evaluation prompts: a RewardBench v1 parquet, or "
+                        "rewardbench2=PATH, judgebench=PATH, rmbench=PATH (RM-Bench's prompts are RewardBench's: give "
+                        "both) (default: no check)")
     p.add_argument("--batch-size", type=int, default=8,
                    help="conversations per sampler batch (--model), or concurrent requests (--url)")
     add_mesh(p)
@@ -97,9 +100,10 @@ def sft(args: argparse.Namespace, out: pathlib.Path, config: SynthConfig) -> dic
     rows = read_rows(pathlib.Path(args.input), args.limit)
     checker = None
     if args.decontaminate:
-        from judgejax.judge.decontam import Decontaminator, rewardbench_references
+        from judgejax.eval.benchmarks import decontamination_references
+        from judgejax.judge.decontam import Decontaminator
 
-        checker = Decontaminator(rewardbench_references(args.decontaminate))
+        checker = Decontaminator(decontamination_references(args.decontaminate))
     if args.batch_requests:
         if not args.url_model:
             raise SystemExit("--batch-requests needs --url-model (the model named in the requests)")

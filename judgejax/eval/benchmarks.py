@@ -104,3 +104,23 @@ def hub_data(data: str, out: str, default_split: str) -> str:
 
         datasets.load_dataset(dataset_id, split=split).save_to_disk(str(folder))
     return str(folder)
+
+
+def decontamination_references(specs: Sequence[str]) -> list[tuple[str, str]]:
+    """(key, prompt) of evaluation prompts to check training rows against, from "BENCHMARK=PATH"
+    (rewardbench2, judgebench, rmbench: the benchmark's usable rows) or a plain PATH (a RewardBench
+    v1 parquet). RM-Bench's prompts are RewardBench's with new answers: check against both."""
+    from judgejax.judge.decontam import rewardbench_references
+
+    references: list[tuple[str, str]] = []
+    for spec in specs:
+        name, sep, path = spec.partition("=")
+        if not sep:
+            references += rewardbench_references(spec)
+            continue
+        if name not in BENCHMARKS:
+            raise ValueError(f"decontamination set {spec!r}: BENCHMARK=PATH with BENCHMARK one of {sorted(BENCHMARKS)}, "
+                             "or the path of a RewardBench v1 parquet")
+        rows, _ = BENCHMARKS[name].load(path)
+        references += [(f"{name}:{r.swap_key}", r.prompt) for r in rows]
+    return references
