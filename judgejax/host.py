@@ -11,11 +11,18 @@ caching allocator does.
 
 glibc reads its tunables only when a process starts, so the `judgejax` command and
 tools/bench_train.py re-execute themselves once with them. Tunables the user set are kept;
-JUDGEJAX_HOST_TUNING=0 turns this off."""
+JUDGEJAX_HOST_TUNING=0 turns this off.
+
+Between the stages of a pipeline, `release_heap` hands the freed memory back (glibc's
+malloc_trim, which also releases free pages inside the heap), so a run's peak is its largest
+stage's, not the sum of every stage's; `peak_rss` / `reset_peak_rss` measure each stage's peak
+(the kernel's high-water mark of the resident set, VmHWM, which it resets on request)."""
 
 from __future__ import annotations
 
+import ctypes
 import os
+import pathlib
 import sys
 from typing import Mapping
 
@@ -45,3 +52,43 @@ def tune_process() -> None:
         sys.stdout.flush()
         sys.stderr.flush()
         os.execve(sys.executable, sys.orig_argv, env)
+
+
+STATUS = pathlib.Path("/proc/self/status")
+
+
+def _status_bytes(field: str) -> int | None:
+    """A `kB` field of /proc/self/status in bytes (None where there is no such file)."""
+    if not STATUS.exists():
+        return None
+    for line in STATUS.read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1]) * 1024
+    return None
+
+
+def rss() -> int | None:
+    """This process's resident set now, in bytes."""
+    return _status_bytes("VmRSS")
+
+
+def peak_rss() -> int | None:
+    """The most this process has held resident since it started or since `reset_peak_rss`."""
+    return _status_bytes("VmHWM")
+
+
+def reset_peak_rss() -> None:
+    """Start `peak_rss` again from the resident set now (Linux's clear_refs; a no-op elsewhere)."""
+    try:
+        pathlib.Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pass
+
+
+def release_heap() -> None:
+    """Return the memory this process has freed to the kernel (glibc only; a no-op elsewhere)."""
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
+        except (OSError, AttributeError):  # not glibc (e.g. musl)
+            pass

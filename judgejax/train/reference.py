@@ -21,9 +21,11 @@ from judgejax.train.steps import make_reference_logps
 
 
 def compute_reference_logps(
-    cfg: ModelConfig, params, examples: list[PreferenceExample], data: DataConfig, mesh: Mesh, chunk_size: int
+    cfg: ModelConfig, params, examples: list[PreferenceExample], data: DataConfig, mesh: Mesh, chunk_size: int,
+    accum: int = 1,
 ) -> dict[str, np.ndarray]:
-    """Summed completion log-probs of chosen and rejected for every example, by example index."""
+    """Summed completion log-probs of chosen and rejected for every example, by example index;
+    each batch of `data.global_batch_size` pairs runs as `accum` micro-batches."""
     one_pass = dataclasses.replace(data, shuffle=False, epochs=1, drop_remainder=False)
     dataset = preference_dataset(examples, one_pass, jax.process_index(), jax.process_count())
     ref = jax.jit(make_reference_logps(cfg, chunk_size))
@@ -31,13 +33,15 @@ def compute_reference_logps(
     rejected = np.zeros(len(examples), np.float32)
     for local in tqdm(batch_iterator(dataset), total=len(dataset), desc="reference log-probs",
                       disable=jax.process_index() != 0):
-        batch = global_batch(mesh, {k: local[k] for k in seq_batch_keys(local)}, accum=1)
-        c, r = ref(params, jax.tree.map(lambda x: x[0], batch))
-        index = multihost_utils.process_allgather(local["row_index"], tiled=True)
-        c, r = (np.asarray(multihost_utils.process_allgather(x, tiled=True)) for x in (c, r))
-        real = index >= 0
-        chosen[index[real]] = c[real]
-        rejected[index[real]] = r[real]
+        batch = global_batch(mesh, {k: local[k] for k in seq_batch_keys(local)}, accum)
+        rows = local["row_index"].reshape(accum, -1)
+        for i in range(accum):
+            c, r = ref(params, jax.tree.map(lambda x: x[i], batch))
+            index = multihost_utils.process_allgather(rows[i], tiled=True)
+            c, r = (np.asarray(multihost_utils.process_allgather(x, tiled=True)) for x in (c, r))
+            real = index >= 0
+            chosen[index[real]] = c[real]
+            rejected[index[real]] = r[real]
     return {"chosen": chosen, "rejected": rejected}
 
 

@@ -1,0 +1,90 @@
+"""Micro-batches sized to a memory budget, from XLA's plan of the compiled step.
+
+A step's memory is what XLA plans for its compiled program (`memory_analysis()`: the arguments,
+the outputs not aliased to donated arguments, and the temporaries: activations, gradients, the
+optimizer update), which grows with the rows of one micro-batch. On CPU, where every device is
+this host's memory, a stage takes the fewest micro-batches (gradient accumulation: the same
+update) whose compiled step fits its budget; if not even the smallest micro-batch fits, it stops
+before the first step with one line that says what to change. The probe compiles the step that
+the loop then calls (jit reuses the compiled program for the same shapes and shardings)."""
+
+from __future__ import annotations
+
+import pathlib
+from typing import Callable
+
+import jax
+
+GB = 1e9
+AVAILABLE_SHARE = 0.6  # of the memory available when a stage starts, when no budget is set
+MEMINFO = pathlib.Path("/proc/meminfo")
+
+
+class MemoryBudgetError(ValueError):
+    """Even the smallest micro-batch's compiled step does not fit the memory budget."""
+
+
+def available_bytes() -> int:
+    """The kernel's estimate of the memory that can be used without swapping (MemAvailable)."""
+    for line in MEMINFO.read_text().splitlines():
+        if line.startswith("MemAvailable:"):
+            return int(line.split()[1]) * 1024
+    raise OSError(f"{MEMINFO} has no MemAvailable line; set train.memory_budget")
+
+
+def budget_bytes(memory_budget_gb: float) -> tuple[int, str]:
+    """The budget in bytes and where it comes from: `memory_budget_gb`, or AVAILABLE_SHARE of the
+    memory available now."""
+    if memory_budget_gb > 0:
+        return int(memory_budget_gb * GB), f"train.memory_budget={memory_budget_gb:g} GB"
+    available = available_bytes()
+    return int(AVAILABLE_SHARE * available), f"{AVAILABLE_SHARE:.0%} of the {available / GB:.1f} GB available"
+
+
+def planned_bytes(compiled: jax.stages.Compiled) -> int:
+    """The bytes XLA plans for one call of `compiled` on this host: arguments, outputs that do
+    not reuse a donated argument, temporaries; per device times this process's devices."""
+    m = compiled.memory_analysis()
+    per_device = m.argument_size_in_bytes + m.output_size_in_bytes - m.alias_size_in_bytes + m.temp_size_in_bytes
+    return per_device * jax.local_device_count()
+
+
+def accum_options(rows: int, min_accum: int, ways: int) -> list[int]:
+    """Micro-batch counts from `min_accum` up whose micro-batches split `rows` evenly over `ways`
+    data-parallel devices: largest micro-batch first."""
+    return [a for a in range(min_accum, rows + 1) if rows % a == 0 and (rows // a) % ways == 0]
+
+
+def choose_accum(compile_for: Callable[[int], jax.stages.Compiled], rows: int, options: list[int],
+                 budget: int, source: str, what: str, log: Callable[[str], None]) -> int:
+    """The first of `options` (micro-batch counts of `rows` rows) whose compiled step fits
+    `budget`. After the first misses, the smallest micro-batch is compiled and the next one tried
+    is the largest that a straight line through the two plans predicts to fit (activations grow
+    with the rows), so a choice costs at most a few compiles. Logs the choice; MemoryBudgetError
+    when the smallest does not fit."""
+    planned = {options[0]: planned_bytes(compile_for(options[0]))}
+    if planned[options[0]] > budget and len(options) > 1:
+        last = options[-1]
+        planned[last] = planned_bytes(compile_for(last))
+        per_row = (planned[options[0]] - planned[last]) / (rows // options[0] - rows // last)
+        for accum in options[1:-1]:
+            if accum not in planned and planned[last] + per_row * (rows // accum - rows // last) <= budget:
+                planned[accum] = planned_bytes(compile_for(accum))
+                if planned[accum] <= budget:
+                    break
+    fitting = [a for a in options if a in planned and planned[a] <= budget]
+    tried = ", ".join(f"{rows // a} rows: {_gb(b)}" for a, b in sorted(planned.items()))
+    if not fitting:
+        smallest = options[-1]
+        raise MemoryBudgetError(
+            f"{what}: one micro-batch of {rows // smallest} row(s) needs {_gb(planned[smallest])} (XLA's plan of the "
+            f"compiled step; tried {tried}), more than the budget of {_gb(budget)} ({source}); lower "
+            "data.max_length, set model.remat=full, or raise train.memory_budget")
+    accum = fitting[0]
+    log(f"{what}: {accum} micro-batch(es) of {rows // accum} row(s), XLA plans {_gb(planned[accum])} of the "
+        f"{_gb(budget)} budget ({source}); tried {tried}")
+    return accum
+
+
+def _gb(count: float) -> str:
+    return f"{count / GB:.3g} GB"
