@@ -12,6 +12,8 @@ from typing import Any
 
 from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
+GENERATION_CONFIG = "generation_config.json"  # a Hugging Face model folder's generation defaults
+
 # Any one of these marks a folder as holding a tokenizer (HF fast, SentencePiece, GPT-2 style).
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json")
 # Assistant content used to find the token that closes a turn in a chat template.
@@ -132,6 +134,12 @@ def _end_of_turn_id(tokenizer: PreTrainedTokenizerBase) -> int | None:
         token_id for token_id, token in tokenizer.added_tokens_decoder.items() if token.special
     }
     return int(ids[0]) if ids and ids[0] in special else None
+
+
+def assets_stop_ids(tokenizer: PreTrainedTokenizerBase, assets: str | os.PathLike[str]) -> list[int]:
+    """`stop_token_ids` of a model's assets folder, with its generation_config.json if it has one."""
+    path = Path(assets) / GENERATION_CONFIG
+    return stop_token_ids(tokenizer, path if path.is_file() else None)
 
 
 def _generation_config_eos(path: Path) -> list[int]:

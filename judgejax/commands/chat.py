@@ -14,7 +14,7 @@ from judgejax.sample.methods import method_from_config
 from judgejax.sample.sampler import generate
 from judgejax.commands.common import add_dtypes, add_mesh, model_path
 from judgejax.sharding import MeshConfig, data_parallel_size, make_mesh
-from judgejax.tokenizer import chat_token_ids, load_tokenizer, stop_token_ids
+from judgejax.tokenizer import assets_stop_ids, chat_token_ids, load_tokenizer
 
 
 def chat(
@@ -36,7 +36,6 @@ def chat(
     tokenizer = load_tokenizer(assets)
     messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": prompt}]
     prompt_ids = chat_token_ids(tokenizer, messages, add_generation_prompt=True)
-    generation_config = assets / "generation_config.json"
     with jax.set_mesh(mesh):
         model = load_model(model_path, mesh, param_dtype=param_dtype, compute_dtype=compute_dtype)
         start = time.perf_counter()
@@ -44,7 +43,7 @@ def chat(
             model,
             [prompt_ids],
             max_new_tokens=max_new_tokens,
-            stop_ids=stop_token_ids(tokenizer, generation_config if generation_config.is_file() else None),
+            stop_ids=assets_stop_ids(tokenizer, assets),
             method=method_from_config(temperature, top_k, top_p),
             seed=seed,
             batch_multiple=data_parallel_size(mesh),

@@ -23,57 +23,41 @@ Row = TypeVar("Row")
 Example = TypeVar("Example")
 
 
-def _examples(
-    rows: list[Row],
-    tokenize: Callable[[Row], Example],
-    fit: Callable[[Example], tuple[Example | None, str]],
+def _load(
     config: DataConfig,
-    stats: DataStats,
-) -> list[Example]:
+    tokenizer: Any,
+    parse: Callable[..., Row],
+    tokenize: Callable[[Row, Any, Any], Example],
+    fit: Callable[[Example, int, str], tuple[Example | None, str]],
+) -> tuple[list[Example], DataStats]:
+    """Rows of `config.path` read by `parse`, tokenized and fitted to `config.max_length`, with the
+    counts of skipped, truncated and dropped rows."""
+    stats = DataStats()
+    rows = read_rows(config.path, partial(parse, columns=config.columns), config.on_error, stats)
     examples = []
     for row in rows:
         try:
-            example = tokenize(row)
+            example = tokenize(row, tokenizer, config.columns)
         except DataError as e:
             if config.on_error == "raise":
                 raise
             stats.skipped[e.reason] += 1
             continue
-        fitted, event = fit(example)
+        fitted, event = fit(example, config.max_length, config.overlong)
         if fitted is None:
             stats.dropped[event] += 1
             continue
         stats.truncated += event == "truncated"
         examples.append(fitted)
     stats.kept = len(examples)
-    return examples
+    return examples, stats
 
 
 def load_sft_examples(config: DataConfig, tokenizer: Any) -> tuple[list[SFTExample], DataStats]:
     """The SFT examples of `config.path`, and the counts of skipped, truncated and dropped rows."""
-    stats = DataStats()
-    columns = config.columns
-    rows = read_rows(config.path, partial(parse_sft_row, columns=columns), config.on_error, stats)
-    examples = _examples(
-        rows,
-        lambda row: tokenize_sft_row(row, tokenizer, columns),
-        lambda example: fit_sft(example, config.max_length, config.overlong),
-        config,
-        stats,
-    )
-    return examples, stats
+    return _load(config, tokenizer, parse_sft_row, tokenize_sft_row, fit_sft)
 
 
 def load_preference_examples(config: DataConfig, tokenizer: Any) -> tuple[list[PreferenceExample], DataStats]:
     """The preference examples of `config.path`, and the counts of skipped, truncated and dropped rows."""
-    stats = DataStats()
-    columns = config.columns
-    rows = read_rows(config.path, partial(parse_preference_row, columns=columns), config.on_error, stats)
-    examples = _examples(
-        rows,
-        lambda row: tokenize_preference_row(row, tokenizer, columns),
-        lambda example: fit_preference(example, config.max_length, config.overlong),
-        config,
-        stats,
-    )
-    return examples, stats
+    return _load(config, tokenizer, parse_preference_row, tokenize_preference_row, fit_preference)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 from tqdm import tqdm
 
@@ -23,7 +23,7 @@ from judgejax.general.judges import Judge
 from judgejax.general.layout import Layout, batch_seed, done_keys
 from judgejax.general.records import field, read_objects
 from judgejax.general.report import write_alignbench_report
-from judgejax.general.runner import copy_answers, judge_in_chunks, run_models, temperature_batches
+from judgejax.general.runner import Run, copy_answers, judge_in_chunks, run_models, temperature_batches
 from judgejax.sample.chat import PROMPT_TOO_LONG, Generation, LocalChat
 
 REPREDICT_ROUNDS = 3
@@ -115,23 +115,15 @@ def grade(judge: Judge, model: str, questions: Sequence[data.AlignQuestion], con
                            f"alignbench judge {judge.name} on {model}")
 
 
-def run_alignbench(
-    data_dir: str | Path,
-    out: str | Path,
-    *,
-    models: Sequence[tuple[str, LocalChat]] = (),
-    answer_files: Sequence[tuple[str, str]] = (),
-    judge: Judge | None = None,
-    limit: int | None = None,
-    seed: int = 0,
-    command: str = "",
-) -> dict[str, Path] | None:
-    """As `run_mtbench`, for AlignBench read from `data_dir` (an AlignBench folder). The judge
-    prompt is the official one when `data_dir` holds AlignBench's judge.py, else judgejax's own."""
+def run_alignbench(data_dir: str | Path, out: str | Path, **run: Any) -> dict[str, Path] | None:
+    """AlignBench read from `data_dir` (an AlignBench folder): `run_models` with the fields of `Run`
+    as keywords. The judge prompt is the official one when `data_dir` holds AlignBench's judge.py,
+    else judgejax's own."""
+    run = Run(**run)
     config = data.load_config(data_dir)
-    questions = data.load_questions(data_dir, config)[:limit]
+    questions = data.load_questions(data_dir, config)[:run.limit]
     template = official_template(data_dir) or (JUDGEJAX_TEMPLATE, "judgejax wording (no judge.py in --data)")
-    return run_models(out, command, models, answer_files, judge, import_answers=import_answers,
-                      answer=lambda chat, name, path: generate_answers(chat, name, questions, config, path, seed=seed),
+    return run_models(out, run, import_answers=import_answers,
+                      answer=lambda chat, name, path: generate_answers(chat, name, questions, config, path, seed=run.seed),
                       grade=lambda judge, name, layout: grade(judge, name, questions, config, template, layout),
                       report=write_alignbench_report)

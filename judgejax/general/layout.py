@@ -10,11 +10,11 @@ Every file is appended batch by batch; a rerun skips the items already present."
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import time
 from pathlib import Path
 from typing import Any, Callable, Hashable
 
+from judgejax.data.hashing import seeded_int
 from judgejax.data.jsonl import append_jsonl
 from judgejax.general.judges import safe_name
 from judgejax.general.records import read_objects
@@ -64,8 +64,4 @@ def done_keys(path: Path, key: Callable[[dict[str, Any]], Hashable]) -> set:
 
 def batch_seed(seed: int, ids: list[Any]) -> int:
     """A sampling seed fixed by the run seed and the batch's items, so reruns reproduce a batch."""
-    return int(hashlib.sha256(f"{seed}:{ids}".encode()).hexdigest()[:8], 16)
-
-
-def file_sha256(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    return seeded_int(seed, ids, sep=":")

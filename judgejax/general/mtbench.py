@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 from tqdm import tqdm
 
@@ -21,7 +21,7 @@ from judgejax.general.judges import Judge
 from judgejax.general.layout import Layout, batch_seed, done_keys
 from judgejax.general.mtbench_prompts import judge_request, parse_rating
 from judgejax.general.report import write_mtbench_report
-from judgejax.general.runner import copy_answers, judge_in_chunks, run_models, temperature_batches
+from judgejax.general.runner import Run, copy_answers, judge_in_chunks, run_models, temperature_batches
 from judgejax.sample.chat import LocalChat
 
 
@@ -94,22 +94,12 @@ def grade(judge: Judge, model: str, questions: Sequence[data.Question], layout: 
                            f"mtbench judge {judge.name} on {model}")
 
 
-def run_mtbench(
-    out: str | Path,
-    *,
-    models: Sequence[tuple[str, LocalChat]] = (),
-    answer_files: Sequence[tuple[str, str]] = (),
-    judge: Judge | None = None,
-    limit: int | None = None,
-    seed: int = 0,
-    command: str = "",
-) -> dict[str, Path] | None:
-    """Answer with each model, import each answer file, grade all of them with `judge` and write
-    the judge's report (over every model it graded in `out`). Returns the report's files, or
-    None without a judge. Everything already done in `out` is skipped."""
-    questions = data.load_questions()[:limit]
-    return run_models(out, command, models, answer_files, judge, import_answers=import_answers,
-                      answer=lambda chat, name, path: generate_answers(chat, name, questions, path, seed=seed),
+def run_mtbench(out: str | Path, **run: Any) -> dict[str, Path] | None:
+    """MT-Bench: `run_models` over the shipped questions, with the fields of `Run` as keywords."""
+    run = Run(**run)
+    questions = data.load_questions()[:run.limit]
+    return run_models(out, run, import_answers=import_answers,
+                      answer=lambda chat, name, path: generate_answers(chat, name, questions, path, seed=run.seed),
                       grade=lambda judge, name, layout: grade(judge, name, questions, layout),
                       report=write_mtbench_report)
 

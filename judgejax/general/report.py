@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from judgejax.general import alignbench_data, mtbench_data
-from judgejax.general.layout import Layout, file_sha256
+from judgejax.data.hashing import file_sha256
+from judgejax.general.layout import Layout
 from judgejax.general.records import read_objects
 from judgejax.general.scores import alignbench_scores, mtbench_scores
 

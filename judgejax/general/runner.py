@@ -4,6 +4,7 @@ and answer files of a run."""
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from pathlib import Path
 from typing import Any, Callable, Sequence, TypeVar
@@ -55,27 +56,41 @@ def judge_in_chunks(judge: Judge, items: Sequence[Item], messages: Callable[[Ite
     return len(items)
 
 
-def run_models(out: str | Path, command: str, models: Sequence[tuple[str, LocalChat]],
-               answer_files: Sequence[tuple[str, str]], judge: Judge | None, *,
+@dataclasses.dataclass(frozen=True)
+class Run:
+    """What a benchmark runner (`run_mtbench`, `run_alignbench`) is asked to do: answer with each
+    (name, model), import each (name, answer file), grade them with `judge` (None: answer only),
+    over the first `limit` questions (all when None), sampling with `seed`; `command` is recorded."""
+
+    models: Sequence[tuple[str, LocalChat]] = ()
+    answer_files: Sequence[tuple[str, str]] = ()
+    judge: Judge | None = None
+    limit: int | None = None
+    seed: int = 0
+    command: str = ""
+
+
+def run_models(out: str | Path, run: Run, *,
                import_answers: Callable[[str, str, Layout], None], answer: Callable[[LocalChat, str, Path], Any],
                grade: Callable[[Judge, str, Layout], Any],
                report: Callable[[Layout, str], dict[str, Path]]) -> dict[str, Path] | None:
     """Import each (name, answer file), answer with each (name, model) (releasing it after),
-    grade all of them with `judge` and write its report (over every model it graded in `out`).
-    Returns the report's files, or None without a judge. `command` is recorded in `out`."""
+    grade all of them with the run's judge and write its report (over every model it graded in
+    `out`). Returns the report's files, or None without a judge. Everything already done in `out`
+    is skipped."""
     layout = Layout(Path(out))
-    if command:
-        layout.record_command(command)
-    names = [name for name, _ in models] + [name for name, _ in answer_files]
+    if run.command:
+        layout.record_command(run.command)
+    names = [name for name, _ in run.models] + [name for name, _ in run.answer_files]
     if len(set(names)) != len(names):
         raise ValueError(f"model names {names} repeat; name them with NAME=PATH")
-    for name, source in answer_files:
+    for name, source in run.answer_files:
         import_answers(source, name, layout)
-    for name, chat in models:
+    for name, chat in run.models:
         answer(chat, name, layout.answers(name))
         chat.release()
-    if judge is None:
+    if run.judge is None:
         return None
     for name in names:
-        grade(judge, name, layout)
-    return report(layout, judge.name)
+        grade(run.judge, name, layout)
+    return report(layout, run.judge.name)

@@ -17,13 +17,13 @@ from itertools import islice
 
 from judgejax.data.jsonl import append_jsonl, read_appended, read_jsonl, write_jsonl
 from judgejax.judge.synth import ORDERS, ChatTeacher, SynthConfig, instruction, sample_judgements
-from judgejax.judge.templates import TEMPLATES
+from judgejax.judge.templates import DEFAULT_TEMPLATE, TEMPLATES
 from judgejax.sample.chat import ChatBackend
 
 
 @dataclasses.dataclass(frozen=True)
 class LabelConfig:
-    template: str = "pair-v2"  # the judge's prompt and verdict format
+    template: str = DEFAULT_TEMPLATE  # the judge's prompt and verdict format
     temperature: float = 0.8  # the policy's sampling temperature (two answers must differ)
     answer_max_new_tokens: int = 256
     judge_max_new_tokens: int = 512

@@ -15,7 +15,6 @@ after a crash skips what is done."""
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import pathlib
 import re
@@ -24,9 +23,10 @@ from itertools import islice
 from typing import Iterable, Protocol, Sequence
 
 from judgejax.config import section
+from judgejax.data.hashing import seeded_int, seeded_share
 from judgejax.data.jsonl import append_jsonl, read_appended, read_jsonl, write_jsonl
 from judgejax.judge.decontam import Decontaminator
-from judgejax.judge.templates import TEMPLATES, JudgeTemplate, pair_messages, swap_for
+from judgejax.judge.templates import DEFAULT_TEMPLATE, TEMPLATES, JudgeTemplate, pair_messages, swap_for
 from judgejax.sample.chat import ChatBackend, Generation
 
 ORDERS = ("drawn", "flipped")
@@ -35,7 +35,7 @@ CJK = re.compile(r"[\u3400-\u9fff]")
 
 @section
 class SynthConfig:
-    templates: tuple[str, ...] = tuple(name for name in TEMPLATES if name != "pair-v2")  # drawn from per row
+    templates: tuple[str, ...] = tuple(name for name in TEMPLATES if name != DEFAULT_TEMPLATE)  # drawn from per row
     samples: int = 2  # k: teacher judgements per instruction and order (stage 4: n per candidate)
     temperature: float = 0.7
     max_new_tokens: int = 512
@@ -60,8 +60,7 @@ def draw_template(row: dict, names: Sequence[str], seed: int) -> JudgeTemplate:
     if not pool:
         raise ValueError(f"row {row['id']}: no template in {list(names)} for language {language!r}")
     matching = [t for t in pool if t.criteria == row["domain"]] or [t for t in pool if t.criteria == "general"] or pool
-    digest = hashlib.sha256(f"{seed}\x1ftemplate\x1f{row['id']}".encode()).digest()
-    return matching[int.from_bytes(digest[:4], "big") % len(matching)]
+    return matching[seeded_int(seed, "template", row["id"]) % len(matching)]
 
 
 def instruction(row: dict, template: JudgeTemplate, swapped: bool) -> dict:
@@ -155,8 +154,7 @@ class LabelTeacher(WritingTeacher):
 
     def holds_out(self, row: dict) -> bool:
         """A seeded hash draw of the row id."""
-        digest = hashlib.sha256(f"{self.seed}\x1fdpo\x1f{row['id']}".encode()).digest()
-        return int.from_bytes(digest[:4], "big") / 2**32 < self.dpo_share
+        return seeded_share(self.seed, "dpo", row["id"]) < self.dpo_share
 
 
 def sample_judgements(instructions: list[dict], teacher: Teacher, config: SynthConfig,

@@ -13,11 +13,11 @@ shown second; `pair_messages` applies that order and says where the chosen answe
 """
 from __future__ import annotations
 
-import hashlib
 import re
 import string
 from dataclasses import dataclass
 
+from judgejax.data.hashing import seeded_digest
 from judgejax.judge.verdicts import TAG, JsonVerdict, MarkerVerdict, Verdict, VerdictFormat
 
 Message = dict[str, str]
@@ -80,8 +80,7 @@ def swap_for(seed: int, row_id: str) -> bool:
         raise TypeError(f"seed must be an int, got {type(seed).__name__}")
     if not isinstance(row_id, str):
         raise TypeError(f"row_id must be a str, got {type(row_id).__name__}")
-    digest = hashlib.sha256(f"{seed}\x1f{row_id}".encode("utf-8")).digest()
-    return bool(digest[0] & 1)
+    return bool(seeded_digest(seed, row_id)[0] & 1)
 
 
 def pair_messages(template: JudgeTemplate, question: str, chosen: str, rejected: str,
@@ -112,8 +111,12 @@ PAIR_V2_USER = (
     "[The Start of Assistant B's Answer]\n{answer_b}\n[The End of Assistant B's Answer]"
 )
 
+# The judge's own template: what labelling and evaluation use by default, and synthesis leaves out
+# of its draws (RewardBench's official generative-judge prompt).
+DEFAULT_TEMPLATE = "pair-v2"
+
 _TEMPLATES = (
-    JudgeTemplate("pair-v2", "en", "general", PAIR_V2_SYSTEM, PAIR_V2_USER, TAG),
+    JudgeTemplate(DEFAULT_TEMPLATE, "en", "general", PAIR_V2_SYSTEM, PAIR_V2_USER, TAG),
     JudgeTemplate(
         "en-general-tag", "en", "general",
         "You are a careful, impartial reviewer of AI assistant replies. You will see a user's "

@@ -21,7 +21,7 @@ from judgejax.sample.methods import Greedy, Sample
 from judgejax.sample.buckets import DEFAULT_BUCKETS
 from judgejax.sample.sampler import generate
 from judgejax.sharding import data_parallel_size
-from judgejax.tokenizer import chat_token_ids, load_tokenizer, stop_token_ids
+from judgejax.tokenizer import GENERATION_CONFIG, assets_stop_ids, chat_token_ids, load_tokenizer
 
 Message = dict[str, str]
 PROMPT_TOO_LONG = "prompt_too_long"
@@ -85,8 +85,8 @@ class LocalChat:
         self.dtypes = {"param_dtype": param_dtype, "compute_dtype": compute_dtype}
         assets = assets_dir(self.path)
         self.tokenizer = load_tokenizer(assets)
-        generation_config = assets / "generation_config.json"
-        self.stop_ids = stop_token_ids(self.tokenizer, generation_config if generation_config.is_file() else None)
+        generation_config = assets / GENERATION_CONFIG
+        self.stop_ids = assets_stop_ids(self.tokenizer, assets)
         self.sampling = dict(HF_SAMPLING_DEFAULTS)
         if generation_config.is_file():
             saved = json.loads(generation_config.read_text())

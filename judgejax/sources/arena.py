@@ -16,7 +16,6 @@ or no rating is counted by reason and skipped."""
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import random
 import re
 from collections import Counter, defaultdict
@@ -25,6 +24,7 @@ from typing import Callable
 
 from judgejax.config import section
 from judgejax.data.errors import DataError
+from judgejax.data.hashing import seeded_share
 from judgejax.data.readers import read_records
 
 SHIPPED = Path(__file__).resolve().parent.parent / "teacher_data" / "arena-bench-v1" / "judgements.jsonl.gz"
@@ -117,8 +117,7 @@ def prompt_of_example(key: tuple) -> str:
 
 
 def _held_out(question_id: str, config: ArenaConfig) -> bool:
-    digest = hashlib.sha256(f"{config.seed}\x1ftest\x1f{question_id}".encode()).digest()
-    return int.from_bytes(digest[:4], "big") / 2**32 < config.test_share
+    return seeded_share(config.seed, "test", question_id) < config.test_share
 
 
 def build_pairs(by_question: dict[str, list[dict]], config: ArenaConfig,

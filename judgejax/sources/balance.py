@@ -7,16 +7,16 @@ has max_per_domain pairs. So each source keeps its lowest-ranked pairs, and each
 """
 from __future__ import annotations
 
-import hashlib
 from collections import Counter
 from collections.abc import Iterable, Mapping
 
+from judgejax.data.hashing import seeded_digest
 from judgejax.sources.pair import Pair
 from judgejax.sources.tally import Tally
 
 
 def rank(seed: int, pair_id: str) -> str:
-    return hashlib.sha256(f"{seed}\0{pair_id}".encode()).hexdigest()
+    return seeded_digest(seed, pair_id, sep="\0").hex()
 
 
 def balance(
