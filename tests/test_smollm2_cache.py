@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
-from judgejax.model import smollm2
-from judgejax.model.smollm2 import FOLDER_NAME, REQUIRED_FILES, default_cache_dir, smollm2_path
+from judgejax.fetch import smollm2
+from judgejax.fetch.smollm2 import FOLDER_NAME, REQUIRED_FILES, default_cache_dir, smollm2_path
 from judgejax.tokenizer import chat_token_ids, load_tokenizer, stop_token_ids
 
 

@@ -41,7 +41,7 @@ from judgejax.eval.options import EvalOptions
 from judgejax.eval.run import build_judge, evaluate, run_shard
 from judgejax.eval.shards import record_key, shard_path
 from judgejax.judge.templates import get_template, pair_messages
-from judgejax.model.smollm2 import smollm2_path
+from judgejax.fetch.smollm2 import smollm2_path
 from judgejax.sharding import MeshConfig, make_mesh
 from judgejax.tokenizer import stop_token_ids
 

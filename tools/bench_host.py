@@ -57,7 +57,7 @@ def child(args) -> dict:
     from judgejax.model.build import params_of
     from judgejax.model.checkpoint import load_model
     from judgejax.model.config import ModelConfig
-    from judgejax.model.smollm2 import smollm2_path
+    from judgejax.fetch.smollm2 import smollm2_path
     from judgejax.sharding import MeshConfig, make_mesh
     from judgejax.tokenizer import load_tokenizer
     from judgejax.train.config import TrainSection

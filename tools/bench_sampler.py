@@ -19,7 +19,7 @@ import torch
 import transformers
 
 from judgejax.model.hf_import import import_hf
-from judgejax.model.smollm2 import smollm2_path
+from judgejax.fetch.smollm2 import smollm2_path
 from judgejax.sample.sampler import generate
 from judgejax.sharding import MeshConfig, make_mesh
 from judgejax.tokenizer import chat_token_ids, load_tokenizer

@@ -82,7 +82,7 @@ from judgejax.data.pipeline import preference_dataset  # noqa: E402
 from judgejax.model.build import params_of  # noqa: E402
 from judgejax.model.checkpoint import load_model  # noqa: E402
 from judgejax.model.config import REMAT_POLICIES, ModelConfig  # noqa: E402
-from judgejax.model.smollm2 import smollm2_path  # noqa: E402
+from judgejax.fetch.smollm2 import smollm2_path  # noqa: E402
 from judgejax.sharding import MeshConfig, make_mesh  # noqa: E402
 from judgejax.tokenizer import load_tokenizer  # noqa: E402
 from judgejax.train.batches import global_batch, seq_batch_keys  # noqa: E402

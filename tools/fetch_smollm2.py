@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from judgejax.model.smollm2 import FOLDER_NAME, PACKAGE, smollm2_path
+from judgejax.fetch.smollm2 import FOLDER_NAME, PACKAGE, smollm2_path
 
 
 def main(argv: list[str] | None = None) -> None:

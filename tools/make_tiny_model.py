@@ -11,7 +11,7 @@ import argparse
 import torch
 import transformers
 
-from judgejax.model.smollm2 import smollm2_path
+from judgejax.fetch.smollm2 import smollm2_path
 from judgejax.tokenizer import load_tokenizer
 
 

@@ -79,7 +79,7 @@ def register(sub) -> None:
 
 
 def main(args: argparse.Namespace) -> None:
-    from judgejax.model.smollm2 import smollm2_path
+    from judgejax.fetch.smollm2 import smollm2_path
 
     chat(args.model or str(smollm2_path()), args.prompt, system=args.system,
          max_new_tokens=args.max_new_tokens, temperature=args.temperature, top_k=args.top_k,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from judgejax.model.smollm2 import FOLDER_NAME, smollm2_path
+from judgejax.fetch.smollm2 import FOLDER_NAME, smollm2_path
 from judgejax.sharding import MeshConfig
 
 

