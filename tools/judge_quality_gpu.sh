@@ -12,8 +12,10 @@
 # `receive` keeps part 1 outside the checkout. `run` installs the carried wheels, joins the parts
 # (every part and the whole SHA-256 checked), builds SmolLM2 from them, then runs each part under
 # its own time limit, cut to the time left: the pipeline (base -> SFT -> DPO (+NLL), each judge on
-# all of RewardBench and every held-out pair, both orders, generative and verdict-prob), the SFT
-# data-amount ablation (tools/sft_data_ablation.py), the reports. To OUT (at most 8 files come
+# all of RewardBench and every held-out pair, both orders, generative and verdict-prob; up to
+# 400 s), the SFT data-amount ablation (tools/sft_data_ablation.py; up to 120 s, what is left),
+# the reports (40 s kept for them). The GPU image's jax, flax, optax, orbax and transformers
+# are used as installed there (machine.txt records their versions); only what it lacks is carried. To OUT (at most 8 files come
 # back): machine.txt, run.log (every part's output), times.json (each part's limit, exit code and
 # seconds), ablation.json, results/summary.json and results/report.md (tools/judge_quality_report.py,
 # tier gpu), run.tar.gz (the runs' summaries, metrics, evaluation records and reports).
@@ -24,7 +26,7 @@
 #   bash tools/judge_quality_gpu.sh dry-run runs/judge-quality-dry
 #
 # Environment: PYTHON (default python3), CONFIG (default configs/judge-quality-h100.yaml), CARRY
-# (default .carry), BUDGET_S (seconds for the whole run; default 560, dry run 3600), LIMIT_SCALE
+# (default .carry), BUDGET_S (seconds for the whole run; default 570, dry run 3600), LIMIT_SCALE
 # (factor on every part's limit; default 1, dry run 8).
 set -uo pipefail
 mode=${1:?usage: judge_quality_gpu.sh receive | run OUT_DIR | dry-run OUT_DIR}
@@ -69,15 +71,17 @@ runs=runs/judge-quality-gpu-run
 overrides=(output_dir=$runs/pipeline "eval.data=$rewardbench")
 per_subset=10
 if [[ $mode == run ]]; then
-    budget=${BUDGET_S:-560} scale=${LIMIT_SCALE:-1}
-    export XLA_PYTHON_CLIENT_MEM_FRACTION=0.92 JUDGEJAX_HOST_TUNING=0  # the host tuning is for XLA:CPU
-else
+    budget=${BUDGET_S:-570} scale=${LIMIT_SCALE:-1}
+    export XLA_PYTHON_CLIENT_MEM_FRACTION=0.92
+else  # smaller batches too: a few GB of host memory
     budget=${BUDGET_S:-3600} scale=${LIMIT_SCALE:-8} per_subset=1
     runs=$out/runs
     overrides=(output_dir=$runs/pipeline "eval.data=$rewardbench" base_model=$work/tiny prepare.max_rows=16
                eval.limit_per_subset=1 eval.heldout_limit=4 eval.max_new_tokens=4 eval.batch_size=8
-               synth.max_new_tokens=8 sft.data.drop_remainder=false dpo.data.drop_remainder=false)
+               synth.max_new_tokens=8 synth.policy_batch_size=8 sft.data.global_batch_size=2
+               dpo.data.global_batch_size=2 sft.data.drop_remainder=false dpo.data.drop_remainder=false)
 fi
+export JUDGEJAX_HOST_TUNING=0  # its glibc settings keep the peak heap: for XLA:CPU's training steps
 start=$(date +%s) deadline=$(( $(date +%s) + budget ))
 reserve=$(( 40 * scale ))  # kept for the reports after the pipeline and the ablation
 : >"$out/run.log"
@@ -109,15 +113,18 @@ EOF
 }
 
 {
-    nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>&1
-    $python -c "import sys, jax, jaxlib; print(sys.version.split()[0], 'jax', jax.__version__, 'jaxlib', jaxlib.__version__, jax.devices())" 2>&1
-} | tee "$out/machine.txt"
+    command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+    $python -c "import sys, jax; print('Python', sys.version.split()[0], jax.devices())"
+    $python -c "from importlib.metadata import version as v
+print(', '.join(f'{n} {v(n)}' for n in ('jax', 'jaxlib', 'flax', 'optax', 'orbax-checkpoint', 'transformers',
+                                        'tokenizers', 'torch', 'numpy')))"
+} 2>&1 | tee "$out/machine.txt"
 machine=$(head -1 "$out/machine.txt")
 [[ $mode == dry-run ]] && machine="dry run on $(uname -m) CPUs (no GPU)"
 
 part setup 150 "$reserve" bash "$0" _setup "$mode" "$work" || { log "setup failed: see run.log"; exit 1; }
-part pipeline 330 "$reserve" $python -m judgejax pipeline --config "$config" "${overrides[@]}"
-part ablation 150 "$reserve" $python tools/sft_data_ablation.py --config "$config" --out "$runs/ablation" \
+part pipeline 400 "$reserve" $python -m judgejax pipeline --config "$config" "${overrides[@]}"
+part ablation 120 "$reserve" $python tools/sft_data_ablation.py --config "$config" --out "$runs/ablation" \
     --rewardbench-per-subset "$per_subset" "${overrides[@]}"
 [[ -f $runs/ablation/ablation.json ]] && cp "$runs/ablation/ablation.json" "$out/"
 part report 40 0 $python -m judgejax pipeline --config "$config" --report-only "${overrides[@]}"

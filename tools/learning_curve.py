@@ -51,6 +51,18 @@ def score(model: str, data: pathlib.Path, out: pathlib.Path, pipeline: Pipeline,
     return {m: ci["overall"][m] for m in METRICS}
 
 
+def arena_pipeline(parser: argparse.ArgumentParser, path: str, overrides: list[str], command: str) -> Pipeline:
+    """The pipeline of a config with the GPT-4 teacher (whose held-out split these tools score on),
+    its base model resolved and its prepare and synth stages done (skipped when done before)."""
+    config, _ = load_pipeline_config(path, overrides)
+    if config.synth.teacher != ARENA_TEACHER:
+        parser.error(f"{path}: synth.teacher must be {ARENA_TEACHER} (the in-domain split comes from it)")
+    pipeline = Pipeline(dataclasses.replace(config, base_model=model_path(config.base_model)), command)
+    pipeline.stage("prepare", pipeline.prepare)
+    pipeline.stage("synth", pipeline.synth)
+    return pipeline
+
+
 def sft_config(pipeline: Pipeline, lr: float, steps: int, run: pathlib.Path):
     sft = dict(pipeline.config.sft)
     sft["optim"] = {**sft.get("optim", {}), "learning_rate": lr, "schedule": "constant"}
@@ -74,13 +86,8 @@ def main(argv=None) -> None:
     if args.steps != sorted(set(args.steps)) or args.steps[0] < 1:
         parser.error("--steps must be increasing and >= 1")
     out = pathlib.Path(args.out)
-    config, _ = load_pipeline_config(args.config, [*args.overrides, f"output_dir={out / 'pipeline'}"])
-    if config.synth.teacher != ARENA_TEACHER:
-        parser.error(f"{args.config}: synth.teacher must be {ARENA_TEACHER} (the in-domain split comes from it)")
-    config = dataclasses.replace(config, base_model=model_path(config.base_model))
-    pipeline = Pipeline(config, "learning_curve")
-    pipeline.stage("prepare", pipeline.prepare)
-    pipeline.stage("synth", pipeline.synth)
+    pipeline = arena_pipeline(parser, args.config, [*args.overrides, f"output_dir={out / 'pipeline'}"], "learning_curve")
+    config = pipeline.config
     sft_gap = config.arena.sft_min_gap
     trained = [r for r in read_appended(pipeline.path("data", "prefs.jsonl")) if r["gap"] >= sft_gap]
     sample = out / "train-sample.jsonl"

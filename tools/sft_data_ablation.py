@@ -19,7 +19,6 @@ point.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import pathlib
 import random
@@ -28,12 +27,11 @@ import time
 
 import bench_common as bc
 from judge_quality_report import ablation_table
-from learning_curve import METRICS, score
-from judgejax.commands.common import model_path
+from learning_curve import METRICS, arena_pipeline, score
 from judgejax.data.jsonl import read_appended, write_jsonl
 from judgejax.eval.options import EvalOptions
 from judgejax.eval.run import evaluate
-from judgejax.pipeline.config import ARENA_TEACHER, load_pipeline_config, stage_config
+from judgejax.pipeline.config import stage_config
 from judgejax.pipeline.stages import Pipeline
 from judgejax.train.loop import run as train
 
@@ -97,13 +95,8 @@ def main(argv=None) -> None:
     if args.rewardbench_per_subset < 1:
         parser.error(f"--rewardbench-per-subset {args.rewardbench_per_subset}: must be >= 1")
     out = pathlib.Path(args.out)
-    config, _ = load_pipeline_config(args.config, args.overrides)
-    if config.synth.teacher != ARENA_TEACHER:
-        parser.error(f"{args.config}: synth.teacher must be {ARENA_TEACHER} (the held-out split comes from it)")
-    config = dataclasses.replace(config, base_model=model_path(config.base_model))
-    pipeline = Pipeline(config, "sft_data_ablation")
-    pipeline.stage("prepare", pipeline.prepare)
-    pipeline.stage("synth", pipeline.synth)
+    pipeline = arena_pipeline(parser, args.config, args.overrides, "sft_data_ablation")
+    config = pipeline.config
     rows = read_appended(pipeline.path("synth", "sft.jsonl"))
     heldout = pipeline.path("data", "heldout.jsonl")
     result = {"config": args.config, "overrides": args.overrides, "mode": args.mode, "base_model": config.base_model,

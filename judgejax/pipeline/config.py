@@ -37,6 +37,7 @@ class SynthSection(SynthConfig):
     dpo_share: float = 0.5  # label teacher: rows held out for the DPO stage
     policy_samples: int = 4  # stage 4: SFT-judge samples per DPO candidate
     policy_temperature: float = 1.0
+    policy_batch_size: int = 8  # stage 4: conversations the SFT judge samples at once
 
 
 @section

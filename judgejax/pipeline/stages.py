@@ -5,6 +5,7 @@ complete is skipped, so a rerun after a crash resumes (training stages from thei
 from __future__ import annotations
 
 import dataclasses
+import gc
 import json
 import pathlib
 import sys
@@ -19,6 +20,7 @@ from judgejax.eval.run import evaluate, finish
 from judgejax.general.judges import Judge
 from judgejax.general.mtbench import run_mtbench
 from judgejax.general.mtbench_data import mtbench_references
+from judgejax.host import peak_rss, release_heap, reset_peak_rss, rss
 from judgejax.judge.arena_teacher import ArenaTeacher
 from judgejax.judge.decontam import Decontaminator, rewardbench_references
 from judgejax.judge.templates import TEMPLATES
@@ -35,6 +37,19 @@ from judgejax.sources.config import PrepareConfig
 from judgejax.sources.prepare import prepare
 from judgejax.sources.registry import SHIPPED_DIR
 from judgejax.train.loop import run as train
+
+
+def release() -> dict:
+    """Free what the finished stage left (cycles, compiled programs) and return the process's
+    freed heap to the system (host.release_heap): the process then holds little more than at
+    start instead of its peak. Returns the stage's peak and what is resident after, in GB."""
+    peak = peak_rss()
+    gc.collect()
+    jax.clear_caches()
+    release_heap()
+    after = rss()
+    return {"peak_rss_gb": peak and round(peak / 1e9, 2), "rss_after_gb": after and round(after / 1e9, 2)}
+
 
 def within(row: dict, max_chars: int) -> bool:
     """Whether a preference row's question and answers together fit in `max_chars` (0: no limit)."""
@@ -53,15 +68,20 @@ class Pipeline:
         return self.out.joinpath(*parts)
 
     def stage(self, name: str, work: Callable[[], dict]) -> dict:
-        """Run `work` unless its done-marker exists; the marker holds the stage's summary."""
+        """Run `work` unless its done-marker exists; the marker holds the stage's summary, with its
+        wall time and peak resident memory. The memory the stage freed goes back to the system
+        when it ends (see `release`), so each stage's peak is its own."""
         marker = self.path("done", f"{name}.json")
         if marker.exists():
             print(f"[pipeline] {name}: done before, skipped", file=sys.stderr)
             return json.loads(marker.read_text())
         print(f"[pipeline] {name}: running", file=sys.stderr)
+        reset_peak_rss()
         began = time.time()
         summary = work()
-        summary = {**summary, "seconds": round(time.time() - began, 1)}
+        summary = {**summary, "seconds": round(time.time() - began, 1), **release()}
+        print(f"[pipeline] {name}: {summary['seconds']} s, peak resident {summary['peak_rss_gb']} GB "
+              f"({summary['rss_after_gb']} GB resident after it)", file=sys.stderr)
         if jax.process_index() == 0:
             marker.parent.mkdir(parents=True, exist_ok=True)
             marker.write_text(json.dumps(summary, indent=2) + "\n")
@@ -122,7 +142,7 @@ class Pipeline:
 
     def synth_dpo(self) -> dict:
         s = self.config.synth
-        policy = ChatTeacher(LocalChat(str(self.path("sft")), self.mesh))
+        policy = ChatTeacher(LocalChat(str(self.path("sft")), self.mesh, batch_size=s.policy_batch_size))
         fallback = self.teacher() if s.teacher in ("labels", ARENA_TEACHER) else None
         return synthesize_dpo(self.path("synth"), policy,
                               dataclasses.replace(s, samples=s.policy_samples, temperature=s.policy_temperature), fallback)
