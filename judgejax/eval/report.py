@@ -158,7 +158,7 @@ def write_report(out_dir: str | Path, summary: dict[str, Any], run: dict[str, An
         if "finish_reasons" in summary:
             reasons = ", ".join(f"{k}: {v}" for k, v in sorted(summary["finish_reasons"].items()))
             lines.append(f"Finish reasons (all judgements): {reasons}; mean output length "
-                         f"{summary['mean_output_tokens']:.1f} tokens.")
+                         f"{summary['mean_output_tokens']:.1f} tokens; repeated-text loops: {summary.get('loops', '–')}.")
         lines.append("")
     if "diagnostics" in summary:
         lines += ["## Both-order diagnostics", "",

@@ -16,6 +16,7 @@ from typing import Any
 
 from judgejax.eval.bootstrap import run_intervals
 from judgejax.eval.examples import REWARDBENCH_TOTAL
+from judgejax.eval.repetition import loops
 from judgejax.eval.scoring import SUBSET_MAPPING, both_order_diagnostics, score_report
 
 Record = dict[str, Any]
@@ -76,6 +77,8 @@ def summarize(records: Sequence[Record], *, benchmark: str, mode: str, both_orde
     if mode == "generative":
         summary["scores_last_tag"] = score(_with(seeded, "result_last", "result"))
         summary["finish_reasons"] = dict(Counter(r["finish_reason"] for r in records))
+        summary["cut_off"] = sum(r["finish_reason"] == "length" for r in records)  # judgements ended by max_new_tokens
+        summary["loops"] = sum(loops(r["output"]) for r in records)  # judgements repeating themselves (repetition.py)
         summary["mean_output_tokens"] = sum(r["n_tokens"] for r in records) / len(records)
     if mode != "implicit-reward":
         summary["verdict_counts"] = dict(Counter(r["verdict"] for r in seeded))

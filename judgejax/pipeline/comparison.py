@@ -39,7 +39,8 @@ def judge_scores(summary: dict, records: list[dict], run: str, seed: int) -> dic
     if ci and records:
         ci = run_intervals(records, _group_of(run), seed=seed, cluster_of=_cluster_of(run))
     return {"score": scores.get("overall"), "sections": scores.get("sections"),
-            "num_examples": summary.get("num_examples"), "intervals": ci}
+            "num_examples": summary.get("num_examples"), "num_judgements": summary.get("num_judgements"),
+            "cut_off": summary.get("cut_off"), "loops": summary.get("loops"), "intervals": ci}
 
 
 def compare(out: pathlib.Path, summaries: dict, seed: int) -> dict[str, Any]:

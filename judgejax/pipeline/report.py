@@ -22,11 +22,17 @@ def _score(x) -> str:
     return "–" if x is None else f"{x:.2f}"
 
 
+def _count(x) -> str:
+    return "–" if x is None else str(x)
+
+
 def run_table(run: str, judges: dict) -> list[str]:
-    """One benchmark run, a row per judge: score and the diagnostics with their intervals."""
+    """One benchmark run, a row per judge: score and the diagnostics with their intervals, the
+    judgements cut off at max_new_tokens and the repeated-text loops; then one line for each judge
+    that wrote no verdict at all."""
     header = ["judge", "score", "accuracy (seeded order)", "both-order acc.", "both correct", "consistency",
-              "P(verdict=A)", "parse errors"]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+              "P(verdict=A)", "parse errors", "cut off", "loops"]
+    lines, silent = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)], []
     for name in MODELS:
         got = judges.get(name, {}).get(run)
         if not got:
@@ -36,8 +42,13 @@ def run_table(run: str, judges: dict) -> list[str]:
         lines.append("| " + " | ".join([
             name, _pct(got.get("score")), format_interval(ci.get("accuracy")), format_interval(ci.get("mean_accuracy")),
             format_interval(ci.get("both_correct")), format_interval(ci.get("consistency")), format_interval(ci.get("p_verdict_a"), 1, 2),
-            format_interval(ci.get("parse_error_rate"))]) + " |")
-    return lines
+            format_interval(ci.get("parse_error_rate")), _count(got.get("cut_off")), _count(got.get("loops"))]) + " |")
+        if (ci.get("parse_error_rate") or {}).get("value") == 1.0:
+            silent.append(f"**The {name} judge wrote no verdict in any of its {_count(got.get('num_judgements'))} "
+                          f"judgements** ({_count(got.get('cut_off'))} cut off at max_new_tokens, "
+                          f"{_count(got.get('loops'))} repeated-text loops): its scores are the no-verdict rule's 50.0, "
+                          "not a measurement.")
+    return lines + ([""] + silent if silent else [])
 
 
 def section_table(run: str, judges: dict) -> list[str]:
@@ -54,14 +65,23 @@ def section_table(run: str, judges: dict) -> list[str]:
     return ["Both-order accuracy per section:", "", *lines, ""]
 
 
+def _negated(metric: dict | None) -> dict | None:
+    """A difference of parse-error rates as the difference of verdict rates (1 - parse errors)."""
+    if not metric or metric.get("value") is None:
+        return metric
+    ci = metric.get("ci")
+    return {"value": -metric["value"], "ci": ci and [-ci[1], -ci[0]]}
+
+
 def difference_table(differences: dict) -> list[str]:
-    lines = ["| difference | run | examples | both-order acc. | both correct | consistency | P(verdict=A) |",
-             "|---|---|---|---|---|---|---|"]
+    lines = ["| difference | run | examples | both-order acc. | both correct | consistency | P(verdict=A) | verdict rate |",
+             "|---|---|---|---|---|---|---|---|"]
     for pair, runs in differences.items():
         for run, d in runs.items():
             o = d["overall"]
             lines.append(f"| {pair} | {run} | {o['num_examples']} | {format_interval(o['mean_accuracy'])} | {format_interval(o['both_correct'])} | "
-                         f"{format_interval(o['consistency'])} | {format_interval(o['p_verdict_a'], 1, 2)} |")
+                         f"{format_interval(o['consistency'])} | {format_interval(o['p_verdict_a'], 1, 2)} | "
+                         f"{format_interval(_negated(o['parse_error_rate']))} |")
     return lines
 
 
@@ -109,7 +129,8 @@ def write_report(out: pathlib.Path, config, summaries: dict, command: str) -> pa
     comparison = compare(out, summaries, config.eval.seed)
     (out / "summary.json").write_text(json.dumps({
         **comparison, "command": command, "config": dataclasses.asdict(config),
-        "seconds": {name: s.get("seconds") for name, s in summaries.items()}, "machine": machine(),
+        "seconds": {name: s.get("seconds") for name, s in summaries.items()},
+        "peak_rss_gb": {name: s.get("peak_rss_gb") for name, s in summaries.items()}, "machine": machine(),
         "data": {"prepare": p, "synth": syn, "synth_dpo": sd}}, indent=1) + "\n")
     lines = [
         "# judgejax pipeline report", "",
@@ -134,9 +155,13 @@ def write_report(out: pathlib.Path, config, summaries: dict, command: str) -> pa
         *(f"| {s} | {summaries[s]['steps']} | {summaries[s]['first_loss']:.4f} | {summaries[s]['last_loss']:.4f} |"
           for s in ("sft", "dpo")), "",
         "![sft loss](sft/loss_curve.png) ![dpo loss](dpo/loss_curve.png)", "",
-        "## Stage times", "",
-        "| stage | seconds |", "|---|---|",
-        *(f"| {name} | {s.get('seconds', '–')} |" for name, s in summaries.items()), "",
+        "## Stage times and memory", "",
+        "| stage | seconds | peak resident GB |", "|---|---|---|",
+        *(f"| {name} | {s.get('seconds', '–')} | {s.get('peak_rss_gb') or '–'} |" for name, s in summaries.items()),
+        f"| all | {round(sum(s.get('seconds') or 0 for s in summaries.values()), 1)} | "
+        f"{max((s.get('peak_rss_gb') or 0 for s in summaries.values()), default=0) or '–'} |", "",
+        "Peak resident: the process's high-water mark during the stage (the memory each stage frees is returned "
+        "to the system when it ends).", "",
         (f"Exported judge (HF folder, loads with transformers): `{summaries['export']['folder']}`." if "export" in
          summaries else "Not exported yet (the export stage has not run)."), "",
         "## Config", "", "```json", json.dumps(dataclasses.asdict(config), indent=2), "```", "",
