@@ -163,11 +163,16 @@ def main(args: argparse.Namespace) -> None:
     )
     summary = evaluate(opts)
     if summary is not None:
-        print(f"wrote {args.out}/report.md; overall {100 * summary['scores']['overall']:.1f}")
+        print(_written(args.out, summary))
 
 
 def merge_main(args: argparse.Namespace) -> None:
     from judgejax.eval.run import finish
 
-    summary = finish(args.out)
-    print(f"wrote {args.out}/report.md; overall {100 * summary['scores']['overall']:.1f}")
+    print(_written(args.out, finish(args.out)))
+
+
+def _written(out: str, summary: dict) -> str:
+    score = summary["scores"]["overall"]
+    return f"wrote {out}/report.md; overall " + ("– (a score is undefined on this sample)" if score is None
+                                                 else f"{100 * score:.1f}")

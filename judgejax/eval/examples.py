@@ -54,6 +54,11 @@ class PairExample:
     def swap_key(self) -> str:
         return f"{self.subset}:{self.id}"
 
+    @property
+    def draw_key(self) -> str:
+        """What the seeded per-subset draw ranks the example by."""
+        return self.swap_key
+
 
 @dataclass(frozen=True)
 class Item:
@@ -207,7 +212,7 @@ def load_pairwise(path: str | Path, columns: Mapping[str, str]) -> list[PairExam
 
 
 def _rank(seed: int, example: PairExample) -> bytes:
-    return hashlib.sha256(f"{seed}\x1fselect\x1f{example.swap_key}".encode()).digest()
+    return hashlib.sha256(f"{seed}\x1fselect\x1f{example.draw_key}".encode()).digest()
 
 
 def select_examples(examples: Iterable[PairExample], subsets: Sequence[str] | None = None,

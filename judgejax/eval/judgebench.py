@@ -45,6 +45,10 @@ class JudgeBenchRow:
     def swap_key(self) -> str:
         return f"{self.subset}:{self.id}"
 
+    @property
+    def draw_key(self) -> str:
+        return self.swap_key
+
 
 def category(source: str) -> str | None:
     return next((c for prefix, c in CATEGORIES.items() if source.startswith(prefix)), None)

@@ -47,6 +47,11 @@ class RB2Row:
     def swap_key(self) -> str:
         return f"{self.subset}:{self.id}"
 
+    @property
+    def draw_key(self) -> str:
+        """A Ties prompt's ref:N and tied:N rows rank together in a per-subset draw (a limit of 2k keeps k pairs)."""
+        return f"{TIES}:{ties_key(self.id)[1]}" if self.subset == TIES else self.swap_key
+
 
 def _parse(index: int, ref: RowRef, record: Mapping[str, Any]) -> RB2Row:
     subset = field(record, "subset", ref)

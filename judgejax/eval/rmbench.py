@@ -56,6 +56,10 @@ class RMBenchRow:
     def swap_key(self) -> str:
         return f"{self.subset}:{self.id}"
 
+    @property
+    def draw_key(self) -> str:
+        return self.swap_key
+
 
 def _files(path: Path) -> list[tuple[Path, str | None]]:
     """The data files and the subset each holds (None: each row names its `domain`)."""
