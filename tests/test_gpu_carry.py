@@ -91,3 +91,21 @@ def test_command_line_error_is_one_line(tmp_path):
     assert result.stderr.strip().splitlines() == [
         f"gpu_carry join: error: {tmp_path / 'smollm2' / 'parts.json'}: no manifest "
         "(run `python tools/gpu_carry.py prepare` and carry it)"]
+
+
+def test_carry_folder_is_ignored_and_left_out_of_the_tree_size(tmp_path):
+    """What every call sends (tracked and untracked-not-ignored files) excludes the carry folder
+    once `ignore` lists it in .git/info/exclude, which gets the line once however often it runs."""
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    (tmp_path / "tracked.txt").write_bytes(b"x" * 100)
+    subprocess.run(["git", "-C", str(tmp_path), "add", "tracked.txt"], check=True)
+    (tmp_path / "untracked.txt").write_bytes(b"y" * 10)
+    carry = tmp_path / ".carry"
+    carry.mkdir()
+    (carry / "part1").write_bytes(b"z" * 1000)
+    assert gpu_carry.tree_bytes(tmp_path) == 1110
+    gpu_carry.ignore(tmp_path, carry)
+    gpu_carry.ignore(tmp_path, carry)
+    assert (tmp_path / ".git" / "info" / "exclude").read_text().splitlines().count("/.carry/") == 1
+    assert gpu_carry.tree_bytes(tmp_path) == 110
+    assert gpu_carry.folder_bytes(carry) == 1000
