@@ -72,7 +72,7 @@ def values(summary):
 def test_judgebench_always_a_on_the_shipped_gpt4o_split(monkeypatch, tmp_path):
     summary, out = evaluate(monkeypatch, tmp_path, always_a, "judgebench", GPT4O_SPLIT, "generative")
     # Always A: +1 and -1 on every pair (sum 0): no pair correct; right in the file's order on the 193 A>B pairs.
-    assert summary["num_prompts"] == 350 and summary["num_judgements"] == 700
+    assert summary["num_examples"] == 350 and summary["num_judgements"] == 700
     assert values(summary)["overall/accuracy"] == 0.0 and values(summary)["overall/both_correct"] == 0.0
     assert values(summary)["overall/first_order"] == pytest.approx(193 / 350)
     assert summary["scores"]["overall"] == 0.0 and summary["bad_input"]["skipped"] == 0
@@ -110,7 +110,7 @@ def test_judgebench_longer_and_oracle_with_ties_on_the_fixture(monkeypatch, tmp_
 def test_rmbench_pairwise_and_style_biased_ratings_on_the_fixture(monkeypatch, tmp_path, shared_bench):
     summary, _ = evaluate(monkeypatch, tmp_path, always_a, "rmbench", shared_bench, "generative")
     # Always A picks the chosen answer in one of each pair's two orders: every cell 0.5.
-    assert summary["num_prompts"] == 8 and summary["num_judgements"] == 8 * 9 * 2
+    assert summary["num_examples"] == 8 and summary["num_judgements"] == 8 * 9 * 2
     assert all(v == 0.5 for v in values(summary).values())
     assert summary["scores"]["missing_domains"] == ["math"]
 
@@ -175,7 +175,7 @@ def test_rewardbench2_ratings_mode(monkeypatch, tmp_path):
     expected = {"Factuality": 0.75, "Math": 0.25, "Precise IF": 0.0, "Safety": 1 / 3, "Focus": 1.0, "Ties": TIES}
     assert {k: v[k] for k in expected} == pytest.approx(expected)
     assert summary["scores"]["overall"] == pytest.approx(sum(expected.values()) / 6)
-    assert summary["scores"]["missing_subsets"] == [] and summary["num_prompts"] == 10
+    assert summary["scores"]["missing_subsets"] == [] and summary["num_examples"] == 10
     run = json.loads((out / "run.json").read_text())
     assert run["spec"]["rating_template"] == "rating-v2" and run["spec"]["ties_template"] == "rating-v2-ties"
 

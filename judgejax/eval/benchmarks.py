@@ -1,8 +1,9 @@
 """The judge benchmarks beyond RewardBench v1 (`rewardbench2`, `judgebench`, `rmbench`): how each
 is loaded, which judgements a mode makes, how the merged records are scored and reported.
-Their summary.json: benchmark, mode, scores (overall, values by name), intervals (95% bootstrap,
-prompts resampled, a prompt's judgements together), the rows skipped by reason, and for generative
-runs the parse errors, finish reasons and output length."""
+Their summary.json: benchmark, mode, num_examples (prompts), scores (overall, values by name),
+intervals (95% bootstrap, prompts resampled, a prompt's judgements together), the rows skipped by
+reason, and for generative runs the parse errors, finish reasons, judgements cut off or looping
+and the output length."""
 from __future__ import annotations
 
 import json
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from judgejax.eval import judgebench, rewardbench2, rmbench
+from judgejax.eval.repetition import loops
 
 PAIR_MODES = ("generative", "verdict-prob")
 
@@ -55,6 +57,8 @@ def _generation_stats(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     unparsed = sum(r.get("verdict") == "error" or ("rating" in r and r["rating"] is None) for r in records)
     return {"parse_errors": unparsed, "parse_error_rate": unparsed / len(records),
             "finish_reasons": dict(Counter(r["finish_reason"] for r in records)),
+            "cut_off": sum(r["finish_reason"] == "length" for r in records),  # ended by max_new_tokens
+            "loops": sum(loops(r["output"]) for r in records),  # repeating themselves (repetition.py)
             "mean_output_tokens": sum(r["n_tokens"] for r in records) / len(records)}
 
 
@@ -77,7 +81,7 @@ def write_report(out_dir: Path, summary: Mapping[str, Any], run: Mapping[str, An
              "```", "", f"- model: `{spec['model']}`",
              f"- data: `{spec['data']}` (sha256 {spec['data_sha256'][:16]}…); rows skipped: {bad['skipped']}"
              + (f" ({', '.join(f'{k}: {v}' for k, v in bad['by_reason'].items())})" if bad["skipped"] else ""),
-             f"- prompts: {summary['num_prompts']} ({summary['num_judgements']} judgements); subsets: "
+             f"- prompts: {summary['num_examples']} ({summary['num_judgements']} judgements); subsets: "
              f"{', '.join(spec['subsets']) if spec['subsets'] else 'all'}; per-subset limit: "
              f"{spec['limit_per_subset'] or 'none'}; seed {spec['seed']}",
              f"- parse errors: {100 * summary['parse_error_rate']:.1f}% of judgements", "",

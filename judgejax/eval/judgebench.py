@@ -134,7 +134,7 @@ def summarize(records_: Sequence[Mapping[str, Any]], mode: str, seed: int) -> di
     votes = pair_table(records_)
     score = scorer(votes)
     point = score()
-    return {"scores": {"overall": point["overall/accuracy"], "values": point}, "num_prompts": len(votes),
+    return {"scores": {"overall": point["overall/accuracy"], "values": point}, "num_examples": len(votes),
             "intervals": statistic_intervals(len(votes), score, seed=seed)}
 
 

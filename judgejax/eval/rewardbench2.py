@@ -184,7 +184,7 @@ def summarize(records_: Sequence[Mapping[str, Any]], mode: str, seed: int) -> di
     point = score()
     return {"scores": {"overall": point["overall"], "values": point,
                        "missing_subsets": [s for s in SUBSETS if s not in point]},
-            "num_prompts": len(results) + len(ties["ref"]) + len(ties["tied"]),
+            "num_examples": len(results) + len(ties["ref"]) + len(ties["tied"]),
             "intervals": statistic_intervals(clusters, score, seed=seed)}
 
 

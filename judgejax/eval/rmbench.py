@@ -202,7 +202,7 @@ def summarize(records_: Sequence[Mapping[str, Any]], mode: str, seed: int) -> di
             per_domain[d] = np.mean(rows, axis=0).tolist()
     return {"scores": {"overall": point["overall/average"], "values": point, "matrices": per_domain,
                        "missing_domains": [d for d in DOMAINS if d not in per_domain]},
-            "num_prompts": len(matrices),
+            "num_examples": len(matrices),
             "intervals": statistic_intervals(len(matrices), score, seed=seed)}
 
 
