@@ -8,6 +8,8 @@ import json
 import pathlib
 
 from judgejax.commands.common import add_mesh, chat_backend, model_path
+from judgejax.commands.sections import add_section_options, section_from_args
+from judgejax.judge.label import LabelConfig
 
 
 def register(sub) -> None:
@@ -32,22 +34,18 @@ def register(sub) -> None:
     p.add_argument("--judge", type=model_path, help="the trained judge: HF folder, judgejax checkpoint or training run")
     p.add_argument("--judge-url", help="OpenAI-compatible endpoint serving the judge, instead of --judge")
     p.add_argument("--judge-url-model", help="model name at --judge-url")
-    p.add_argument("--template", default="pair-v2", help="judge template (default pair-v2)")
-    p.add_argument("--temperature", type=float, default=0.8, help="the policy's sampling temperature (> 0)")
-    p.add_argument("--max-new-tokens", type=int, default=256, help="most tokens of a policy answer")
-    p.add_argument("--judge-max-new-tokens", type=int, default=512, help="most tokens of a judgement")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--limit", type=int, help="use the first N prompts")
-    p.add_argument("--batch-size", type=int, default=8, help="conversations per sampler batch (or requests in flight)")
+    add_section_options(p, LabelConfig)
+    p.add_argument("--limit", type=int, help="use the first N prompts (default: all)")
+    p.add_argument("--batch-size", type=int, default=8,
+                   help="conversations per sampler batch (or requests in flight) (default 8)")
     add_mesh(p)
     p.set_defaults(func=main)
 
 
 def main(args: argparse.Namespace) -> None:
-    from judgejax.judge.label import LabelConfig, label, read_prompts
+    from judgejax.judge.label import label, read_prompts
 
-    config = LabelConfig(template=args.template, temperature=args.temperature, answer_max_new_tokens=args.max_new_tokens,
-                         judge_max_new_tokens=args.judge_max_new_tokens, seed=args.seed)
+    config = section_from_args(LabelConfig, args)
     prompts = read_prompts(pathlib.Path(args.prompts), args.field, args.limit)
     policy = chat_backend(args.policy, args.policy_url, args.policy_url_model, args.mesh, args.batch_size,
                           ("--policy", "--policy-url"))

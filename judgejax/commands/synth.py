@@ -6,12 +6,9 @@ from __future__ import annotations
 import argparse
 import json
 import pathlib
-from typing import TYPE_CHECKING
-
 from judgejax.commands.common import add_mesh, chat_backend, model_path
-
-if TYPE_CHECKING:
-    from judgejax.judge.synth import SynthConfig
+from judgejax.commands.sections import add_section_options, section_from_args
+from judgejax.judge.synth import SynthConfig
 
 SHOWN = 10  # rows awaiting replies and problems of each reason printed (batch_summary.json has all)
 
@@ -34,7 +31,7 @@ def register(sub) -> None:
     teachers.add_argument("--model", type=model_path, help="teacher (stage sft) or SFT judge (stage dpo): HF folder, checkpoint or run; "
                                    "`labels` (stage sft) writes a fixed short analysis with the correct verdict "
                                    "and holds --dpo-share of the rows out for the DPO stage")
-    p.add_argument("--dpo-share", type=float, default=0.5, help="with --model labels: rows held out for DPO")
+    p.add_argument("--dpo-share", type=float, default=0.5, help="with --model labels: rows held out for DPO (default 0.5)")
     teachers.add_argument("--url", help="OpenAI-compatible endpoint (e.g. http://host:8000/v1) instead of --model; "
                                         "API key from $OPENAI_API_KEY if set; failed requests retried with backoff")
     teachers.add_argument("--batch-requests", metavar="FILE",
@@ -49,42 +46,35 @@ def register(sub) -> None:
                                "the others wait for a later output file. Bad lines are counted by reason in "
                                "--out/batch_summary.json")
     p.add_argument("--url-model", help="model name at --url, or in the requests of --batch-requests")
-    p.add_argument("--templates", help="comma-separated template names (default: all but pair-v2)")
-    p.add_argument("--samples", type=int, default=2, help="judgements per instruction and order (default 2)")
-    p.add_argument("--temperature", type=float, default=0.7)
-    p.add_argument("--max-new-tokens", type=int, default=512)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--limit", type=int, help="use the first N input rows")
+    add_section_options(p, SynthConfig)
+    p.add_argument("--limit", type=int, help="use the first N input rows (default: all)")
     p.add_argument("--decontaminate", nargs="+", metavar="[BENCHMARK=]PATH",
                    help="drop rows whose question overlaps these evaluation prompts: a RewardBench v1 parquet, or "
                         "rewardbench2=PATH, judgebench=PATH, rmbench=PATH (RM-Bench's prompts are RewardBench's: give "
                         "both) (default: no check)")
     p.add_argument("--batch-size", type=int, default=8,
-                   help="conversations per sampler batch (--model), or concurrent requests (--url)")
+                   help="conversations per sampler batch (--model), or concurrent requests (--url) (default 8)")
     add_mesh(p)
     p.set_defaults(func=main)
 
 
-def teacher(args: argparse.Namespace):
+def teacher(args: argparse.Namespace, config: SynthConfig):
     from judgejax.judge.synth import ChatTeacher, LabelTeacher
 
     if args.model == "labels" and not args.url:
-        return LabelTeacher(args.dpo_share, args.seed)
+        return LabelTeacher(args.dpo_share, config.seed)
     return ChatTeacher(chat_backend(args.model, args.url, args.url_model, args.mesh, args.batch_size))
 
 
 def main(args: argparse.Namespace) -> None:
-    from judgejax.judge.synth import SynthConfig, synthesize_dpo
+    from judgejax.judge.synth import synthesize_dpo
 
-    fields = dict(samples=args.samples, temperature=args.temperature, max_new_tokens=args.max_new_tokens, seed=args.seed)
-    if args.templates:
-        fields["templates"] = tuple(t.strip() for t in args.templates.split(","))
-    config = SynthConfig(**fields)
+    config = section_from_args(SynthConfig, args)
     out = pathlib.Path(args.out)
     if args.stage == "dpo":
         if args.batch_requests or args.batch_output:
             raise SystemExit("--batch-requests and --batch-output are for --stage sft")
-        summary = synthesize_dpo(out, teacher(args), config)
+        summary = synthesize_dpo(out, teacher(args, config), config)
     else:
         summary = sft(args, out, config)
     print(json.dumps(summary, indent=2, ensure_ascii=False))
@@ -115,4 +105,4 @@ def sft(args: argparse.Namespace, out: pathlib.Path, config: SynthConfig) -> dic
                          indent=2, ensure_ascii=False))
         print(f"(at most {SHOWN} rows and problems of each reason shown; all in {out / 'batch_summary.json'})")
         return summary
-    return synthesize(rows, out, teacher(args), config, checker)
+    return synthesize(rows, out, teacher(args, config), config, checker)

@@ -15,20 +15,23 @@ import pathlib
 from collections import Counter
 from itertools import islice
 
+from pydantic import Field
+
+from judgejax.config import section
 from judgejax.data.jsonl import append_jsonl, read_appended, read_jsonl, write_jsonl
 from judgejax.judge.synth import ORDERS, ChatTeacher, SynthConfig, instruction, sample_judgements
 from judgejax.judge.templates import DEFAULT_TEMPLATE, TEMPLATES
 from judgejax.sample.chat import ChatBackend
 
 
-@dataclasses.dataclass(frozen=True)
+@section
 class LabelConfig:
-    template: str = DEFAULT_TEMPLATE  # the judge's prompt and verdict format
-    temperature: float = 0.8  # the policy's sampling temperature (two answers must differ)
-    answer_max_new_tokens: int = 256
-    judge_max_new_tokens: int = 512
-    seed: int = 0
-    chunk: int = 64  # prompts per resumable unit of work
+    template: str = Field(DEFAULT_TEMPLATE, description="judge template: the judge's prompt and verdict format")
+    temperature: float = Field(0.8, description="the policy's sampling temperature (> 0: two answers must differ)")
+    max_new_tokens: int = Field(256, description="most tokens of a policy answer")
+    judge_max_new_tokens: int = Field(512, description="most tokens of a judgement")
+    seed: int = Field(0, description="seed of the policy's sampling and of the A/B order of each judgement")
+    chunk: int = Field(64, description="prompts per resumable unit of work")
 
     def __post_init__(self) -> None:
         if self.template not in TEMPLATES:
@@ -71,7 +74,7 @@ def sample_answers(prompts: list[dict], policy: ChatBackend, config: LabelConfig
     for start in range(0, len(todo), config.chunk):
         chunk = todo[start:start + config.chunk]
         samples = policy.complete([[{"role": "user", "content": p["question"]}] for p in chunk], n=2,
-                                  temperature=config.temperature, max_new_tokens=config.answer_max_new_tokens,
+                                  temperature=config.temperature, max_new_tokens=config.max_new_tokens,
                                   seed=config.seed + start, desc=f"policy {start + len(chunk)}/{len(todo)}")
         append_jsonl(path, [{"id": p["id"], "question": p["question"], "policy": policy.name,
                              "answers": [g.text for g in gens], "finish_reasons": [g.finish_reason for g in gens]}

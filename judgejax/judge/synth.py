@@ -22,6 +22,8 @@ from collections import Counter
 from itertools import islice
 from typing import Iterable, Protocol, Sequence
 
+from pydantic import Field
+
 from judgejax.config import section
 from judgejax.data.hashing import seeded_int, seeded_share
 from judgejax.data.jsonl import append_jsonl, read_appended, read_jsonl, write_jsonl
@@ -35,12 +37,13 @@ CJK = re.compile(r"[\u3400-\u9fff]")
 
 @section
 class SynthConfig:
-    templates: tuple[str, ...] = tuple(name for name in TEMPLATES if name != DEFAULT_TEMPLATE)  # drawn from per row
-    samples: int = 2  # k: teacher judgements per instruction and order (stage 4: n per candidate)
-    temperature: float = 0.7
-    max_new_tokens: int = 512
-    seed: int = 0
-    chunk: int = 64  # rows per resumable unit of work
+    templates: tuple[str, ...] = Field(tuple(name for name in TEMPLATES if name != DEFAULT_TEMPLATE),
+                                       description="judge templates, one drawn per row by its language and domain")
+    samples: int = Field(2, description="teacher judgements per instruction and order (stage dpo: per candidate)")
+    temperature: float = Field(0.7, description="the teacher's sampling temperature")
+    max_new_tokens: int = Field(512, description="most tokens of a judgement")
+    seed: int = Field(0, description="seed of the template and A/B order drawn per row and of the teacher's sampling")
+    chunk: int = Field(64, description="rows per resumable unit of work")
 
     def __post_init__(self) -> None:
         unknown = [t for t in self.templates if t not in TEMPLATES]
