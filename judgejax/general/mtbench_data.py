@@ -8,9 +8,10 @@ import dataclasses
 from pathlib import Path
 
 from judgejax.data.errors import DataError
+from judgejax.data.shipped import shipped
 from judgejax.general.records import field, question_records, read_objects
 
-SHIPPED = Path(__file__).resolve().parent.parent / "general_data" / "mt_bench"
+SHIPPED = shipped("general_data", "mt_bench")
 QUESTIONS = SHIPPED / "question.jsonl"
 REFERENCES = SHIPPED / "reference_answer" / "gpt-4.jsonl"
 JUDGE_PROMPTS = SHIPPED / "judge_prompts.jsonl"

@@ -26,8 +26,9 @@ from judgejax.config import section
 from judgejax.data.errors import DataError
 from judgejax.data.hashing import seeded_share
 from judgejax.data.readers import read_records
+from judgejax.data.shipped import shipped
 
-SHIPPED = Path(__file__).resolve().parent.parent / "teacher_data" / "arena-bench-v1" / "judgements.jsonl.gz"
+SHIPPED = shipped("teacher_data", "arena-bench-v1", "judgements.jsonl.gz")
 SOURCE = "arena-bench-v1"
 FIELDS = {"question_id": str, "question": str, "model": str, "answer": str, "judgment": str, "source_row": str}
 # Where a critique's own answer ends and its rewrite of the answer or its rating begins.

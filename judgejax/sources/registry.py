@@ -1,8 +1,7 @@
 """Every source adapter by name, and the folder of the copies shipped with judgejax."""
 from __future__ import annotations
 
-from pathlib import Path
-
+from judgejax.data.shipped import shipped
 from judgejax.sources import coconot, debugbench, gsm8k, hh_rlhf, llamafactory, prm800k
 from judgejax.sources.source import Source
 
@@ -12,4 +11,4 @@ SOURCES: dict[str, Source] = {
 }
 # Subsets of the sources whose licences allow redistribution, laid out like shared/data/preferences
 # (see its README.md; rebuilt by tools/vendor_preference_data.py).
-SHIPPED_DIR = Path(__file__).resolve().parent.parent / "pref_data"
+SHIPPED_DIR = shipped("pref_data")
