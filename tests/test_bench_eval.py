@@ -4,6 +4,7 @@ scores computed by hand on the fixtures, bad rows counted by reason, sharded run
 from __future__ import annotations
 
 import json
+import pathlib
 import re
 
 import pyarrow as pa
@@ -281,3 +282,44 @@ def test_synthesis_drops_rows_overlapping_the_benchmarks(tmp_path):
     dropped = [json.loads(line) for line in (tmp_path / "synth" / "decontamination.jsonl").read_text().splitlines()]
     assert sorted(d["id"] for d in dropped) == ["a", "c"]
     assert json.loads((tmp_path / "synth" / "summary.json").read_text())["dropped_decontamination"] == 2
+
+
+def test_the_judge_quality_pipeline_scores_every_judge_on_judgebench(monkeypatch, tmp_path):
+    from judgejax.pipeline import stages
+    from judgejax.pipeline.config import load_pipeline_config
+
+    configs = pathlib.Path(__file__).parents[1] / "configs"
+    config, _ = load_pipeline_config(configs / "judge-quality-cpu.yaml", [f"output_dir={tmp_path}"])
+    pipeline = stages.Pipeline(config, "judgejax pipeline ...")
+    assert pipeline.benchmarks()["judgebench"] == dict(benchmark="judgebench", data=str(GPT4O_SPLIT), modes=(),
+                                                       subsets=None, limit_per_subset=10, both_orders=False)
+    asked = []
+    monkeypatch.setattr(stages, "evaluate", lambda opts, mesh: asked.append(opts) or {})
+    runs = pipeline.evaluate("sft", "a-model")
+    assert {"judgebench-generative", "judgebench-verdict-prob"} <= set(runs)
+    for opts in (o for o in asked if o.benchmark == "judgebench"):
+        opts.check()
+        assert opts.limit_per_subset == 10 and opts.out == str(tmp_path / "eval" / "sft" / f"judgebench-{opts.mode}")
+    gpu, _ = load_pipeline_config(configs / "judge-quality-gpu.yaml")
+    assert gpu.eval.benchmarks["judgebench"].limit_per_subset == 0  # all 350 pairs
+
+
+def test_pipeline_comparison_reads_the_new_benchmarks_runs(monkeypatch, tmp_path, shared_bench):
+    from judgejax.pipeline.comparison import compare
+
+    data = shared_bench / "judgebench_claude_fixture.jsonl"
+    summaries = {}
+    for judge, write in (("base", always_a), ("sft", longer)):
+        jb, _ = evaluate(monkeypatch, tmp_path, write, "judgebench", data, "generative",
+                         name=f"eval/{judge}/judgebench-generative")
+        rm, _ = evaluate(monkeypatch, tmp_path, write, "rmbench", shared_bench, "generative",
+                         name=f"eval/{judge}/rmbench-generative")
+        summaries[f"eval_{judge}"] = {"judgebench-generative": jb, "rmbench-generative": rm}
+    got = compare(tmp_path, summaries, seed=0)
+    sft = got["judges"]["sft"]
+    assert sft["judgebench-generative"]["score"] == 0.5 and sft["rmbench-generative"]["score"] == values(
+        summaries["eval_sft"]["rmbench-generative"])["overall/average"]
+    # JudgeBench: the pairwise diagnostics over its pairs (the file's order = the seeded one); RM-Bench: none.
+    assert sft["judgebench-generative"]["intervals"]["overall"]["both_correct"]["value"] == 0.5
+    assert sft["rmbench-generative"]["intervals"] is None
+    assert set(got["differences"]["sft-base"]) == {"judgebench-generative"}

@@ -36,8 +36,9 @@ def judge_scores(summary: dict, records: list[dict], run: str, seed: int) -> dic
     records, clustered where the run's examples are)."""
     scores = summary.get("scores_both_orders") or summary.get("scores") or {}
     ci = summary.get("intervals")
-    if ci and records:
-        ci = run_intervals(records, _group_of(run), seed=seed, cluster_of=_cluster_of(run))
+    if ci and records:  # the pairwise diagnostics need one pair per example: not RewardBench 2's or RM-Bench's
+        paired = summary["benchmark"] not in ("rewardbench2", "rmbench")
+        ci = run_intervals(records, _group_of(run), seed=seed, cluster_of=_cluster_of(run)) if paired else None
     return {"score": scores.get("overall"), "sections": scores.get("sections"),
             "num_examples": summary.get("num_examples"), "num_judgements": summary.get("num_judgements"),
             "cut_off": summary.get("cut_off"), "loops": summary.get("loops"), "intervals": ci}

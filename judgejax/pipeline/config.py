@@ -9,6 +9,7 @@ import pathlib
 from typing import Any, Sequence
 
 from judgejax.config import ConfigFileError, build, read_yaml, section
+from judgejax.eval.benchmarks import BENCHMARKS
 from judgejax.eval.options import JudgeSettings
 from judgejax.judge.synth import SynthConfig
 from judgejax.train.config import RunConfig
@@ -41,6 +42,15 @@ class SynthSection(SynthConfig):
 
 
 @section
+class BenchmarkRun:
+    """One more benchmark every judge is scored on (`judgejax eval rewardbench2|judgebench|rmbench`)."""
+
+    data: str = ""  # its file or folder; "" = the copy judgejax ships (JudgeBench's GPT-4o split only)
+    modes: tuple[str, ...] = ()  # () = eval.modes
+    limit_per_subset: int = 0  # rows per subset, a seeded draw (0 = every row)
+
+
+@section
 class EvalSection(JudgeSettings):
     """How every judge is evaluated: the command line's settings (judgejax.eval.options.JudgeSettings,
     with its defaults) on RewardBench, in each of `modes`; `seed` also seeds the comparison's bootstrap."""
@@ -48,11 +58,20 @@ class EvalSection(JudgeSettings):
     data: str = dataclasses.field(kw_only=True)  # RewardBench v1 parquet (rewardbench_filtered)
     modes: tuple[str, ...] = ("generative",)  # generative and/or verdict-prob, each run for every judge
     heldout_limit: int = 0  # gpt4-arena: in-domain held-out pairs judged (0: all)
+    benchmarks: dict[str, BenchmarkRun] = dataclasses.field(default_factory=dict)  # rewardbench2, judgebench, rmbench
 
     def __post_init__(self) -> None:
         bad = [m for m in self.modes if m not in ("generative", "verdict-prob")]
         if bad or not self.modes:
             raise ValueError(f"eval.modes: {list(self.modes)}; choose from generative, verdict-prob")
+        for name, run in self.benchmarks.items():
+            if name not in BENCHMARKS:
+                raise ValueError(f"eval.benchmarks.{name}: choose from {', '.join(BENCHMARKS)}")
+            if not run.data and BENCHMARKS[name].shipped is None:
+                raise ValueError(f"eval.benchmarks.{name}.data: judgejax does not ship {name}; give its file or folder")
+            unknown = [m for m in run.modes or self.modes if m not in BENCHMARKS[name].modes]
+            if unknown:
+                raise ValueError(f"eval.benchmarks.{name}.modes: {unknown} not among {name}'s {BENCHMARKS[name].modes}")
 
 
 @section

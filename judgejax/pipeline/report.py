@@ -111,7 +111,10 @@ def _eval_sections(config, comparison: dict) -> list[str]:
              f"score over {orders} (no verdict counts 0.5), shown without an interval; the intervals are of the "
              "accuracies pooled over the sample's examples. In-domain held-out (`heldout-*`, GPT-4 teacher only): pairs of "
              f"answers to prompts never seen in training, resampled by prompt; score = accuracy. Template `{e.template_name}`; generative runs "
-             f"greedy, up to {e.new_token_limit} new tokens. Brackets: 95% bootstrap intervals over examples (both "
+             f"greedy, up to {e.new_token_limit} new tokens. JudgeBench, RM-Bench, RewardBench 2 (`judgebench-*`, "
+             "`rmbench-*`, `rewardbench2-*`, where `eval.benchmarks` names them): score = the benchmark's official "
+             "score (its intervals in the run's `summary.json`); the diagnostics for JudgeBench only. "
+             "Brackets: 95% bootstrap intervals over examples (both "
              "orders of an example resampled together, seeded). Per-example records, `summary.json` and charts are "
              "in `eval/<judge>/<run>/`.", ""]
     for run in runs:

@@ -15,6 +15,7 @@ from typing import Callable
 import jax
 
 from judgejax.data.jsonl import read_appended, write_jsonl
+from judgejax.eval.benchmarks import BENCHMARKS, decontamination_references
 from judgejax.eval.options import EvalOptions
 from judgejax.eval.run import evaluate, finish
 from judgejax.general.judges import Judge
@@ -111,7 +112,9 @@ class Pipeline:
         """Train and in-domain held-out pairs from GPT-4's critiques, decontaminated against the
         RewardBench prompts of `eval.data` and the MT-Bench questions."""
         by_question, skipped = read_judgements()
-        checker = Decontaminator(rewardbench_references(self.config.eval.data) + mtbench_references())
+        named = [f"{name}={run['data']}" for name, run in self.benchmarks().items() if name in BENCHMARKS]
+        checker = Decontaminator(rewardbench_references(self.config.eval.data) + mtbench_references()
+                                 + decontamination_references(named))
         split = build_pairs(by_question, self.config.arena, lambda question: checker.check(question) is not None)
         languages = {TEMPLATES[name].language for name in self.config.synth.templates or TEMPLATES}
 
@@ -157,9 +160,12 @@ class Pipeline:
 
     def benchmarks(self) -> dict[str, dict]:
         """Each benchmark a judge is scored on: RewardBench (with the eval section's subsets and
-        limit) and, with the arena teacher, every in-domain held-out pair."""
+        limit), with the arena teacher every in-domain held-out pair, and `eval.benchmarks`."""
         e = self.config.eval
         out = {"rewardbench": dict(benchmark="rewardbench", data=e.data)}
+        for name, run in e.benchmarks.items():
+            out[name] = dict(benchmark=name, data=run.data or str(BENCHMARKS[name].shipped), modes=run.modes,
+                             subsets=None, limit_per_subset=run.limit_per_subset or None, both_orders=False)
         if self.config.synth.teacher == ARENA_TEACHER:
             out["heldout"] = dict(benchmark="pairwise", data=str(self.path("data", "heldout.jsonl")),
                                   columns={"prompt": "question", "a": "chosen", "b": "rejected", "id": "id"},
@@ -170,7 +176,7 @@ class Pipeline:
         """Every benchmark in every mode; {"<benchmark>-<mode>": summary}."""
         e, results = self.config.eval, {}
         for bench, data in self.benchmarks().items():
-            for mode in e.modes:
+            for mode in data.pop("modes", ()) or e.modes:
                 run = f"{bench}-{mode}"
                 opts = EvalOptions.judging(e, mode=mode, model=model, out=str(self.path("eval", name, run)),
                                            mesh=self.config.mesh, **data)
