@@ -29,7 +29,7 @@ def tiny(tmp_path_factory):
 
 
 class FakeCompiled:
-    """A compiled step whose plan grows by 1 GB per row over a 2 GB base."""
+    """A compiled step whose plan is 2 GB of state and temporaries of 1 GB plus 1 GB per row."""
 
     def __init__(self, rows: int):
         self.rows = rows
@@ -37,7 +37,7 @@ class FakeCompiled:
     def memory_analysis(self):
         return dataclasses.make_dataclass("M", ["argument_size_in_bytes", "output_size_in_bytes",
                                                 "alias_size_in_bytes", "temp_size_in_bytes"])(
-            int(2 * GB), int(2 * GB), int(2 * GB), int(self.rows * GB))
+            int(2 * GB), int(2 * GB), int(2 * GB), int((1 + self.rows) * GB))
 
 
 def test_accum_options_divide_rows_over_devices():
@@ -55,17 +55,22 @@ def test_choose_accum_takes_the_largest_micro_batch_that_fits(monkeypatch):
         return FakeCompiled(16 // accum)
 
     logged: list[str] = []
-    # 16 rows: 16 micro-batch rows plan 18 GB, 8: 10, 4: 6, 2: 4, 1: 3; a budget of 7 GB fits 4 rows
-    assert choose_accum(compile_for, 16, [1, 2, 4, 8, 16], int(7 * GB), "test", "step", logged.append) == 4
-    assert compiled == [1, 16, 4]  # the first, the smallest, then the one the line predicts
-    assert "4 micro-batch(es) of 4 row(s)" in logged[0] and "6 GB of the 7 GB budget" in logged[0]
+    choose = lambda budget: choose_accum(compile_for, 16, [1, 2, 4, 8, 16], int(budget * GB), "test", "step",  # noqa: E731
+                                         logged.append)
+    # micro-batches of 16 rows plan 19 GB, 8: 11, 4: 7, 2: 5, 1: 4
+    assert choose(20) == 1 and compiled == [1]
     compiled.clear()
-    assert choose_accum(compile_for, 16, [1, 2, 4, 8, 16], int(20 * GB), "test", "step", logged.append) == 1
-    assert compiled == [1]
-    with pytest.raises(MemoryBudgetError, match=r"step: one micro-batch of 1 row\(s\) needs 3 GB .* budget of 2.5 GB "
+    assert choose(7) == 4
+    assert compiled == [1, 4]  # 8 rows: 2 + 17 / 2 GB predicted, not compiled; 4 rows: 6.25 predicted, 7 planned
+    assert "4 micro-batch(es) of 4 row(s)" in logged[-1] and "7 GB of the 7 GB budget" in logged[-1]
+    compiled.clear()
+    assert choose(6.5) == 8 and compiled == [1, 4, 8]  # 4 rows predicted to fit but do not: 2 rows do
+    compiled.clear()
+    with pytest.raises(MemoryBudgetError, match=r"step: one micro-batch of 1 row\(s\) needs 4 GB .* budget of 3.5 GB "
                                                 r"\(test\); lower data.max_length, set model.remat=full, or raise "
                                                 r"train.memory_budget"):
-        choose_accum(compile_for, 16, [1, 2, 4, 8, 16], int(2.5 * GB), "test", "step", logged.append)
+        choose(3.5)
+    assert compiled == [1, 16]
 
 
 def _tried(text: str) -> dict[int, float]:

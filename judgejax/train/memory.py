@@ -41,12 +41,14 @@ def budget_bytes(memory_budget_gb: float) -> tuple[int, str]:
     return int(AVAILABLE_SHARE * available), f"{AVAILABLE_SHARE:.0%} of the {available / GB:.1f} GB available"
 
 
-def planned_bytes(compiled: jax.stages.Compiled) -> int:
-    """The bytes XLA plans for one call of `compiled` on this host: arguments, outputs that do
-    not reuse a donated argument, temporaries; per device times this process's devices."""
+def planned_bytes(compiled: jax.stages.Compiled) -> tuple[int, int]:
+    """The bytes XLA plans for one call of `compiled` on this host (arguments, outputs that do not
+    reuse a donated argument, temporaries; per device times this process's devices), and of them
+    the temporaries."""
     m = compiled.memory_analysis()
-    per_device = m.argument_size_in_bytes + m.output_size_in_bytes - m.alias_size_in_bytes + m.temp_size_in_bytes
-    return per_device * jax.local_device_count()
+    devices = jax.local_device_count()
+    total = m.argument_size_in_bytes + m.output_size_in_bytes - m.alias_size_in_bytes + m.temp_size_in_bytes
+    return total * devices, m.temp_size_in_bytes * devices
 
 
 def accum_options(rows: int, min_accum: int, ways: int) -> list[int]:
@@ -58,20 +60,17 @@ def accum_options(rows: int, min_accum: int, ways: int) -> list[int]:
 def choose_accum(compile_for: Callable[[int], jax.stages.Compiled], rows: int, options: list[int],
                  budget: int, source: str, what: str, log: Callable[[str], None]) -> int:
     """The first of `options` (micro-batch counts of `rows` rows) whose compiled step fits
-    `budget`. After the first misses, the smallest micro-batch is compiled and the next one tried
-    is the largest that a straight line through the two plans predicts to fit (activations grow
-    with the rows), so a choice costs at most a few compiles. Logs the choice; MemoryBudgetError
-    when the smallest does not fit."""
-    planned = {options[0]: planned_bytes(compile_for(options[0]))}
-    if planned[options[0]] > budget and len(options) > 1:
-        last = options[-1]
-        planned[last] = planned_bytes(compile_for(last))
-        per_row = (planned[options[0]] - planned[last]) / (rows // options[0] - rows // last)
-        for accum in options[1:-1]:
-            if accum not in planned and planned[last] + per_row * (rows // accum - rows // last) <= budget:
-                planned[accum] = planned_bytes(compile_for(accum))
-                if planned[accum] <= budget:
-                    break
+    `budget`. When the first misses, an option is compiled only if the first's temporaries
+    scaled to its rows would fit (they shrink no faster than the rows: the estimate never skips
+    one that fits), and the last always, so a choice costs few compiles. Logs the choice;
+    MemoryBudgetError when the smallest micro-batch does not fit."""
+    first, temp = planned_bytes(compile_for(options[0]))
+    planned = {options[0]: first}
+    for accum in options[1:]:
+        if planned[max(planned)] <= budget:  # the latest compiled fits
+            break
+        if accum == options[-1] or first - temp + temp * options[0] / accum <= budget:
+            planned[accum] = planned_bytes(compile_for(accum))[0]
     fitting = [a for a in options if a in planned and planned[a] <= budget]
     tried = ", ".join(f"{rows // a} rows: {_gb(b)}" for a, b in sorted(planned.items()))
     if not fitting:
