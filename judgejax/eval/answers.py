@@ -9,68 +9,56 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
+from judgejax.eval.examples import SubsetKeyed
 from judgejax.judge.templates import RANKING_LETTERS
 
 
 @dataclass(frozen=True)
-class RatingItem:
-    row: int  # the judgement's number in the run
+class Judgement(SubsetKeyed):
+    """What every such judgement has: its number in the run, its benchmark row's subset, id and
+    prompt; it is its own example (one order, the seeded one)."""
+
+    row: int
     subset: str
-    id: int | str  # the benchmark row's id
+    id: int | str
     prompt: str
+    swapped = False
+
+    @property
+    def example(self) -> "Judgement":
+        return self
+
+    @property
+    def key(self) -> tuple[int, bool]:
+        return (self.row, False)
+
+    def _fields(self) -> dict[str, Any]:
+        return {"subset": self.subset, "id": self.id, "row": self.row, "swapped": False, "seeded": True}
+
+
+@dataclass(frozen=True)
+class RatingItem(Judgement):
     answer: str
     meta: tuple[tuple[str, Any], ...]  # which answer of its row this is (and whether it is a correct one)
     ties: bool = False  # rated with the Ties prompt (RewardBench 2)
-    swapped = False
 
     @property
     def kind(self) -> str:
         return "ties" if self.ties else "rating"
 
-    @property
-    def example(self) -> "RatingItem":
-        return self
-
-    @property
-    def key(self) -> tuple[int, bool]:
-        return (self.row, False)
-
-    @property
-    def swap_key(self) -> str:
-        return f"{self.subset}:{self.id}:{dict(self.meta)}"
-
     def record_fields(self) -> dict[str, Any]:
-        return {"subset": self.subset, "id": self.id, "row": self.row, "swapped": False, "seeded": True,
-                **dict(self.meta)}
+        return self._fields() | dict(self.meta)
 
 
 @dataclass(frozen=True)
-class RankingItem:
-    row: int
-    subset: str
-    id: int | str
-    prompt: str
+class RankingItem(Judgement):
     answers: tuple[str, ...]  # as shown, A to D
     slot: int  # where the correct answer is shown
     meta: tuple[tuple[str, Any], ...]
     kind = "ranking"
-    swapped = False
-
-    @property
-    def example(self) -> "RankingItem":
-        return self
-
-    @property
-    def key(self) -> tuple[int, bool]:
-        return (self.row, False)
-
-    @property
-    def swap_key(self) -> str:
-        return f"{self.subset}:{self.id}"
 
     def record_fields(self) -> dict[str, Any]:
-        return {"subset": self.subset, "id": self.id, "row": self.row, "swapped": False, "seeded": True,
-                "chosen_position": RANKING_LETTERS[self.slot], **dict(self.meta)}
+        return self._fields() | {"chosen_position": RANKING_LETTERS[self.slot], **dict(self.meta)}
 
 
 def seeded_slot(seed: int, key: str, slots: int = len(RANKING_LETTERS)) -> int:

@@ -26,6 +26,11 @@ class BadInput:
         if len(self.examples[error.reason]) < SHOWN:
             self.examples[error.reason].append(str(error))
 
+    def merge(self, other: "BadInput") -> None:
+        self.counts.update(other.counts)
+        for reason, shown in other.examples.items():
+            self.examples[reason] = (self.examples[reason] + shown)[:SHOWN]
+
     def as_dict(self) -> dict[str, Any]:
         return {"skipped": sum(self.counts.values()), "by_reason": dict(sorted(self.counts.items())),
                 "examples": {k: v for k, v in sorted(self.examples.items())}}

@@ -40,15 +40,12 @@ PAIRWISE_REQUIRED = ("prompt", "a", "b")
 DEFAULT_SUBSET = "all"
 
 
-@dataclass(frozen=True)
-class PairExample:
-    row: int  # 0-based index of the record in the source file: the unique key
+class SubsetKeyed:
+    """A benchmark row keyed "{subset}:{id}" (`swap_key`: unique in its file, it seeds the row's A/B
+    order), which the seeded per-subset draw also ranks by (`draw_key`)."""
+
     subset: str
     id: int | str
-    prompt: str
-    chosen: str
-    rejected: str
-    meta: tuple[tuple[str, Any], ...] = ()  # extra record fields (which answers of a benchmark row these are)
 
     @property
     def swap_key(self) -> str:
@@ -56,8 +53,18 @@ class PairExample:
 
     @property
     def draw_key(self) -> str:
-        """What the seeded per-subset draw ranks the example by."""
         return self.swap_key
+
+
+@dataclass(frozen=True)
+class PairExample(SubsetKeyed):
+    row: int  # 0-based index of the record in the source file: the unique key
+    subset: str
+    id: int | str
+    prompt: str
+    chosen: str
+    rejected: str
+    meta: tuple[tuple[str, Any], ...] = ()  # extra record fields (which answers of a benchmark row these are)
 
 
 @dataclass(frozen=True)
@@ -102,7 +109,7 @@ def _identifier(value: Any, ref: RowRef, column: str) -> int | str:
     raise DataError(ref, column, "wrong_type", f"expected an int or a non-empty string, got {value!r:.80}")
 
 
-def _check_unique(examples: Sequence[PairExample], path: Path) -> None:
+def check_unique(examples: Sequence[SubsetKeyed], path: str | Path) -> None:
     seen: dict[str, int] = {}
     for example in examples:
         if example.swap_key in seen:
@@ -142,7 +149,7 @@ def load_rewardbench(path: str | Path) -> list[PairExample]:
         ))
     if not examples:
         raise ValueError(f"{path}: no rows")
-    _check_unique(examples, path)
+    check_unique(examples, path)
     counts = Counter(e.subset for e in examples)
     if set(counts) == set(REWARDBENCH_ROWS) and counts != REWARDBENCH_ROWS:
         wrong = {s: (counts[s], n) for s, n in REWARDBENCH_ROWS.items() if counts[s] != n}
@@ -207,7 +214,7 @@ def load_pairwise(path: str | Path, columns: Mapping[str, str]) -> list[PairExam
         ))
     if not examples:
         raise ValueError(f"{path}: no rows")
-    _check_unique(examples, path)
+    check_unique(examples, path)
     return examples
 
 

@@ -21,7 +21,7 @@ import numpy as np
 from judgejax.data.errors import DataError, RowRef
 from judgejax.eval.bad_input import BadInput, read_usable, records, text
 from judgejax.eval.bootstrap import format_interval, statistic_intervals
-from judgejax.eval.examples import Item, PairExample
+from judgejax.eval.examples import Item, PairExample, SubsetKeyed, check_unique
 
 GPT4O_SPLIT = Path(__file__).resolve().parents[1] / "bench_data" / "judgebench" / "gpt-4o-2024-05-13.jsonl.gz"
 LABELS = ("A>B", "B>A")
@@ -31,7 +31,7 @@ CATEGORIES = {"mmlu-pro": "knowledge", "livebench-reasoning": "reasoning", "live
 
 
 @dataclass(frozen=True)
-class JudgeBenchRow:
+class JudgeBenchRow(SubsetKeyed):
     row: int
     subset: str  # the category
     id: str  # pair_id
@@ -40,14 +40,6 @@ class JudgeBenchRow:
     response_a: str
     response_b: str
     label: str
-
-    @property
-    def swap_key(self) -> str:
-        return f"{self.subset}:{self.id}"
-
-    @property
-    def draw_key(self) -> str:
-        return self.swap_key
 
 
 def category(source: str) -> str | None:
@@ -69,11 +61,7 @@ def _parse(index: int, ref: RowRef, record: Mapping[str, Any]) -> JudgeBenchRow:
 def load(path: str | Path) -> tuple[list[JudgeBenchRow], BadInput]:
     """The usable pairs of a JudgeBench JSONL file (or `datasets` folder), and the rows skipped."""
     rows, bad = read_usable(records([Path(path)]), _parse, str(path))
-    seen: dict[str, int] = {}
-    for r in rows:
-        if r.id in seen:
-            raise ValueError(f"{path}: rows {seen[r.id]} and {r.row} share pair_id {r.id!r}")
-        seen[r.id] = r.row
+    check_unique(rows, path)
     return rows, bad
 
 

@@ -25,7 +25,7 @@ from judgejax.data.errors import DataError, RowRef
 from judgejax.eval.answers import RankingItem, RatingItem, seeded_slot, shown_order
 from judgejax.eval.bad_input import BadInput, field, read_usable, records, text, texts
 from judgejax.eval.bootstrap import format_interval, statistic_intervals
-from judgejax.eval.examples import Item, PairExample
+from judgejax.eval.examples import Item, PairExample, SubsetKeyed, check_unique
 from judgejax.eval.rb2_scoring import (RATING_ERROR, SUBSETS, TIES, TIES_WEIGHTS, overall, pairwise_result,
                                        prompt_stats, ratings_result, ties_key, ties_score)
 from judgejax.judge.templates import RANKING_LETTERS, swap_for
@@ -35,17 +35,13 @@ REJECTED_SHOWN = len(RANKING_LETTERS) - 1
 
 
 @dataclass(frozen=True)
-class RB2Row:
+class RB2Row(SubsetKeyed):
     row: int
     subset: str
     id: int | str
     prompt: str
     chosen: tuple[str, ...]
     rejected: tuple[str, ...]
-
-    @property
-    def swap_key(self) -> str:
-        return f"{self.subset}:{self.id}"
 
     @property
     def draw_key(self) -> str:
@@ -85,11 +81,7 @@ def _parse(index: int, ref: RowRef, record: Mapping[str, Any]) -> RB2Row:
 def load(path: str | Path) -> tuple[list[RB2Row], BadInput]:
     """The usable prompts of a RewardBench 2 file (parquet, jsonl, json or a `datasets` folder)."""
     rows, bad = read_usable(records([Path(path)]), _parse, str(path))
-    seen: dict[str, int] = {}
-    for r in rows:
-        if r.swap_key in seen:
-            raise ValueError(f"{path}: rows {seen[r.swap_key]} and {r.row} share subset:id {r.swap_key!r}")
-        seen[r.swap_key] = r.row
+    check_unique(rows, path)
     return rows, bad
 
 

@@ -28,7 +28,7 @@ from judgejax.data.errors import DataError, RowRef
 from judgejax.eval.answers import RatingItem
 from judgejax.eval.bad_input import BadInput, field, read_usable, records, text, texts
 from judgejax.eval.bootstrap import format_interval, statistic_intervals
-from judgejax.eval.examples import Item, PairExample
+from judgejax.eval.examples import Item, PairExample, SubsetKeyed, check_unique
 from judgejax.eval.rb2_scoring import RATING_ERROR
 from judgejax.judge.templates import swap_for
 
@@ -44,21 +44,13 @@ def domain_of(subset: str) -> str:
 
 
 @dataclass(frozen=True)
-class RMBenchRow:
+class RMBenchRow(SubsetKeyed):
     row: int
     subset: str
     id: int | str
     prompt: str
     chosen: tuple[str, str, str]
     rejected: tuple[str, str, str]
-
-    @property
-    def swap_key(self) -> str:
-        return f"{self.subset}:{self.id}"
-
-    @property
-    def draw_key(self) -> str:
-        return self.swap_key
 
 
 def _files(path: Path) -> list[tuple[Path, str | None]]:
@@ -100,14 +92,8 @@ def load(path: str | Path) -> tuple[list[RMBenchRow], BadInput]:
         parse = _parser(subset)
         part, skipped = read_usable(records([file]), lambda i, ref, rec: parse(len(rows) + i, ref, rec), str(file))
         rows += part
-        bad.counts.update(skipped.counts)
-        for reason, shown in skipped.examples.items():
-            bad.examples[reason] += shown
-    seen: dict[str, int] = {}
-    for r in rows:
-        if r.swap_key in seen:
-            raise ValueError(f"{path}: prompts {seen[r.swap_key]} and {r.row} share subset:id {r.swap_key!r}")
-        seen[r.swap_key] = r.row
+        bad.merge(skipped)
+    check_unique(rows, path)
     return rows, bad
 
 
