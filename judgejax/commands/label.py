@@ -1,5 +1,9 @@
-"""`judgejax label`: the downstream loop. A policy answers each prompt twice, the trained judge
-compares the answers in both A/B orders, and consistent picks become DPO pairs for the policy."""
+"""`judgejax label`: the downstream loop. The policy (--policy) samples two answers to every
+prompt; the judge (--judge) compares them greedily in both A/B orders with --template; a prompt
+whose judge picks the same answer in both orders becomes a pair in OUT/pairs.jsonl
+(prompt/chosen/rejected), which `judgejax dpo` reads as data.path. Identical answers, parse errors
+and inconsistent picks are counted in OUT/summary.json and dropped. Resumable: rerun the same
+command after a crash."""
 
 from __future__ import annotations
 
@@ -13,14 +17,8 @@ from judgejax.judge.label import LabelConfig
 
 
 def register(sub) -> None:
-    p = sub.add_parser(
-        "label", help="make preference pairs for a policy with a trained judge (both orders, consistent picks)",
-        description="The policy (--policy) samples two answers to every prompt; the judge (--judge) compares "
-                    "them greedily in both A/B orders with --template; a prompt whose judge picks the same answer "
-                    "in both orders becomes a pair in OUT/pairs.jsonl (prompt/chosen/rejected), which "
-                    "`judgejax dpo` reads as data.path. Identical answers, parse errors and inconsistent picks "
-                    "are counted in OUT/summary.json and dropped. Resumable: rerun the same command after a crash.",
-        epilog="example: judgejax label --prompts judgejax/demo_data/pref_en.jsonl --field prompt "
+    help_line = "make preference pairs for a policy with a trained judge (both orders, consistent picks)"
+    p = sub.add_parser("label", help=help_line, description=__doc__, epilog="example: judgejax label --prompts judgejax/demo_data/pref_en.jsonl --field prompt "
                "--policy SmolLM2-135M-Instruct --judge runs/demo/judge-hf --out runs/label")
     p.add_argument("--prompts", required=True,
                    help="JSONL of prompts: --field holds the user message, `id` (optional) names the row")

@@ -1,5 +1,12 @@
-"""`judgejax synth`: judge-data synthesis from preference rows (stages 1-3), or DPO pairs from
-the SFT judge's own samples (`--stage dpo`)."""
+"""`judgejax synth`: judge-data synthesis. Stage sft (default): preference rows (JSONL from
+`judgejax data prepare`: id, source, source_row, domain, question, chosen, rejected) become judge
+instructions with a template and A/B order drawn per row; the teacher judges each in both orders;
+rows it gets right in both orders become SFT data, the others DPO candidates. Stage dpo: the SFT
+judge (--model) samples judgements of the candidates; right vs wrong verdicts become DPO pairs.
+Resumable. A teacher behind the OpenAI Batch API, paid once and replayable: --batch-requests
+writes the teacher requests as a Batch API input file; --batch-output runs stages 1-3 with its
+output file (give both the same --input, --limit, --samples, --temperature, --seed and
+--templates)."""
 
 from __future__ import annotations
 
@@ -14,16 +21,8 @@ SHOWN = 10  # rows awaiting replies and problems of each reason printed (batch_s
 
 
 def register(sub) -> None:
-    p = sub.add_parser(
-        "synth", help="synthesize judge SFT data and DPO candidates (or, with --stage dpo, DPO pairs)",
-        description="Stage sft (default): preference rows (JSONL from `judgejax data prepare`: id, source, "
-                    "source_row, domain, question, chosen, rejected) become judge instructions with a template and "
-                    "A/B order drawn per row; the teacher judges each in both orders; rows it gets right in both "
-                    "orders become SFT data, the others DPO candidates. Stage dpo: the SFT judge (--model) samples "
-                    "judgements of the candidates; right vs wrong verdicts become DPO pairs. Resumable. "
-                    "A teacher behind the OpenAI Batch API, paid once and replayable: --batch-requests writes the "
-                    "teacher requests as a Batch API input file; --batch-output runs stages 1-3 with its output file "
-                    "(give both the same --input, --limit, --samples, --temperature, --seed and --templates).")
+    help_line = "synthesize judge SFT data and DPO candidates (or, with --stage dpo, DPO pairs)"
+    p = sub.add_parser("synth", help=help_line, description=__doc__)
     p.add_argument("--stage", choices=("sft", "dpo"), default="sft")
     p.add_argument("--input", help="preference rows (stage sft)")
     p.add_argument("--out", required=True, help="output folder (stage dpo reads its dpo_candidates.jsonl)")

@@ -75,12 +75,17 @@ def parse_sft_row(record: Any, ref: RowRef, columns: Columns) -> SFTRow:
     return SFTRow(ref, messages)
 
 
-def _prompt(value: Any, ref: RowRef, field: str) -> list[Message]:
+def _turns(value: Any, ref: RowRef, field: str, role: str, what: str) -> list[Message]:
+    """Messages of a column: a plain string is one turn of `role` (`what` names it in errors)."""
     if isinstance(value, str):
         if not value.strip():
-            raise DataError(ref, field, "empty_content", "empty prompt")
-        return [{"role": "user", "content": value}]
-    messages = _messages(value, ref, field)
+            raise DataError(ref, field, "empty_content", f"empty {what}")
+        return [{"role": role, "content": value}]
+    return _messages(value, ref, field)
+
+
+def _prompt(value: Any, ref: RowRef, field: str) -> list[Message]:
+    messages = _turns(value, ref, field, "user", "prompt")
     if messages[-1]["role"] != "user":
         last = f"{field}[{len(messages) - 1}].role"
         raise DataError(ref, last, "misplaced_role", "the prompt must end with a user turn")
@@ -88,11 +93,7 @@ def _prompt(value: Any, ref: RowRef, field: str) -> list[Message]:
 
 
 def _completion(value: Any, ref: RowRef, field: str) -> list[Message]:
-    if isinstance(value, str):
-        if not value.strip():
-            raise DataError(ref, field, "empty_content", "empty completion")
-        return [{"role": "assistant", "content": value}]
-    messages = _messages(value, ref, field)
+    messages = _turns(value, ref, field, "assistant", "completion")
     for i, message in enumerate(messages):
         if message["role"] != "assistant":
             raise DataError(ref, f"{field}[{i}].role", "misplaced_role", "a completion holds assistant turns only")
