@@ -323,3 +323,15 @@ def test_pipeline_comparison_reads_the_new_benchmarks_runs(monkeypatch, tmp_path
     assert sft["judgebench-generative"]["intervals"]["overall"]["both_correct"]["value"] == 0.5
     assert sft["rmbench-generative"]["intervals"] is None
     assert set(got["differences"]["sft-base"]) == {"judgebench-generative"}
+
+
+def test_a_cut_run_resumes_from_its_shard_file(monkeypatch, tmp_path):
+    data = write_rb2(tmp_path / "rb2.parquet", rb2_rows())
+    whole, out = evaluate(monkeypatch, tmp_path, rate, "rewardbench2", data, "ratings", name="cut")
+    shard = out / "shard-0-of-1.jsonl"
+    lines = shard.read_text().splitlines()
+    shard.write_text("\n".join(lines[:-5]) + "\n" + lines[-5][:20])  # five judgements lost, one line cut mid-write
+    judged = []
+    again, _ = evaluate(monkeypatch, tmp_path, lambda item: judged.append(item.row) or rate(item), "rewardbench2", data,
+                        "ratings", name="cut")
+    assert len(judged) == 5 and again == whole

@@ -98,9 +98,9 @@ def hub_data(data: str, out: str, default_split: str) -> str:
     """`data` itself when it is a path; a Hugging Face dataset id ("owner/name[:split]") is
     downloaded once into `out`/hub-data (a `datasets` folder) and that folder returned. Only this
     names the hub: nothing else reaches the network."""
-    if Path(data).exists() or data.count("/") != 1 or data.startswith((".", "/")):
-        return data
     dataset_id, _, split = data.partition(":")
+    if Path(data).exists() or dataset_id.count("/") != 1 or data.startswith((".", "/")) or Path(dataset_id).suffix:
+        return data  # a path (a missing one is reported by the reader)
     split = split or default_split
     folder = Path(out) / "hub-data" / f"{dataset_id.replace('/', '+')}+{split}"
     if not folder.is_dir():
