@@ -5,10 +5,10 @@ Like a pairwise `Item`, each is keyed by (row, False) for the shard files, where
 judgements of a run (the benchmark row it comes from is in its record as `source_row`)."""
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from typing import Any
 
+from judgejax.data.hashing import seeded_int
 from judgejax.eval.examples import SubsetKeyed
 from judgejax.judge.templates import RANKING_LETTERS
 
@@ -62,10 +62,9 @@ class RankingItem(Judgement):
 
 
 def seeded_slot(seed: int, key: str, slots: int = len(RANKING_LETTERS)) -> int:
-    """The slot the correct answer is shown in: a uniform draw from SHA-256 of (seed, key), the same
-    on every machine (the official script draws it unseeded with numpy)."""
-    digest = hashlib.sha256(f"{seed}\x1fslot\x1f{key}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") % slots
+    """The slot the correct answer is shown in: a seeded draw from (seed, key), the same on every
+    machine (the official script draws it unseeded with numpy)."""
+    return seeded_int(seed, "slot", key) % slots
 
 
 def shown_order(correct: str, rejected: tuple[str, str, str], slot: int) -> tuple[str, ...]:

@@ -7,7 +7,6 @@ the order does not change when a file is filtered or its rows are reordered.
 """
 from __future__ import annotations
 
-import hashlib
 import numbers
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -16,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from judgejax.data.errors import DataError, RowRef
+from judgejax.data.hashing import seeded_digest
 from judgejax.data.readers import read_records
 from judgejax.judge.templates import swap_for
 
@@ -219,7 +219,7 @@ def load_pairwise(path: str | Path, columns: Mapping[str, str]) -> list[PairExam
 
 
 def _rank(seed: int, example: PairExample) -> bytes:
-    return hashlib.sha256(f"{seed}\x1fselect\x1f{example.draw_key}".encode()).digest()
+    return seeded_digest(seed, "select", example.draw_key)
 
 
 def select_examples(examples: Iterable[PairExample], subsets: Sequence[str] | None = None,

@@ -19,11 +19,12 @@ from typing import Any
 import numpy as np
 
 from judgejax.data.errors import DataError, RowRef
+from judgejax.data.shipped import shipped
 from judgejax.eval.bad_input import BadInput, read_usable, records, text
 from judgejax.eval.bootstrap import format_interval, statistic_intervals
 from judgejax.eval.examples import Item, PairExample, SubsetKeyed, check_unique
 
-GPT4O_SPLIT = Path(__file__).resolve().parents[1] / "bench_data" / "judgebench" / "gpt-4o-2024-05-13.jsonl.gz"
+GPT4O_SPLIT = shipped("bench_data", "judgebench", "gpt-4o-2024-05-13.jsonl.gz")
 LABELS = ("A>B", "B>A")
 # Source prefix -> category, in the official order of `run_judge.py`.
 CATEGORIES = {"mmlu-pro": "knowledge", "livebench-reasoning": "reasoning", "livebench-math": "math",
