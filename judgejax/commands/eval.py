@@ -61,9 +61,9 @@ BENCHMARK_HELP = {
                      "(judgejax's own, not the official protocol): the correct answer against each rejected one in both "
                      "orders, a prompt correct only if it wins all. Ties is rated in every mode."),
     "judgebench": ("JudgeBench (GPT-4o split: 350 pairs; Claude split: 270), scored as the official code does",
-                   "Both orders per pair; +1 per order naming the better answer, -1 naming the other, 0 for no "
-                   "verdict; correct when the sum is positive. generative: " + MODE_HELP.split("generative: ")[1]
-                   .split(" verdict-prob:")[0] + " verdict-prob: the likelier of the verdict texts (a fast screen)."),
+                   "generative: the judge prompt through the chat template, greedy decoding, the verdict parsed from "
+                   "the text. verdict-prob: no generation; the likelier of the template's A and B verdict texts (a "
+                   "fast screen). Each pair is judged in both orders."),
     "rmbench": ("RM-Bench (chat, code, math, safety; three styles per answer), scored as the official code does",
                 "generative / verdict-prob: each of the 9 (chosen style, rejected style) pairs of a prompt in both "
                 "orders. ratings: each of the 6 answers rated 1-10 alone, chosen beats rejected when rated higher."),
@@ -85,8 +85,8 @@ def _benchmark(benchmarks, name: str) -> None:
                         f"(ID[:SPLIT]; downloaded into --out, needs a network) (default ${env}{shipped})")
     _run_options(p)
     p.add_argument("--mode", choices=bench.modes, default=bench.modes[0], help=f"{modes_help} (default {bench.modes[0]})")
-    p.add_argument("--template", help="pairwise modes: the pair template (default pair-v2); RewardBench 2 rankings: the "
-                                      "four-way template (default rank4-v2)")
+    four_way = "; rankings mode: the four-way template (default rank4-v2)" if name == "rewardbench2" else ""
+    p.add_argument("--template", help=f"pairwise modes: the pair template (default pair-v2){four_way}")
     if "ratings" in bench.modes:
         p.add_argument("--rating-template", help="ratings mode: the rating template (default rating-v2, RewardBench 2's "
                                                  "ratings prompt)")
@@ -99,8 +99,9 @@ def _benchmark(benchmarks, name: str) -> None:
 
 def register(sub) -> None:
     p = sub.add_parser("eval", help="evaluate a judge: RewardBench v1 and 2, JudgeBench, RM-Bench or any pairwise file",
-                       description="Evaluate a pairwise judge. Writes per-judgement JSONL shards, then (when all "
-                                   "shards are done) results.jsonl, summary.json, report.md and scores.png.")
+                       description="Evaluate a judge. Writes per-judgement JSONL shards, then (when all shards are "
+                                   "done) results.jsonl, summary.json, report.md (and for RewardBench v1 and pairwise "
+                                   "files scores.png).")
     benchmarks = p.add_subparsers(dest="benchmark", required=True, metavar="BENCHMARK")
 
     rb = benchmarks.add_parser("rewardbench", help="RewardBench v1 (2,985 pairs), scored as the official code does",
