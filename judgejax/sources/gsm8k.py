@@ -85,11 +85,7 @@ def _parse(record: object, ref: RowRef) -> Pair | None:
 
 
 def pairs(source_dir: Path, on_error: OnError, tally: Tally) -> Iterator[Pair]:
-    for pair in parsed_records(source_dir / FILE, _parse, on_error, tally):
-        if pair is None:
-            tally.dropped["no_wrong_final_answer"] += 1
-        else:
-            yield pair
+    return parsed_records(source_dir / FILE, _parse, on_error, tally, no_result="no_wrong_final_answer")
 
 
 SOURCE = Source("gsm8k", "math", (FILE,), pairs)

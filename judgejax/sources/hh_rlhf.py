@@ -60,11 +60,7 @@ def _parse(record: object, ref: RowRef) -> Pair | None:
 
 
 def pairs(source_dir: Path, on_error: OnError, tally: Tally) -> Iterator[Pair]:
-    for pair in parsed_records(source_dir / FILE, _parse, on_error, tally):
-        if pair is None:
-            tally.dropped["transcripts_diverge"] += 1
-        else:
-            yield pair
+    return parsed_records(source_dir / FILE, _parse, on_error, tally, no_result="transcripts_diverge")
 
 
 SOURCE = Source("hh-rlhf", "safety", (FILE,), pairs)

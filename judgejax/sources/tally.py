@@ -36,10 +36,11 @@ class Tally:
 
 
 def parsed_records(
-    path: Path, parse: Callable[[Any, RowRef], T], on_error: OnError, tally: Tally
+    path: Path, parse: Callable[[Any, RowRef], T], on_error: OnError, tally: Tally, no_result: str | None = None
 ) -> Iterator[T]:
     """`parse(record, ref)` for every record of `path`. A malformed record's `DataError` (naming file, line or row,
-    and field) propagates, or with on_error="skip" is counted in `tally.skipped` by reason."""
+    and field) propagates, or with on_error="skip" is counted in `tally.skipped` by reason. With `no_result`, a
+    record that `parse` makes nothing of (None) is counted in `tally.dropped` under that reason."""
     for ref, record in read_records(path):
         tally.records += 1
         try:
@@ -50,5 +51,8 @@ def parsed_records(
             if on_error == "raise":
                 raise
             tally.skipped[e.reason] += 1
+            continue
+        if result is None and no_result is not None:
+            tally.dropped[no_result] += 1
             continue
         yield result
