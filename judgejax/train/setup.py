@@ -19,6 +19,7 @@ from jax.sharding import NamedSharding, PartitionSpec as P
 
 from judgejax.data.load import load_preference_examples, load_sft_examples
 from judgejax.data.pipeline import preference_dataset, sft_dataset
+from judgejax.host import release_heap
 from judgejax.model.build import params_of
 from judgejax.model.checkpoint import ASSETS, RUN_CHECKPOINTS, assets_dir, copy_assets, load_model
 from judgejax.model.config import ModelConfig
@@ -103,6 +104,9 @@ def set_up(config: RunConfig, stage: str, mesh, out: pathlib.Path) -> Training:
         add_reference = _reference_adder(config, cfg, examples, mesh, out, reference, accum)
     if initial is not None:
         state = create_state(initial, tx)  # donated by the first step
+    # What loading, the probe compiles and the reference pass freed goes back to the system: kept
+    # (host.py's tunables), it scatters free holes that the steps' temporaries do not reuse.
+    release_heap()
     return Training(dataset, total_steps, start, data_state, state, jitted, accum, add_reference, checkpoints)
 
 
