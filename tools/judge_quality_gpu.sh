@@ -14,15 +14,17 @@
 # its own time limit, cut to the time left: the pipeline (base -> SFT -> DPO (+NLL), each judge on
 # all of RewardBench and every held-out pair, both orders, generative and verdict-prob; up to
 # 400 s), the SFT data-amount ablation (tools/sft_data_ablation.py; up to 120 s, what is left),
-# the reports (40 s kept for them). The GPU image's jax, flax, optax, orbax and transformers
-# are used as installed there (machine.txt records their versions); only what it lacks is carried. To OUT (at most 8 files come
-# back): machine.txt, run.log (every part's output), times.json (each part's limit, exit code and
-# seconds), ablation.json, results/summary.json and results/report.md (tools/judge_quality_report.py,
-# tier gpu), run.tar.gz (the runs' summaries, metrics, evaluation records and reports).
+# the reports (40 s kept for them). The GPU image's jax, flax, optax, orbax and transformers are
+# used as installed there (machine.txt records their versions); only what it lacks is carried.
+# To OUT (at most 8 files come back): machine.txt, run.log (every part's output), times.json (each
+# part's limit, exit code and seconds), ablation.json, results/summary.json and results/report.md
+# (tools/judge_quality_report.py, tier gpu), run.tar.gz (the runs' summaries, metrics, evaluation
+# records and reports).
 #
-# Dry run on a CPU: the same steps, config and reports with a tiny random model and a few rows; the
-# parts are stashed and joined from a copy holding part 2 alone, SmolLM2 is built from them (its
-# tokenizer makes the tiny model), and the wheels are checked for Python 3.12 instead of installed:
+# Dry run on a CPU: the same steps, config and reports with a tiny random model, a few short rows,
+# small batches and four RewardBench subsets; the parts are stashed and joined from a copy holding part 2 alone, SmolLM2 is built
+# from them (its tokenizer makes the tiny model), and the wheels are checked for Python 3.12
+# instead of installed:
 #   bash tools/judge_quality_gpu.sh dry-run runs/judge-quality-dry
 #
 # Environment: PYTHON (default python3), CONFIG (default configs/judge-quality-h100.yaml), CARRY
@@ -73,13 +75,16 @@ per_subset=10
 if [[ $mode == run ]]; then
     budget=${BUDGET_S:-570} scale=${LIMIT_SCALE:-1}
     export XLA_PYTHON_CLIENT_MEM_FRACTION=0.92
-else  # smaller batches too: a few GB of host memory
+else  # short pairs, rows and batches, four RewardBench subsets: minutes on 2 shared cores
     budget=${BUDGET_S:-3600} scale=${LIMIT_SCALE:-8} per_subset=1
     runs=$out/runs
-    overrides=(output_dir=$runs/pipeline "eval.data=$rewardbench" base_model=$work/tiny prepare.max_rows=16
-               eval.limit_per_subset=1 eval.heldout_limit=4 eval.max_new_tokens=4 eval.batch_size=8
-               synth.max_new_tokens=8 synth.policy_batch_size=8 sft.data.global_batch_size=2
-               dpo.data.global_batch_size=2 sft.data.drop_remainder=false dpo.data.drop_remainder=false)
+    overrides=(output_dir=$runs/pipeline "eval.data=$rewardbench" base_model=$work/tiny prepare.max_rows=12
+               prepare.max_chars=700 arena.max_answer_chars=300 synth.max_new_tokens=8 synth.policy_batch_size=8
+               sft.data.max_length=1024 "sft.data.bucket_lengths=[1024]" sft.data.global_batch_size=2
+               dpo.data.max_length=1024 "dpo.data.bucket_lengths=[1024]" dpo.data.global_batch_size=2
+               sft.data.drop_remainder=false dpo.data.drop_remainder=false eval.limit_per_subset=1
+               "eval.subsets=[alpacaeval-easy,llmbar-natural,xstest-should-respond,hep-python]"
+               eval.heldout_limit=4 eval.max_new_tokens=4 eval.batch_size=8)
 fi
 export JUDGEJAX_HOST_TUNING=0  # its glibc settings keep the peak heap: for XLA:CPU's training steps
 start=$(date +%s) deadline=$(( $(date +%s) + budget ))

@@ -22,6 +22,7 @@ import argparse
 import json
 import pathlib
 import random
+import shlex
 import sys
 import time
 
@@ -70,6 +71,7 @@ def trained(run: pathlib.Path) -> dict:
 
 def train_share(pipeline: Pipeline, rows: list[dict], folder: pathlib.Path) -> dict:
     """SFT from the base model on `rows` with the config's SFT settings."""
+    folder.mkdir(parents=True, exist_ok=True)
     data = folder / "sft.jsonl"
     write_jsonl(data, rows)
     run = folder / "sft"
@@ -102,7 +104,7 @@ def main(argv=None) -> None:
     result = {"config": args.config, "overrides": args.overrides, "mode": args.mode, "base_model": config.base_model,
               "sft_pairs": len({r["id"] for r in rows}), "heldout_pairs": len(read_appended(heldout)),
               "rewardbench_per_subset": args.rewardbench_per_subset,
-              "command": "python tools/sft_data_ablation.py " + " ".join(sys.argv[1:] if argv is None else argv),
+              "command": shlex.join(["python", "tools/sft_data_ablation.py", *(sys.argv[1:] if argv is None else argv)]),
               "points": []}
     for fraction, share in nested_shares(rows, args.fractions, config.prepare.seed).items():
         began, folder = time.time(), out / f"share-{fraction:g}"
