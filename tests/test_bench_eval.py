@@ -292,14 +292,14 @@ def test_the_judge_quality_pipeline_scores_every_judge_on_judgebench(monkeypatch
     config, _ = load_pipeline_config(configs / "judge-quality-cpu.yaml", [f"output_dir={tmp_path}"])
     pipeline = stages.Pipeline(config, "judgejax pipeline ...")
     assert pipeline.benchmarks()["judgebench"] == dict(benchmark="judgebench", data=str(GPT4O_SPLIT), modes=(),
-                                                       subsets=None, limit_per_subset=10, both_orders=False)
+                                                       subsets=None, limit_per_subset=5, both_orders=False)
     asked = []
     monkeypatch.setattr(stages, "evaluate", lambda opts, mesh: asked.append(opts) or {})
     runs = pipeline.evaluate("sft", "a-model")
     assert {"judgebench-generative", "judgebench-verdict-prob"} <= set(runs)
     for opts in (o for o in asked if o.benchmark == "judgebench"):
         opts.check()
-        assert opts.limit_per_subset == 10 and opts.out == str(tmp_path / "eval" / "sft" / f"judgebench-{opts.mode}")
+        assert opts.limit_per_subset == 5 and opts.out == str(tmp_path / "eval" / "sft" / f"judgebench-{opts.mode}")
     gpu, _ = load_pipeline_config(configs / "judge-quality-gpu.yaml")
     assert gpu.eval.benchmarks["judgebench"].limit_per_subset == 0  # all 350 pairs
 
