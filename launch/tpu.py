@@ -5,7 +5,8 @@
         -- judgejax sft --config configs/qwen2.5-7b.yaml
 
 `python launch/tpu.py --help` lists the options; the code is in judgejax/launch/tpu.py. Needs gcloud
-and git, not JAX.
+and git; its preflight (the run compiled for the slice before it is created; --no-preflight skips
+it) needs this project installed here with the `tpu` extra.
 """
 
 import pathlib

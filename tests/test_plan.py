@@ -127,11 +127,17 @@ def test_tiny_plan_equals_a_hand_calculation():
     assert plan.offloaded == 2 * 128 * 96 * 2
     assert plan.logits == 2 * 2 * 16 * 64 * 4  # two float32 [rows, chunk, V/tensor] blocks
     # fsdp=2: the other half of (tables 2*128*32 + one layer 7808) / tensor 2 gathered, at 2 + 4
-    # bytes a value (weight and gradient).
+    # bytes a value (weight and gradient); 2 without the gradient. On TPU the embedding's own
+    # table is not gathered (its lookup reads each chip's shard).
     assert plan.gathered == (8192 + 7808) // 2 * 6 // 2
+    assert plan.gathered_weights == (8192 + 7808) // 2 * 2 // 2
+    assert plan_memory(cfg, run, (1, 2, 2), "sft", platform="tpu").gathered == (4096 + 7808) // 2 * 6 // 2
     # Sampling 8 rows over 2 chips x 60 tokens: K and V of 2 layers, 1 KV head (of 2) of 8.
     assert plan.kv_cache == 2 * 2 * 4 * 60 * 1 * 8 * 2
-    assert plan.prefill == 4 * 2 * 60 * 60 * 8 + 4 * 60 * 64 * 4
+    # Prefill: the cache's second copy, a 30-token prompt's K/V, one query block's float32 scores
+    # and probabilities (xla attention on cpu), the last position's logits (V/tensor = 64).
+    assert plan.prefill == plan.kv_cache + 4 * 30 * 2 * 2 * 8 * 2 + 4 * 2 * 60 * 60 * 8 + 4 * 64 * 4
+    assert plan.sampling == plan.params + plan.kv_cache + plan.prefill + plan.gathered_weights
     dpo = plan_memory(cfg, run, (1, 2, 2), "dpo")
     assert dpo.rows == 4 and dpo.reference == 0
     in_memory = plan_memory(cfg, dataclass_replace(run, "dpo", reference="in_memory"), (1, 2, 2), "dpo")
@@ -176,8 +182,8 @@ def test_a_batch_or_mesh_that_does_not_divide_is_named():
     cfg = ModelConfig.from_hf(TINY)
     with pytest.raises(PlanError, match="micro-batch of 4 rows .* does not divide over data x fsdp = 8"):
         plan_memory(cfg, _run(data=dict(global_batch_size=8), train=dict(grad_accum=2)), (4, 2, 1))
-    with pytest.raises(PlanError, match="k_ldkh: dimension 2 \\(kv_heads\\) has size 2"):
-        plan_memory(cfg, _run(), (1, 1, 4))
+    with pytest.raises(PlanError, match="q_ldnh: dimension 2 \\(heads\\) has size 4"):
+        plan_memory(cfg, _run(), (1, 1, 8))  # 2 KV heads on 4 shards are repeated; 4 query heads cannot split 8 ways
 
 
 def _sharded_state(cfg: ModelConfig, mesh, tx) -> TrainState:

@@ -36,8 +36,9 @@ def report(plan: MemoryPlan, chunk: int) -> list[str]:
         ("= training step", plan.training),
         *([("host memory: offloaded activations", plan.offloaded)] if plan.remat == "offload" else []),
         (f"sampling: KV cache ({plan.sample_rows} rows x {plan.sample_len} tokens)", plan.kv_cache),
-        ("sampling: prefill scores + logits", plan.prefill),
-        ("= sampling (parameters + the two above)", plan.sampling),
+        ("sampling: prefill (prompt K/V, the cache's second copy, scores, last logits)", plan.prefill),
+        *([("sampling: fsdp-gathered weights", plan.gathered_weights)] if plan.gathered_weights else []),
+        ("= sampling (parameters + the above)", plan.sampling),
     ]
     width = max(len(name) for name, _ in rows)
     lines = [f"  {'per chip':<{width}}      GiB"]
@@ -67,6 +68,12 @@ def register(sub) -> None:
     p.add_argument("--sample-rows", type=int,
                    help="sequences sampled at once over all chips (default data.global_batch_size)")
     p.add_argument("--sample-length", type=int, help="prompt + new tokens when sampling (default data.max_length)")
+    p.add_argument("--compile", action="store_true",
+                   help="also compile every program the run executes (the stage's train step, the DPO reference "
+                        "pass, the sampler) for the slice's TPU chips with the TPU compiler, on this host (no TPU "
+                        "needed: the `tpu` extra's libtpu), and print XLA's bytes per chip beside the planner's; the "
+                        "exit status then follows XLA (1 when a program needs more than "
+                        f"{USABLE * 100:.0f}%% of a chip's HBM)")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="dotted config overrides, as for sft/dpo")
     p.set_defaults(func=main, single_process=True)
 
@@ -97,6 +104,8 @@ def main(args: argparse.Namespace) -> None:
               f"micro-batch {plan.rows} row(s) x {plan.seq_len} tokens per chip (global batch "
               f"{config.data.global_batch_size}, grad_accum {config.train.grad_accum})")
         print("\n".join(report(plan, config.train.logprob_chunk)))
+        if args.compile:
+            sys.exit(0 if compile_for_slice(cfg, config, slice_, args.stage, plan) else 1)
         if plan.peak <= budget:
             print(f"fits: {plan.peak / GIB:.1f} GiB needed, {slice_.chip.hbm_gib:g} GiB per chip "
                   f"({budget / GIB:.1f} GiB usable)")
@@ -109,3 +118,30 @@ def main(args: argparse.Namespace) -> None:
     else:
         print(f"suggested ({better.plan.peak / GIB:.1f} GiB per chip): {' '.join(better.overrides(config))}")
     sys.exit(1)
+
+
+def compile_for_slice(cfg, config, slice_: Slice, stage: str, plan: MemoryPlan) -> bool:
+    """Compile the run's programs for the slice's chips and print XLA's table; True if all fit."""
+    from judgejax.plan.compile import compile_program, table
+    from judgejax.plan.programs import sampler_program, training_programs
+    from judgejax.plan.topology import tpu_devices
+    from judgejax.sharding import make_mesh
+
+    mesh = make_mesh(config.mesh, tpu_devices(slice_))
+    programs = [*training_programs(cfg, config, mesh, stage, plan), sampler_program(cfg, mesh, plan)]
+    print(f"compiling {len(programs)} programs for {slice_.name} with the TPU compiler (XLA's buffer "
+          "assignment: the compiler's plan per chip, not a measurement)")
+    rows = []
+    for program in programs:
+        rows.append(compile_program(program, mesh))
+        what = "more than the chip's HBM" if rows[-1].refused else f"{rows[-1].total / GIB:.2f} GiB per chip"
+        print(f"  {program.name}: {what}, compiled in {rows[-1].seconds:.0f} s", flush=True)
+    budget = usable_bytes(slice_.chip.hbm_gib)
+    print("\n".join(table(rows, slice_.chip.hbm_gib, budget)))
+    too_big = [r for r in rows if r.refused or r.total > budget]
+    for r in too_big:
+        need = f"more than the chip's HBM ({r.refused})" if r.refused else f"{r.total / GIB:.1f} GiB per chip"
+        print(f"does not fit: {r.name} needs {need}, {budget / GIB:.1f} GiB usable of {slice_.chip.hbm_gib:g}")
+    if not too_big:
+        print(f"fits: every program within {budget / GIB:.1f} GiB per chip ({USABLE:.0%} of {slice_.chip.hbm_gib:g})")
+    return not too_big

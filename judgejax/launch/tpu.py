@@ -24,6 +24,7 @@ import tempfile
 import time
 from typing import Callable, Literal, Sequence
 
+from judgejax.launch.preflight import PreflightError, preflight
 from judgejax.launch.remote import pinned_requirements, run_script, setup_script
 from judgejax.launch.runner import CommandError, DryRunRunner, Result, Runner, SubprocessRunner
 from judgejax.launch.ship import Code, ShipError, code_to_ship
@@ -285,6 +286,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run-only", action="store_true", help="run on the existing TPU without shipping or installing")
     p.add_argument("--delete-at-end", action="store_true", help="delete the slice when the launcher ends")
     p.add_argument("--dry-run", action="store_true", help="print every command (gcloud, git) and run none")
+    p.add_argument("--no-preflight", dest="preflight", action="store_false",
+                   help="skip the check that a `judgejax sft|dpo --config FILE` run fits the slice: by default its "
+                        "programs are compiled for --type with the TPU compiler on this machine first (judgejax plan "
+                        "--compile; needs the `tpu` extra) and a run that does not fit is refused before anything "
+                        "is created")
     p.add_argument("--allow-dirty", action="store_true",
                    help="ship uncommitted changes to tracked files too (default: refuse a dirty tree)")
     p.add_argument("command", nargs=argparse.REMAINDER, help="-- then the command to run on every worker")
@@ -308,10 +314,12 @@ def main(argv: Sequence[str] | None = None, *, repo: pathlib.Path = REPO, runner
                           args.poll_interval)
         if args.dry_run:
             runner = DryRunRunner(exists=args.reuse or args.run_only)
+        elif args.preflight:
+            preflight(command, args.type, repo)
         launcher = TpuLauncher(spec, repo, runner or SubprocessRunner(), options, allow_dirty=args.allow_dirty,
                                sleep=sleep)
         launcher.launch(command)
-    except (LaunchError, CommandError, ShipError, SliceError) as e:
+    except (LaunchError, CommandError, ShipError, SliceError, PreflightError) as e:
         print(f"launch/tpu.py: error: {e}", file=sys.stderr, flush=True)
         return 1
     return 0

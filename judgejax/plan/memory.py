@@ -24,9 +24,18 @@ scores' gradient of one query block ([rows, heads, 128, T] each); the train stat
 the new state reuses the old one's buffers.
 
 Under fsdp, the embedding tables and one layer's weights are also gathered over fsdp while in
-use, with their gradients. These rules were checked against XLA's buffer assignment for the compiled
+use, with their gradients when training; on TPU only the LM head's table (the embedding lookup
+reads each chip's own shard). Sampling holds the parameters, the KV
+cache twice (the one the prefill builds and the decode loop's), the prompt's keys and values
+before they enter it (the prompt taken as half the sampling length, as `plan --compile` builds
+it), the blocked XLA attention's scores of one query block (no scores for the fused kernels), the
+gathered weights and the last position's logits. A forward pass without gradients (the DPO
+reference pass) holds the parameters, one layer's activations, the logits' chunks and the
+gathered weights. These rules were checked against XLA's buffer assignment for the compiled
 step on CPU (tests/test_plan.py): the plans are 1.1 to 1.9 times XLA's peak there, never below
-it; they err high on purpose (up to 1.9x), most with remat, where XLA recomputes more cleverly than assumed.
+it; they err high on purpose (up to 1.9x), most with remat, where XLA recomputes more cleverly than
+assumed. On TPU (`judgejax plan --compile`, results/tpu-compile/) they were checked against the
+TPU compiler's for every shipped config.
 `suggest` tries the remat policies in SEARCH order from the config's own on: each keeps no more than the
 one before when N x H >= D (every supported family).
 """
@@ -80,7 +89,14 @@ class MemoryPlan:
     logits: int
     gathered: int  # fsdp: weights gathered for use, and their gradients before they are scattered back
     kv_cache: int
-    prefill: int  # sampling: one layer's attention scores and the prompt's logits
+    prefill: int  # sampling: the prompt's K/V, the cache's second copy, attention scores (xla), last logits
+    gathered_weights: int  # fsdp: weights gathered for use without gradients (sampling, scoring)
+    scoring: int  # a forward pass of one micro-batch without gradients (the DPO reference pass)
+
+    @property
+    def sample_prompt(self) -> int:
+        """The prompt length sampling is sized for: half the sampling length."""
+        return self.sample_len // 2
 
     @property
     def activations(self) -> int:
@@ -93,7 +109,7 @@ class MemoryPlan:
 
     @property
     def sampling(self) -> int:
-        return self.params + self.kv_cache + self.prefill
+        return self.params + self.kv_cache + self.prefill + self.gathered_weights
 
     @property
     def peak(self) -> int:
@@ -190,17 +206,24 @@ def plan_memory(
     chunk = min(config.train.logprob_chunk, seq)
     logits = 2 * rows * chunk * vocab * 4
 
-    # Under fsdp the embedding and unembedding tables and one layer's weights are gathered over
-    # fsdp while in use, and so are their gradients until they are scattered back.
+    # Under fsdp the tables and one layer's weights are gathered over fsdp while in use, and so are
+    # their gradients until they are scattered back; on TPU the embedding lookup reads each chip's
+    # own shard (the TPU compiler's buffers for the shipped configs, results/tpu-compile/), so only
+    # the LM head's table is gathered there.
     layer_values = sum(math.prod(s[1:]) for n, s in param_shapes(cfg).items() if SPECS[n].stacked)
-    tables = cfg.padded_vocab_size * cfg.hidden_size * (1 if cfg.tie_word_embeddings else 2)
-    gathered = int((tables + layer_values) / tensor * (p_bytes + 4) * (1 - 1 / mesh[1]))
+    tables = 1 if cfg.tie_word_embeddings or platform == "tpu" else 2
+    in_use = (tables * cfg.padded_vocab_size * cfg.hidden_size + layer_values) / tensor * (1 - 1 / mesh[1])
+    gathered, gathered_weights = int(in_use * (p_bytes + 4)), int(in_use * p_bytes)
+    # Without gradients only one layer's activations are alive at a time.
+    scoring = values * p_bytes + layer["kept"] + attention_extra + logits + gathered_weights
 
     batch_ways = mesh[0] * mesh[1]
     s_rows = math.ceil((sample_rows or config.data.global_batch_size) / batch_ways)
     s_len = sample_len or config.data.max_length
-    kv = 2 * L * s_rows * s_len * kv_heads_per_chip(cfg, tensor) * cfg.head_dim * c_bytes
-    prefill = s_rows * (cfg.num_heads // tensor) * min(s_len, attention.BLOCK) * s_len * 8 + s_rows * s_len * vocab * 4
+    kv_token = 2 * L * kv_heads_per_chip(cfg, tensor) * cfg.head_dim * c_bytes  # K and V of one token
+    kv = s_rows * s_len * kv_token
+    scores = s_rows * (cfg.num_heads // tensor) * min(s_len, attention.BLOCK) * s_len * 8 if backend == "xla" else 0
+    prefill = kv + s_rows * (s_len // 2) * kv_token + scores + s_rows * vocab * 4
 
     return MemoryPlan(
         mesh=mesh, stage=stage, remat=config.model.remat, rows=rows, seq_len=seq,
@@ -216,6 +239,8 @@ def plan_memory(
         gathered=gathered,
         kv_cache=kv,
         prefill=prefill,
+        gathered_weights=gathered_weights,
+        scoring=scoring,
     )
 
 

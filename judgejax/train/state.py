@@ -49,3 +49,10 @@ def abstract_state(cfg: ModelConfig, mesh: Mesh, tx: optax.GradientTransformatio
 
 def shardings_of(state: TrainState):
     return jax.tree.map(lambda x: x.sharding, state)
+
+
+def jit_train_step(step_fn, state_shardings, mesh: Mesh):
+    """A (state, batch) -> (state, metrics) step jitted as training runs it: the state in and out
+    in its shardings and donated, the batch as placed, the metrics replicated."""
+    return jax.jit(step_fn, in_shardings=(state_shardings, None),
+                   out_shardings=(state_shardings, NamedSharding(mesh, P())), donate_argnums=0)

@@ -1,0 +1,62 @@
+"""Compile every shipped TPU config for its slice with the TPU compiler on this host
+(`judgejax plan --compile`) and write what it printed to results/tpu-compile/<config>.md.
+
+    python tools/compile_tpu_configs.py                 # all five; a config already written is kept
+    python tools/compile_tpu_configs.py --only qwen2.5-7b-v5p-16 --redo
+
+Each file holds the command, the planner's table and XLA's per-chip bytes for every program the run
+executes, and the wall time. The figures are XLA's buffer assignment (the compiler's plan per chip),
+never timings; the wall time is this host's compile time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import pathlib
+import subprocess
+import sys
+import time
+
+from judgejax.launch.preflight import without_noise
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+OUT = ROOT / "results" / "tpu-compile"
+# (config, slice, stage): the slice each config's header names.
+CONFIGS = [
+    ("qwen2.5-7b-v5p-16", "v5p-16", "sft"),
+    ("qwen2.5-7b", "v5p-64", "sft"),
+    ("qwen2.5-7b-dpo", "v5p-64", "dpo"),
+    ("qwen2.5-32b-v5p-128", "v5p-128", "sft"),
+    ("qwen2.5-32b-dpo-v5p-128", "v5p-128", "dpo"),
+]
+
+
+def run(config: str, slice_: str, stage: str) -> tuple[int, str, float]:
+    command = [sys.executable, "-m", "judgejax", "plan", "--config", f"configs/{config}.yaml", "--type", slice_,
+               "--stage", stage, "--compile"]
+    began = time.perf_counter()
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    shown = " ".join(["judgejax", *command[3:]])
+    text = f"```\n{shown}\n```\n\n```\n{without_noise(done.stdout + done.stderr)}\n```\n"
+    return done.returncode, text, time.perf_counter() - began
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", nargs="+", metavar="CONFIG", help="only these configs (names under configs/)")
+    parser.add_argument("--redo", action="store_true", help="compile again even if its file exists")
+    args = parser.parse_args()
+    OUT.mkdir(parents=True, exist_ok=True)
+    for config, slice_, stage in CONFIGS:
+        target = OUT / f"{config}.md"
+        if (args.only and config not in args.only) or (target.exists() and not args.redo):
+            continue
+        print(f"{config} on {slice_} ({stage}) ...", flush=True)
+        status, text, seconds = run(config, slice_, stage)
+        target.write_text(f"# {config} on {slice_} ({stage})\n\n{text}\nexit status {status}; "
+                          f"{seconds / 60:.1f} min on this host\n")
+        print(f"  exit {status} in {seconds / 60:.1f} min -> {target.relative_to(ROOT)}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
