@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import pathlib
-from typing import Any
+from typing import Any, Literal
 
 import jax.numpy as jnp
 
@@ -15,6 +15,7 @@ REMAT_POLICIES = ("none", "full", "dots", "names", "offload")
 # Self-attention kernels (judgejax.model.attention_backends).
 ATTENTION_BACKENDS = ("auto", "xla", "pallas-gpu", "splash", "cudnn")
 DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
+DTYPE_NAMES = tuple(DTYPES)
 # The embedding and LM head hold a multiple of this many rows, so that any power-of-two tensor axis
 # up to it divides the vocabulary (32001, 50257, ...); the padded entries get -inf logits and are
 # never exported. A multiple of 128 is also a matmul tile.
@@ -38,7 +39,24 @@ class RopeConfig:
 
 
 @dataclasses.dataclass(frozen=True)
-class ModelConfig:
+class Numerics:
+    """How a model computes, apart from its shape: declared once, for ModelConfig and for the
+    training config's model section (which hands them on with `numerics()`). Keyword-only."""
+
+    _: dataclasses.KW_ONLY
+    param_dtype: Literal[DTYPE_NAMES] = "float32"
+    compute_dtype: Literal[DTYPE_NAMES] = "float32"
+    remat: Literal[REMAT_POLICIES] = "none"  # what a decoder layer keeps for its backward (judgejax.model.remat)
+    attention: Literal[ATTENTION_BACKENDS] = "auto"  # self-attention kernel (judgejax.model.attention_backends)
+    unroll_layers: bool = False  # unroll the loop over layers (no lax.scan): longer compiles, no loop overhead
+
+    def numerics(self) -> dict[str, Any]:
+        """These fields by name (ModelConfig's overrides)."""
+        return {field.name: getattr(self, field.name) for field in dataclasses.fields(Numerics)}
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig(Numerics):
     """Shape and numerics of one decoder-only causal LM (Llama, Qwen2/2.5, Qwen3)."""
 
     architecture: str
@@ -55,11 +73,6 @@ class ModelConfig:
     qkv_bias: bool
     o_bias: bool
     qk_norm: bool
-    param_dtype: str = "float32"
-    compute_dtype: str = "float32"
-    remat: str = "none"  # one of REMAT_POLICIES
-    attention: str = "auto"  # one of ATTENTION_BACKENDS
-    unroll_layers: bool = False  # unroll the loop over layers (no lax.scan): longer compiles, no loop overhead
 
     def __post_init__(self) -> None:
         if self.num_heads % self.num_kv_heads:

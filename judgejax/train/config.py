@@ -5,24 +5,20 @@ from __future__ import annotations
 import dataclasses
 import pathlib
 import typing
-from typing import Literal
 
 from judgejax.config import build, read_yaml, section
 from judgejax.data.config import DataConfig
-from judgejax.model.config import ATTENTION_BACKENDS, REMAT_POLICIES
+from judgejax.model.config import Numerics
 from judgejax.sharding import MeshConfig
 from judgejax.train.optimizer import OptimConfig
 from judgejax.train.steps import DPOConfig
 
 
 @section
-class ModelSection:
+class ModelSection(Numerics):
+    """The model to start from and how it computes (the fields of judgejax.model.config.Numerics)."""
+
     path: str  # HF folder or judgejax checkpoint to start from
-    param_dtype: Literal["float32", "bfloat16"] = "float32"
-    compute_dtype: Literal["float32", "bfloat16"] = "float32"
-    remat: Literal[REMAT_POLICIES] = "none"  # what a decoder layer keeps for its backward (judgejax.model.remat)
-    attention: Literal[ATTENTION_BACKENDS] = "auto"  # self-attention kernel (judgejax.model.attention_backends)
-    unroll_layers: bool = False  # unroll the loop over decoder layers instead of lax.scan
 
 
 @section
