@@ -31,7 +31,7 @@ from judgejax.train.config import RunConfig, to_dict
 from judgejax.train.memory import accum_options, budget_bytes, choose_accum
 from judgejax.train.optimizer import make_optimizer
 from judgejax.train.reference import compute_reference_logps, load_or_compute
-from judgejax.train.state import TrainState, abstract_state, create_state, shardings_of
+from judgejax.train.state import TrainState, abstract_state, create_state, jit_train_step, shardings_of
 from judgejax.train.steps import make_dpo_step, make_reference_logps, make_sft_step
 
 REFERENCE_KEYS = ("ref_chosen_logps", "ref_rejected_logps")
@@ -82,9 +82,7 @@ def set_up(config: RunConfig, stage: str, mesh, out: pathlib.Path) -> Training:
     chunk = config.train.logprob_chunk
     step_fn = make_sft_step(cfg, tx, chunk) if stage == "sft" else make_dpo_step(cfg, tx, config.dpo, chunk)
     abstract = abstract_state(cfg, mesh, tx)
-    state_shardings = shardings_of(abstract)
-    jitted = jax.jit(step_fn, in_shardings=(state_shardings, None),
-                     out_shardings=(state_shardings, NamedSharding(mesh, P())), donate_argnums=0)
+    jitted = jit_train_step(step_fn, shardings_of(abstract), mesh)
     accum = micro_batches(config, stage, mesh, dataset[0], lambda batch: jitted.lower(abstract, batch).compile())
 
     checkpoints = TrainCheckpoints(out / RUN_CHECKPOINTS, keep=config.train.keep)
