@@ -137,3 +137,18 @@ def test_preflight_checks_only_judgejax_training_runs():
         "plan", "--config", "c.yaml", "--type", "v5p-64", "--stage", "dpo", "--compile", "train.steps=3"]
     assert plan_command(["judgejax", "eval", "rewardbench", "--model", "m"], v5p) is None
     assert plan_command(["python", "train_stub.py"], v5p) is None
+
+
+def test_search_counts_the_recomputed_matmuls_and_the_micro_batches(tmp_path, tiny_dir):
+    from judgejax.plan.search import accumulations, recomputed_flops
+
+    cfg = ModelConfig.from_hf(TINY)  # D 256, 2 heads x 128, 1 KV head, F 512, 2 layers
+    tokens, seq = 1000, 256
+    projections = 2 * (2 * 256 * 256 + 2 * 256 * 128 + 3 * 256 * 512)  # q, o; k, v; gate, up, down
+    attention = 2 * 2 * 128 * 256
+    assert recomputed_flops(cfg, "none", tokens, seq) == 0
+    assert recomputed_flops(cfg, "full", tokens, seq) == 2 * tokens * (projections + attention)
+    assert recomputed_flops(cfg, "dots", tokens, seq) == 2 * tokens * attention
+    assert recomputed_flops(cfg, "names", tokens, seq) == 2 * tokens * 2 * (256 * 256 + 512 * 256)
+    # global batch 8 over data x fsdp = 4: micro-batches of 8 and 4 rows split; 2 rows would not.
+    assert accumulations(load_config(run_config(tmp_path, str(tiny_dir))), 4) == [1, 2]

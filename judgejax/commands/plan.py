@@ -74,6 +74,11 @@ def register(sub) -> None:
                         "needed: the `tpu` extra's libtpu), and print XLA's bytes per chip beside the planner's; the "
                         "exit status then follows XLA (1 when a program needs more than "
                         f"{USABLE * 100:.0f}%% of a chip's HBM)")
+    p.add_argument("--search", action="store_true",
+                   help="with --compile: also compile the train step under every remat policy (none, names, dots, "
+                        "full) and grad_accum (1, 2, 4, ... while the micro-batch splits over the data shards) and "
+                        "list them, those that fit first, with XLA's bytes per chip, the headroom and the FLOPs each "
+                        "recomputes")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="dotted config overrides, as for sft/dpo")
     p.set_defaults(func=main, single_process=True)
 
@@ -105,7 +110,7 @@ def main(args: argparse.Namespace) -> None:
               f"{config.data.global_batch_size}, grad_accum {config.train.grad_accum})")
         print("\n".join(report(plan, config.train.logprob_chunk)))
         if args.compile:
-            sys.exit(0 if compile_for_slice(cfg, config, slice_, args.stage, plan) else 1)
+            sys.exit(0 if compile_for_slice(cfg, config, slice_, args.stage, plan, args.search, sizes) else 1)
         if plan.peak <= budget:
             print(f"fits: {plan.peak / GIB:.1f} GiB needed, {slice_.chip.hbm_gib:g} GiB per chip "
                   f"({budget / GIB:.1f} GiB usable)")
@@ -120,13 +125,18 @@ def main(args: argparse.Namespace) -> None:
     sys.exit(1)
 
 
-def compile_for_slice(cfg, config, slice_: Slice, stage: str, plan: MemoryPlan) -> bool:
-    """Compile the run's programs for the slice's chips and print XLA's table; True if all fit."""
+def compile_for_slice(cfg, config, slice_: Slice, stage: str, plan: MemoryPlan, search: bool, sizes: dict) -> bool:
+    """Compile the run's programs for the slice's chips and print XLA's table (and with `search`
+    the train step's variants); True if the run's programs all fit."""
+    import dataclasses
+
+    from judgejax.plan import search as variants
     from judgejax.plan.compile import compile_program, table
     from judgejax.plan.programs import sampler_program, training_programs
     from judgejax.plan.topology import tpu_devices
     from judgejax.sharding import make_mesh
 
+    cfg = dataclasses.replace(cfg, attention=config.model.attention)
     mesh = make_mesh(config.mesh, tpu_devices(slice_))
     programs = [*training_programs(cfg, config, mesh, stage, plan), sampler_program(cfg, mesh, plan)]
     print(f"compiling {len(programs)} programs for {slice_.name} with the TPU compiler (XLA's buffer "
@@ -144,4 +154,8 @@ def compile_for_slice(cfg, config, slice_: Slice, stage: str, plan: MemoryPlan) 
         print(f"does not fit: {r.name} needs {need}, {budget / GIB:.1f} GiB usable of {slice_.chip.hbm_gib:g}")
     if not too_big:
         print(f"fits: every program within {budget / GIB:.1f} GiB per chip ({USABLE:.0%} of {slice_.chip.hbm_gib:g})")
+    if search:
+        print(f"the {stage} step under every remat policy and grad_accum (FLOPs: the model's matmuls recomputed "
+              "per step, not a measurement):")
+        print("\n".join(variants.table(variants.search(cfg, config, mesh, stage, **sizes), budget)))
     return not too_big

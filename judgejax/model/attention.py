@@ -29,6 +29,12 @@ MASK_VALUE = -0.7 * float(jnp.finfo(jnp.float32).max)
 Context = tuple[jax.Array, jax.Array, jax.Array | None]
 
 
+def segment_mask(q_segments_bt, k_segments_bs) -> jax.Array:
+    """[B, T, S]: True where query t may see key s by segments alone: the same segment, and never
+    segment 0 (padding, empty cache slots). Causality is the caller's."""
+    return (q_segments_bt[:, :, None] == k_segments_bs[:, None, :]) & (k_segments_bs[:, None, :] != 0)
+
+
 def blocks(T: int, block: int = BLOCK) -> list[tuple[int, int]]:
     """(start, stop) of each query block of a T-token sequence; block i sees keys [0, stop)."""
     return [(start, min(start + block, T)) for start in range(0, T, block)] if T > block else [(0, T)]

@@ -32,6 +32,7 @@ import jax.numpy as jnp
 from jax.experimental.pallas.ops.gpu import attention as pallas_gpu
 from jax.experimental.pallas.ops.tpu import splash_attention as splash
 
+from judgejax.model.attention import segment_mask
 from judgejax.model.config import ConfigError
 from judgejax.sharding import logical_spec
 
@@ -126,8 +127,7 @@ def _splash(q_btkgh, k_btkh, v_btkh, segment_ids_bt, *, scale: float):
 def _cudnn(q_btkgh, k_btkh, v_btkh, segment_ids_bt, *, scale: float):
     # Query head k*G + g reads KV head k, as in dot_product_attention's grouped form.
     B, T, K, G, H = q_btkgh.shape
-    mask_b1tt = ((segment_ids_bt[:, :, None] == segment_ids_bt[:, None, :])
-                 & (segment_ids_bt[:, None, :] != 0))[:, None]
+    mask_b1tt = segment_mask(segment_ids_bt, segment_ids_bt)[:, None]
     out_btnh = jax.nn.dot_product_attention(q_btkgh.reshape(B, T, K * G, H), k_btkh, v_btkh, mask=mask_b1tt,
                                             scale=scale, is_causal=True, implementation="cudnn")
     return out_btnh.reshape(B, T, K, G, H)

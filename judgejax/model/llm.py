@@ -139,8 +139,7 @@ class CausalLM(nnx.Module):
         mask_btt = None if fused else _mask(q_slot_t, q_slot_t, segment_ids_bt, segment_ids_bt)
         if cache is not None:
             filled_s = jnp.arange(cache.capacity) < cache.index
-            cache_mask_bts = (filled_s[None, None, :] & (cache.segment_ids_bs[:, None, :] != 0)
-                              & (segment_ids_bt[:, :, None] == cache.segment_ids_bs[:, None, :]))
+            cache_mask_bts = filled_s[None, None, :] & attention.segment_mask(segment_ids_bt, cache.segment_ids_bs)
 
         def body(x, layer_inputs):
             weights, prefix_kv, cache_kv = layer_inputs
@@ -195,8 +194,7 @@ def cache_layout(k_lbtkh, v_lbtkh):
 def _mask(q_slot_t, k_slot_s, q_segments_bt, k_segments_bs) -> jax.Array:
     """Causal within a segment; segment 0 (padding, empty cache slots) is never attended."""
     causal_ts = k_slot_s[None, :] <= q_slot_t[:, None]
-    same_bts = q_segments_bt[:, :, None] == k_segments_bs[:, None, :]
-    return causal_ts[None] & same_bts & (k_segments_bs[:, None, :] != 0)
+    return causal_ts[None] & attention.segment_mask(q_segments_bt, k_segments_bs)
 
 
 def _rms_norm(x, weight, eps):
