@@ -15,8 +15,7 @@ JUDGEJAX_HOST_TUNING=0 turns this off.
 
 Between the stages of a pipeline, `release_heap` hands the freed memory back (glibc's
 malloc_trim, which also releases free pages inside the heap), so a run's peak is its largest
-stage's, not the sum of every stage's; `peak_rss` / `reset_peak_rss` measure each stage's peak
-(the kernel's high-water mark of the resident set, VmHWM, which it resets on request)."""
+stage's, not the sum of every stage's; `PeakRSS` measures each stage's peak."""
 
 from __future__ import annotations
 
@@ -24,6 +23,7 @@ import ctypes
 import os
 import pathlib
 import sys
+import threading
 from typing import Mapping
 
 SWITCH = "JUDGEJAX_HOST_TUNING"
@@ -72,17 +72,28 @@ def rss() -> int | None:
     return _status_bytes("VmRSS")
 
 
-def peak_rss() -> int | None:
-    """The most this process has held resident since it started or since `reset_peak_rss`."""
-    return _status_bytes("VmHWM")
+class PeakRSS:
+    """The most this process holds resident while the `with` block runs, sampled every
+    `interval` seconds by a thread (the kernel's own high-water mark can be reset only together
+    with what `time -v` reports for the whole process)."""
 
+    def __init__(self, interval: float = 0.1):
+        self.interval, self.bytes = interval, rss() or 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
 
-def reset_peak_rss() -> None:
-    """Start `peak_rss` again from the resident set now (Linux's clear_refs; a no-op elsewhere)."""
-    try:
-        pathlib.Path("/proc/self/clear_refs").write_text("5")
-    except OSError:
-        pass
+    def _sample(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.bytes = max(self.bytes, rss() or 0)
+
+    def __enter__(self) -> "PeakRSS":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.bytes = max(self.bytes, rss() or 0)
 
 
 def release_heap() -> None:

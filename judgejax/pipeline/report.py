@@ -70,7 +70,7 @@ def _negated(metric: dict | None) -> dict | None:
     if not metric or metric.get("value") is None:
         return metric
     ci = metric.get("ci")
-    return {"value": -metric["value"], "ci": ci and [-ci[1], -ci[0]]}
+    return {"value": 0.0 - metric["value"], "ci": ci and [0.0 - ci[1], 0.0 - ci[0]]}  # 0.0 - x: no "-0.0"
 
 
 def difference_table(differences: dict) -> list[str]:

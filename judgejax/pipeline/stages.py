@@ -21,7 +21,7 @@ from judgejax.eval.run import evaluate, finish
 from judgejax.general.judges import Judge
 from judgejax.general.mtbench import run_mtbench
 from judgejax.general.mtbench_data import mtbench_references
-from judgejax.host import peak_rss, release_heap, reset_peak_rss, rss
+from judgejax.host import PeakRSS, release_heap, rss
 from judgejax.judge.arena_teacher import ArenaTeacher
 from judgejax.judge.decontam import Decontaminator, rewardbench_references
 from judgejax.judge.templates import TEMPLATES
@@ -40,16 +40,15 @@ from judgejax.sources.registry import SHIPPED_DIR
 from judgejax.train.loop import run as train
 
 
-def release() -> dict:
+def release() -> float | None:
     """Free what the finished stage left (cycles, compiled programs) and return the process's
     freed heap to the system (host.release_heap): the process then holds little more than at
-    start instead of its peak. Returns the stage's peak and what is resident after, in GB."""
-    peak = peak_rss()
+    start instead of its peak. Returns what is resident after, in GB."""
     gc.collect()
     jax.clear_caches()
     release_heap()
     after = rss()
-    return {"peak_rss_gb": peak and round(peak / 1e9, 2), "rss_after_gb": after and round(after / 1e9, 2)}
+    return after and round(after / 1e9, 2)
 
 
 def within(row: dict, max_chars: int) -> bool:
@@ -77,10 +76,11 @@ class Pipeline:
             print(f"[pipeline] {name}: done before, skipped", file=sys.stderr)
             return json.loads(marker.read_text())
         print(f"[pipeline] {name}: running", file=sys.stderr)
-        reset_peak_rss()
         began = time.time()
-        summary = work()
-        summary = {**summary, "seconds": round(time.time() - began, 1), **release()}
+        with PeakRSS() as peak:
+            summary = work()
+        summary = {**summary, "seconds": round(time.time() - began, 1), "peak_rss_gb": round(peak.bytes / 1e9, 2),
+                   "rss_after_gb": release()}
         print(f"[pipeline] {name}: {summary['seconds']} s, peak resident {summary['peak_rss_gb']} GB "
               f"({summary['rss_after_gb']} GB resident after it)", file=sys.stderr)
         if jax.process_index() == 0:
