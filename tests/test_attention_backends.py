@@ -178,7 +178,7 @@ def test_sampling_equals_xla(backend):
 
 
 def test_auto_picks_by_platform_and_says_so_once(caplog):
-    attention_backends.resolve.cache_clear()
+    attention_backends._resolve.cache_clear()  # the once-per-choice log is cached
     asked = [("cpu", "float32"), ("gpu", "bfloat16"), ("gpu", "float32"), ("tpu", "bfloat16"), ("cpu", "float32")]
     with caplog.at_level(logging.INFO, logger="judgejax.model.attention_backends"):
         picked = [attention_backends.resolve("auto", on, dtype) for on, dtype in asked]
