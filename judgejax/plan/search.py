@@ -78,5 +78,5 @@ def table(found: list[Candidate], usable: int) -> list[str]:
         total = "> HBM" if c.compiled.refused else f"{c.compiled.total / gib:.2f}"
         headroom = f"{(usable - c.compiled.total) / gib:.2f}" if fits else "–"
         lines.append(f"| {c.remat} | {c.grad_accum} | {c.rows_per_chip} | {total} | {headroom} | "
-                     f"{c.recomputed_flops / 1e12:.1f} | {'yes' if fits else 'no'} |")
+                     f"{c.recomputed_flops / 1e12:.3g} | {'yes' if fits else 'no'} |")
     return lines
