@@ -18,6 +18,7 @@ import sys
 import time
 
 from judgejax.launch.preflight import without_noise
+from judgejax.plan.memory import GIB
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 OUT = ROOT / "results" / "tpu-compile"
@@ -69,7 +70,7 @@ def summary() -> list[str]:
         plan = planned(config, slice_, stage) if rows else {}
         for row in rows:
             name, *_, total, share, _, _, kernels, seconds, fits = (c.strip() for c in row.strip("|").split("|"))
-            gib = plan[name.split(" (")[0]] / 2**30
+            gib = plan[name.split(" (")[0]] / GIB
             ratio = f"{gib / float(total):.2f}" if total.replace(".", "").isdigit() else "–"
             lines.append(f"| {config} | {slice_} | {name} | {total} | {share} | {gib:.2f} | {ratio} | {kernels} | "
                          f"{seconds} | {fits} |")

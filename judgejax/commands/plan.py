@@ -75,7 +75,7 @@ def register(sub) -> None:
                         "exit status then follows XLA (1 when a program needs more than "
                         f"{USABLE * 100:.0f}%% of a chip's HBM)")
     p.add_argument("--search", action="store_true",
-                   help="with --compile: also compile the train step under every remat policy (none, names, dots, "
+                   help="--compile, and also compile the train step under every remat policy (none, names, dots, "
                         "full) and grad_accum (1, 2, 4, ... while the micro-batch splits over the data shards) and "
                         "list them, those that fit first, with XLA's bytes per chip, the headroom and the FLOPs each "
                         "recomputes")
@@ -109,7 +109,7 @@ def main(args: argparse.Namespace) -> None:
               f"micro-batch {plan.rows} row(s) x {plan.seq_len} tokens per chip (global batch "
               f"{config.data.global_batch_size}, grad_accum {config.train.grad_accum})")
         print("\n".join(report(plan, config.train.logprob_chunk)))
-        if args.compile:
+        if args.compile or args.search:
             sys.exit(0 if compile_for_slice(cfg, config, slice_, args.stage, plan, args.search, sizes) else 1)
         if plan.peak <= budget:
             print(f"fits: {plan.peak / GIB:.1f} GiB needed, {slice_.chip.hbm_gib:g} GiB per chip "

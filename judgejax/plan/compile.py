@@ -16,9 +16,9 @@ import time
 import jax
 from jax.sharding import Mesh
 
+from judgejax.plan.memory import GIB
 from judgejax.plan.programs import Program
 
-GIB = 2**30
 MOSAIC = 'custom_call_target="tpu_custom_call"'  # how a Pallas TPU kernel appears in the compiled HLO
 # The TPU compiler refuses a program that cannot fit a chip's HBM, naming what its temporaries need.
 OUT_OF_HBM = re.compile(r"Ran out of memory in memory space hbm|Ran out of memory on HBM")

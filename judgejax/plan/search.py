@@ -17,7 +17,7 @@ from jax.sharding import Mesh
 
 from judgejax.model.config import ModelConfig
 from judgejax.plan.compile import CompiledProgram, compile_program
-from judgejax.plan.memory import SEARCH, plan_memory
+from judgejax.plan.memory import GIB, SEARCH, plan_memory
 from judgejax.plan.programs import training_programs
 from judgejax.train.config import RunConfig
 
@@ -69,14 +69,13 @@ def search(cfg: ModelConfig, config: RunConfig, mesh: Mesh, stage: str, **sizes)
 
 
 def table(found: list[Candidate], usable: int) -> list[str]:
-    gib = 2**30
     lines = ["| remat | grad_accum | rows per chip | XLA GiB per chip | headroom GiB | recomputed TFLOP per step | fits |",
              "|---|---|---|---|---|---|---|"]
     for c in sorted(found, key=lambda c: (c.compiled.refused != "" or c.compiled.total > usable,
                                           c.recomputed_flops, c.grad_accum)):
         fits = not c.compiled.refused and c.compiled.total <= usable
-        total = "> HBM" if c.compiled.refused else f"{c.compiled.total / gib:.2f}"
-        headroom = f"{(usable - c.compiled.total) / gib:.2f}" if fits else "–"
+        total = "> HBM" if c.compiled.refused else f"{c.compiled.total / GIB:.2f}"
+        headroom = f"{(usable - c.compiled.total) / GIB:.2f}" if fits else "–"
         lines.append(f"| {c.remat} | {c.grad_accum} | {c.rows_per_chip} | {total} | {headroom} | "
                      f"{c.recomputed_flops / 1e12:.3g} | {'yes' if fits else 'no'} |")
     return lines
