@@ -67,7 +67,8 @@ def test_pipeline_end_to_end_and_rerun(tmp_path):
     assert len((out / "synth" / "sft.jsonl").read_text().splitlines()) == synth["sft_examples"]
     assert len((out / "synth" / "dpo.jsonl").read_text().splitlines()) == done["synth_dpo"]["dpo_pairs"]
     for name in ("base", "sft", "dpo"):
-        assert set(done[f"eval_{name}"]) - {"seconds"} == {f"{b}-{m}" for b in ("rewardbench", "heldout")
+        assert done[f"eval_{name}"]["peak_rss_gb"] > 0
+        assert set(done[f"eval_{name}"]) - {"seconds", "peak_rss_gb", "rss_after_gb"} == {f"{b}-{m}" for b in ("rewardbench", "heldout")
                                                           for m in ("generative", "verdict-prob")}
         rb = json.loads((out / "eval" / name / "rewardbench-verdict-prob" / "summary.json").read_text())
         assert rb["num_examples"] == len(SUBSETS) and rb["num_judgements"] == 2 * len(SUBSETS)

@@ -40,6 +40,9 @@ from judgejax.sources.registry import SHIPPED_DIR
 from judgejax.train.loop import run as train
 
 
+MEASURES = ("seconds", "peak_rss_gb", "rss_after_gb")  # what `Pipeline.stage` adds to each stage's summary
+
+
 def release() -> float | None:
     """Free what the finished stage left (cycles, compiled programs) and return the process's
     freed heap to the system (host.release_heap): the process then holds little more than at
@@ -79,8 +82,8 @@ class Pipeline:
         began = time.time()
         with PeakRSS() as peak:
             summary = work()
-        summary = {**summary, "seconds": round(time.time() - began, 1), "peak_rss_gb": round(peak.bytes / 1e9, 2),
-                   "rss_after_gb": release()}
+        seconds, peak_gb = round(time.time() - began, 1), round(peak.bytes / 1e9, 2)
+        summary = {**summary, **dict(zip(MEASURES, (seconds, peak_gb, release())))}
         print(f"[pipeline] {name}: {summary['seconds']} s, peak resident {summary['peak_rss_gb']} GB "
               f"({summary['rss_after_gb']} GB resident after it)", file=sys.stderr)
         if jax.process_index() == 0:
@@ -214,7 +217,7 @@ class Pipeline:
                 except ValueError as error:  # MergeError: judgements missing; or a shard cut short
                     print(f"[pipeline] {run.parent}: not finished ({error}), left out of the report", file=sys.stderr)
             summaries[f"eval_{name}"] = {**finished, **{k: v for k, v in summaries.get(f"eval_{name}", {}).items()
-                                                       if k == "seconds"}}
+                                                       if k in MEASURES}}
         return write_report(self.out, self.config, summaries, self.command)
 
     def run(self) -> pathlib.Path:
