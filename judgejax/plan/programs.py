@@ -24,14 +24,12 @@ from judgejax.model.build import abstract_params, graphdef_of
 from judgejax.model.config import ModelConfig
 from judgejax.plan.memory import MemoryPlan, Stage
 from judgejax.sample.methods import Greedy
-from judgejax.sample.sampler import _generate
-from judgejax.sharding import BATCH
+from judgejax.sample.sampler import DECODE_CHUNK, _generate
+from judgejax.sharding import BATCH, data_parallel_size
 from judgejax.train.config import RunConfig
 from judgejax.train.optimizer import make_optimizer
 from judgejax.train.state import abstract_state, jit_train_step, shardings_of
 from judgejax.train.steps import SEQ_FIELDS, make_dpo_step, make_reference_logps, make_sft_step
-
-DECODE_CHUNK = 16  # the sampler's decode steps between stop checks off the CPU (judgejax.sample.sampler)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,8 +76,7 @@ def training_programs(cfg: ModelConfig, config: RunConfig, mesh: Mesh, stage: St
 def sampler_program(cfg: ModelConfig, mesh: Mesh, plan: MemoryPlan) -> Program:
     """The sampler's one program: prefill of `plan.sample_rows` x the data shards' prompts, then
     the decode loop to `plan.sample_len` tokens."""
-    ways = mesh.shape["data"] * mesh.shape["fsdp"]
-    rows = plan.sample_rows * ways
+    rows = plan.sample_rows * data_parallel_size(mesh)
     prompt = plan.sample_prompt
     replicated = P()
     packed = {k: _array(mesh, (rows, prompt), "int32", P(BATCH, None)) for k in ("tokens", "positions", "segments")}

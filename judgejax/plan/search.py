@@ -19,6 +19,7 @@ from judgejax.model.config import ModelConfig
 from judgejax.plan.compile import CompiledProgram, compile_program
 from judgejax.plan.memory import GIB, SEARCH, plan_memory
 from judgejax.plan.programs import training_programs
+from judgejax.sharding import data_parallel_size
 from judgejax.train.config import RunConfig
 
 
@@ -56,7 +57,7 @@ def search(cfg: ModelConfig, config: RunConfig, mesh: Mesh, stage: str, **sizes)
     shape = tuple(mesh.shape[a] for a in ("data", "fsdp", "tensor"))
     found = []
     for remat in SEARCH:
-        for accum in accumulations(config, shape[0] * shape[1]):
+        for accum in accumulations(config, data_parallel_size(mesh)):
             changed = dataclasses.replace(config, model=dataclasses.replace(config.model, remat=remat),
                                           train=dataclasses.replace(config.train, grad_accum=accum))
             changed_cfg = dataclasses.replace(cfg, remat=remat)

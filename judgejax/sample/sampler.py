@@ -24,6 +24,7 @@ from judgejax.sample.prefix import PrefixCache
 from judgejax.sharding import constrain, shard_batch
 
 FINISH_REASONS = ("running", "stop", "length", "cache_full")
+DECODE_CHUNK = 16  # decode steps between stop checks off the CPU (on the CPU a check costs nothing: 1)
 RUNNING, STOP, LENGTH, CACHE_FULL = range(4)
 
 
@@ -159,7 +160,7 @@ def generate(
     if max_new_tokens < 1:
         raise ValueError(f"max_new_tokens={max_new_tokens}: must be >= 1")
     if decode_chunk is None:
-        decode_chunk = 1 if jax.default_backend() == "cpu" else 16
+        decode_chunk = 1 if jax.default_backend() == "cpu" else DECODE_CHUNK
     if decode_chunk < 1:
         raise ValueError(f"decode_chunk={decode_chunk}: must be >= 1")
     empty = [i for i, p in enumerate(prompts) if len(p) == 0]
