@@ -26,6 +26,7 @@ RULES: Mapping[str, str | tuple[str, ...] | None] = {
     "layers": None,
     "norm": None,
     "seq": None,
+    "lora_rank": None,
 }
 
 

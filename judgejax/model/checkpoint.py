@@ -10,10 +10,12 @@ from typing import Any
 import orbax.checkpoint as ocp
 from jax.sharding import Mesh
 
+from judgejax.model import lora
 from judgejax.model.build import abstract_params, model_from_params, params_of
-from judgejax.model.config import ModelConfig
+from judgejax.model.config import LoraConfig, ModelConfig
 from judgejax.model.hf_import import import_hf
 from judgejax.model.llm import CausalLM
+from judgejax.model.peft_io import is_peft_folder, load_peft, lora_config_of
 
 ASSETS = "hf"
 PARAMS = "params"
@@ -44,30 +46,63 @@ def restore_params(path: str | pathlib.Path, cfg: ModelConfig, mesh: Mesh):
         return checkpointer.restore(pathlib.Path(path).absolute(), abstract_params(cfg, mesh))
 
 
+def run_base(run: pathlib.Path) -> dict:
+    """A training run's base record: {} for full fine-tuning; for LoRA its base's path and
+    fingerprint and the adapters' config."""
+    manager = ocp.CheckpointManager(run.absolute() / RUN_CHECKPOINTS, item_names=("base",))
+    step = manager.latest_step()
+    if step is None:
+        raise FileNotFoundError(f"{run / RUN_CHECKPOINTS}: no complete checkpoint")
+    try:
+        return manager.restore(step, args=ocp.args.Composite(base=ocp.args.JsonRestore()))["base"]
+    finally:
+        manager.close()
+
+
 def restore_run_params(run: pathlib.Path, cfg: ModelConfig, mesh: Mesh):
-    """The parameters of a training run's latest committed checkpoint (optimizer state skipped)."""
+    """The trained parameters of a training run's latest committed checkpoint (every parameter,
+    or with `cfg.lora` the adapters; optimizer state skipped)."""
     manager = ocp.CheckpointManager(run.absolute() / RUN_CHECKPOINTS, item_names=("state",))
     step = manager.latest_step()
     if step is None:
         raise FileNotFoundError(f"{run / RUN_CHECKPOINTS}: no complete checkpoint")
-    target = {"params": abstract_params(cfg, mesh)}
+    target = {"params": lora.split(cfg, abstract_params(cfg, mesh))[0]}
     restored = manager.restore(step, args=ocp.args.Composite(state=ocp.args.PyTreeRestore(
         item=target, restore_args=ocp.checkpoint_utils.construct_restore_args(target), partial_restore=True)))
     manager.close()
     return restored["state"]["params"]
 
 
+def load_run(run: pathlib.Path, cfg: ModelConfig, mesh: Mesh) -> CausalLM:
+    """A training run's model: its parameters, or for a LoRA run its base (loaded from the path it
+    trained on, checked by fingerprint) with the adapters merged in."""
+    base = run_base(run)
+    if not base:
+        return model_from_params(cfg, restore_run_params(run, cfg, mesh))
+    base_params = params_of(load_model(base["path"], mesh, **cfg.numerics()))
+    lora.check_base(base, {"path": base["path"], "fingerprint": lora.fingerprint(base_params)}, run)
+    with_lora = cfg.replace(lora=LoraConfig(**base["lora"]))
+    adapters = restore_run_params(run, with_lora, mesh)
+    return model_from_params(cfg, lora.merge(with_lora, lora.join(adapters, base_params)))
+
+
 def assets_dir(path: str | pathlib.Path) -> pathlib.Path:
-    """The HF files of a model: the folder itself for an HF folder, `path/hf` otherwise."""
+    """The HF files of a model: the folder itself for an HF folder, its base's for a PEFT folder,
+    `path/hf` otherwise."""
     path = pathlib.Path(path)
+    if is_peft_folder(path):
+        return assets_dir(lora_config_of(path)[1])
     return path if (path / "config.json").is_file() else path / ASSETS
 
 
 def load_model(path: str | pathlib.Path, mesh: Mesh, **config_overrides: Any) -> CausalLM:
-    """Load an HF folder, a judgejax model checkpoint or a training run's latest checkpoint."""
+    """Load an HF folder, a PEFT adapter folder (onto its base), a judgejax model checkpoint or a
+    training run's latest checkpoint (a LoRA run's adapters merged into its base)."""
     path = pathlib.Path(path)
     if (path / "config.json").is_file():
         return import_hf(path, mesh, **config_overrides)
+    if is_peft_folder(path):
+        return load_peft(path, mesh, load_model, **config_overrides)
     if not (path / ASSETS / "config.json").is_file() or not any(
         (path / sub).is_dir() for sub in (PARAMS, RUN_CHECKPOINTS)
     ):
@@ -78,4 +113,4 @@ def load_model(path: str | pathlib.Path, mesh: Mesh, **config_overrides: Any) ->
     cfg = ModelConfig.from_hf_dir(path / ASSETS, **config_overrides)
     if (path / PARAMS).is_dir():
         return model_from_params(cfg, restore_params(path / PARAMS, cfg, mesh))
-    return model_from_params(cfg, restore_run_params(path, cfg, mesh))
+    return load_run(path, cfg, mesh)

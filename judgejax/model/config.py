@@ -9,6 +9,8 @@ from typing import Any, Literal
 
 import jax.numpy as jnp
 
+from judgejax.config import section
+
 SUPPORTED_ARCHITECTURES = ("LlamaForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM")
 # What a decoder layer keeps for its backward pass (judgejax.model.remat).
 REMAT_POLICIES = ("none", "full", "dots", "names", "offload")
@@ -24,6 +26,30 @@ VOCAB_MULTIPLE = 128
 
 class ConfigError(ValueError):
     """A model config that judgejax cannot run faithfully."""
+
+
+# The projections an adapter can target, by PEFT's module names less `_proj` (judgejax.model.lora).
+LORA_TARGETS = ("q", "k", "v", "o", "gate", "up", "down")
+
+
+@section
+class LoraConfig:
+    """Low-rank adapters (LoRA) on the projections: W x + scale * B(A(x)), the base frozen. The
+    defaults are TRL's: rank 16, alpha 32, on all seven projections; scale alpha / rank, or
+    alpha / sqrt(rank) with rslora (PEFT's `use_rslora`)."""
+
+    rank: int = 16
+    alpha: float = 32.0
+    targets: tuple[Literal[LORA_TARGETS], ...] = LORA_TARGETS
+    rslora: bool = False
+
+    def __post_init__(self) -> None:
+        if self.rank < 1 or not self.targets:
+            raise ValueError(f"model.lora: rank={self.rank} must be >= 1 and targets={list(self.targets)} not empty")
+
+    @property
+    def scale(self) -> float:
+        return self.alpha / (self.rank ** 0.5 if self.rslora else self.rank)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,6 +75,7 @@ class Numerics:
     remat: Literal[REMAT_POLICIES] = "none"  # what a decoder layer keeps for its backward (judgejax.model.remat)
     attention: Literal[ATTENTION_BACKENDS] = "auto"  # self-attention kernel (judgejax.model.attention_backends)
     unroll_layers: bool = False  # unroll the loop over layers (no lax.scan): longer compiles, no loop overhead
+    lora: LoraConfig | None = None  # train low-rank adapters on a frozen base instead of every weight
 
     def numerics(self) -> dict[str, Any]:
         """These fields by name (ModelConfig's overrides)."""

@@ -4,6 +4,8 @@ only difference between the two layouts (each parameter's HF name and layout are
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from judgejax.model.config import ModelConfig
@@ -36,6 +38,10 @@ def hf_shape(name: str, shape: tuple[int, ...]) -> tuple[int, ...]:
         return (shape[1] * shape[2], shape[0])
     if layout == "heads_to_out":  # [n, h, d] <- [d, n*h]
         return (shape[2], shape[0] * shape[1])
+    if layout == "lora_a":  # [in..., r] <- [r, in]
+        return (shape[-1], math.prod(shape[:-1]))
+    if layout == "lora_b":  # [r, out...] <- [out, r]
+        return (math.prod(shape[1:]), shape[0])
     return (shape[0] * shape[1],)  # split_heads: [n, h] <- [n*h]
 
 
@@ -46,7 +52,7 @@ def from_hf(name: str, hf: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
         return hf
     if layout == "transpose":
         return hf.T
-    if layout in ("in_to_heads", "heads_to_out"):
+    if layout in ("in_to_heads", "heads_to_out", "lora_a", "lora_b"):
         return hf.T.reshape(shape)
     return hf.reshape(shape)
 
@@ -60,6 +66,8 @@ def to_hf(name: str, ours: np.ndarray) -> np.ndarray:
         return np.ascontiguousarray(ours.T)
     if layout == "in_to_heads":
         return np.ascontiguousarray(ours.reshape(ours.shape[0], -1).T)
-    if layout == "heads_to_out":
+    if layout in ("heads_to_out", "lora_a"):
         return np.ascontiguousarray(ours.reshape(-1, ours.shape[-1]).T)
+    if layout == "lora_b":
+        return np.ascontiguousarray(ours.reshape(ours.shape[0], -1).T)
     return ours.reshape(-1)

@@ -214,7 +214,12 @@ def _layer_fn(cfg: ModelConfig, inv_freq_h):
         backward of [M, K] x [K, N] much faster than of the same product as a multi-axis einsum."""
         spec, w = SPECS[name], weights[name]
         k = math.prod(w.shape[:spec.inputs])
-        y = (x.reshape(-1, k) @ w.astype(dtype).reshape(k, -1)).reshape(*x.shape[:-spec.inputs], *w.shape[spec.inputs:])
+        x_mk = x.reshape(-1, k)
+        y_mn = x_mk @ w.astype(dtype).reshape(k, -1)
+        if name + "_lora_a" in weights:  # + scale * (x A) B: the adapter never forms a [K, N] matrix
+            a_kr, b_rn = weights[name + "_lora_a"].reshape(k, -1), weights[name + "_lora_b"]
+            y_mn += ((x_mk @ a_kr.astype(dtype)) * cfg.lora.scale) @ b_rn.astype(dtype).reshape(a_kr.shape[1], -1)
+        y = y_mn.reshape(*x.shape[:-spec.inputs], *w.shape[spec.inputs:])
         bias = weights.get(spec.bias) if spec.bias else None
         return y if bias is None else y + bias.astype(dtype)
 

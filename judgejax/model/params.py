@@ -3,13 +3,20 @@ model, n heads, k kv heads, h head dim, f mlp, v vocab, l layers) and says every
 it: its logical axes (which give its shape from the config, and its sharding through
 `judgejax.sharding.RULES`), its initialiser, its Hugging Face tensor and layout, when a config has
 it, and, for the seven projections, which axes it maps from and to and its bias. The model, its
-initialiser, the HF importer and exporter, the planner and sharding all read this table."""
+initialiser, the HF importer and exporter, the planner and sharding all read this table.
+
+A config with `lora` also has two adapters per targeted projection W [l, in..., out...]:
+A [l, in..., r] (uniform in +-1/sqrt(fan in), PEFT's kaiming init) and B [l, r, out...] (zeros,
+so that step 0 is the base model), named `<W>_lora_a` / `<W>_lora_b`, sharded as W's input and
+output axes, and stored under PEFT's tensor names."""
 
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Callable
 
+import jax
 import jax.numpy as jnp
 from flax import nnx
 
@@ -17,9 +24,10 @@ from judgejax.model.config import ModelConfig
 
 # How one HF tensor maps to one (per-layer) judgejax tensor (see judgejax.model.hf_names):
 # same; transpose; in_to_heads [d, n, h] <- [n*h, d]; heads_to_out [n, h, d] <- [d, n*h];
-# split_heads [n, h] <- [n*h].
-LAYOUTS = ("same", "transpose", "in_to_heads", "heads_to_out", "split_heads")
-INITS = ("normal", "ones", "zeros")  # normal(0, 0.02) weights, ones for norms, zeros for biases
+# split_heads [n, h] <- [n*h]; lora_a [in..., r] <- [r, in]; lora_b [r, out...] <- [out, r].
+LAYOUTS = ("same", "transpose", "in_to_heads", "heads_to_out", "split_heads", "lora_a", "lora_b")
+# normal(0, 0.02) weights, ones for norms, zeros for biases (and LoRA's B), kaiming for LoRA's A
+INITS = ("normal", "ones", "zeros", "kaiming")
 
 
 def _always(cfg: ModelConfig) -> bool:
@@ -36,6 +44,7 @@ class ParamSpec:
     present: Callable[[ModelConfig], bool] = _always  # whether a config has this parameter
     inputs: int = 0  # a projection: how many axes after "layers" its matmul contracts (0: none)
     bias: str | None = None  # a projection's bias parameter, if the config has one
+    adapts: str | None = None  # a LoRA adapter: the projection it adapts
 
     @property
     def stacked(self) -> bool:
@@ -64,6 +73,7 @@ class ParamSpec:
             "layers": cfg.num_layers, "embed": cfg.hidden_size, "norm": cfg.hidden_size,
             "heads": cfg.num_heads, "kv_heads": cfg.num_kv_heads, "head_dim": cfg.head_dim,
             "mlp": cfg.intermediate_size, "vocab": cfg.padded_vocab_size if padded else cfg.vocab_size,
+            "lora_rank": cfg.lora.rank if cfg.lora else 0,
         }
         return tuple(sizes[axis] for axis in self.axes)
 
@@ -72,6 +82,9 @@ class ParamSpec:
         shape, dtype = self.shape(cfg), cfg.param_jnp_dtype
         if self.init == "normal":
             return nnx.Param(nnx.initializers.normal(stddev=0.02)(rngs.params(), shape, dtype))
+        if self.init == "kaiming":  # torch's kaiming_uniform_(a=sqrt(5)), as PEFT initialises A
+            bound = math.prod(shape[1:-1]) ** -0.5
+            return nnx.Param(jax.random.uniform(rngs.params(), shape, dtype, -bound, bound))
         return nnx.Param((jnp.ones if self.init == "ones" else jnp.zeros)(shape, dtype))
 
 
@@ -116,6 +129,25 @@ _TABLE = (
     ParamSpec("q_norm_lh", ("layers", "head_dim"), "ones", _ATTN + "q_norm.weight", "same", _qk_norm),
     ParamSpec("k_norm_lh", ("layers", "head_dim"), "ones", _ATTN + "k_norm.weight", "same", _qk_norm),
 )
+
+
+def _adapters(projection: ParamSpec) -> tuple[ParamSpec, ParamSpec]:
+    """LoRA's A and B of one projection, present when the config's lora targets it."""
+    target = projection.hf_name.rsplit(".", 2)[-2].removesuffix("_proj")
+    module = "base_model.model." + projection.hf_name.removesuffix(".weight")
+
+    def present(cfg: ModelConfig) -> bool:
+        return cfg.lora is not None and target in cfg.lora.targets
+
+    return (
+        ParamSpec(f"{projection.name}_lora_a", ("layers", *projection.in_axes, "lora_rank"), "kaiming",
+                  module + ".lora_A.weight", "lora_a", present, adapts=projection.name),
+        ParamSpec(f"{projection.name}_lora_b", ("layers", "lora_rank", *projection.out_axes), "zeros",
+                  module + ".lora_B.weight", "lora_b", present, adapts=projection.name),
+    )
+
+
+_TABLE += tuple(adapter for spec in _TABLE if spec.inputs for adapter in _adapters(spec))
 SPECS: dict[str, ParamSpec] = {spec.name: spec for spec in _TABLE}
 # Logical axes of every parameter; judgejax.sharding.RULES maps them to mesh axes.
 PARAM_AXES: dict[str, tuple[str, ...]] = {name: spec.axes for name, spec in SPECS.items()}
@@ -128,6 +160,11 @@ def specs_of(cfg: ModelConfig, group: str | None = None) -> list[ParamSpec]:
 
 
 def param_shapes(cfg: ModelConfig, padded: bool = True) -> dict[str, tuple[int, ...]]:
-    """Shapes of the parameters this config has (biases and norms only where used); the vocabulary
-    padded to `cfg.padded_vocab_size` unless `padded` is false (the Hugging Face shapes)."""
+    """Shapes of the parameters this config has (biases and norms only where used, adapters with
+    `cfg.lora`); the vocabulary padded to `cfg.padded_vocab_size` unless `padded` is false (the
+    Hugging Face shapes)."""
     return {spec.name: spec.shape(cfg, padded) for spec in specs_of(cfg)}
+
+
+def is_adapter(name: str) -> bool:
+    return SPECS[name].adapts is not None

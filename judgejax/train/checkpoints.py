@@ -1,6 +1,7 @@
 """Train checkpoints: Orbax CheckpointManager (async) holding the train state, the data
-iterator state and the run config. Restores onto any mesh; a damaged latest checkpoint is
-reported and the previous one used."""
+iterator state, the run config and, for a LoRA run, the base the adapters belong to (its path and
+fingerprint: resuming on another base is an error). Restores onto any mesh; a damaged latest
+checkpoint is reported and the previous one used."""
 
 from __future__ import annotations
 
@@ -13,16 +14,22 @@ import jax
 from jax.experimental import multihost_utils
 import orbax.checkpoint as ocp
 
+from judgejax.model.lora import check_base
 from judgejax.train.state import TrainState
 
 
+ITEMS = ("state", "data", "config", "base")
+
+
 class TrainCheckpoints:
-    def __init__(self, directory: str | pathlib.Path, *, keep: int = 2):
+    def __init__(self, directory: str | pathlib.Path, *, keep: int = 2, base: dict | None = None):
+        """`base`: a LoRA run's {"path", "fingerprint"} of its frozen base (None: full fine-tuning)."""
         self.directory = pathlib.Path(directory).absolute()
+        self.base = base
         self.manager = ocp.CheckpointManager(
             self.directory,
             options=ocp.CheckpointManagerOptions(max_to_keep=keep, enable_async_checkpointing=True),
-            item_names=("state", "data", "config"),
+            item_names=ITEMS,
         )
 
     def steps(self) -> list[int]:
@@ -36,6 +43,7 @@ class TrainCheckpoints:
                 state=ocp.args.StandardSave(state),
                 data=ocp.args.JsonSave(data_state),
                 config=ocp.args.JsonSave(config),
+                base=ocp.args.JsonSave(self.base or {}),
             ),
             force=True,
         )
@@ -48,12 +56,15 @@ class TrainCheckpoints:
                 restored = self.manager.restore(
                     step,
                     args=ocp.args.Composite(
-                        state=ocp.args.StandardRestore(abstract), data=ocp.args.JsonRestore()
+                        state=ocp.args.StandardRestore(abstract), data=ocp.args.JsonRestore(),
+                        base=ocp.args.JsonRestore(),
                     ),
                 )
             except Exception as e:  # noqa: BLE001 - any damage means: try the previous one
                 self._set_aside(step, e)
                 continue
+            if self.base:
+                check_base(restored["base"], self.base, self.directory / str(step))
             return step, restored["state"], restored["data"]
         return None
 

@@ -20,6 +20,7 @@ from jax.sharding import NamedSharding, PartitionSpec as P
 from judgejax.data.load import load_preference_examples, load_sft_examples
 from judgejax.data.pipeline import preference_dataset, sft_dataset
 from judgejax.host import release_heap
+from judgejax.model import lora
 from judgejax.model.build import params_of
 from judgejax.model.checkpoint import ASSETS, RUN_CHECKPOINTS, assets_dir, copy_assets, load_model
 from judgejax.model.config import ModelConfig
@@ -51,7 +52,7 @@ class Training:
     start: int
     data_state: dict | None
     state: TrainState
-    step: Callable  # jitted (state, batch) -> (state, metrics), the state donated
+    step: Callable  # jitted (state, batch) -> (state, metrics), the state donated (LoRA's base bound)
     accum: int  # micro-batches per step
     add_reference: Callable[[dict], dict] | None  # DPO: adds the reference log-probs to a local batch
     checkpoints: TrainCheckpoints
@@ -74,18 +75,24 @@ def set_up(config: RunConfig, stage: str, mesh, out: pathlib.Path) -> Training:
         raise ValueError(f"train.steps={total_steps} but the data gives {len(dataset)} steps over "
                          f"{config.data.epochs} epoch(s); raise data.epochs")
 
-    overrides = dict(param_dtype=config.model.param_dtype, compute_dtype=config.model.compute_dtype,
-                     remat=config.model.remat, attention=config.model.attention,
-                     unroll_layers=config.model.unroll_layers)
-    cfg = ModelConfig.from_hf_dir(source_assets, **overrides)
+    cfg = ModelConfig.from_hf_dir(source_assets, **config.model.numerics())
+    base_cfg = lora.base_config(cfg)  # the model loaded from model.path; with LoRA, the frozen base
     tx = make_optimizer(config.optim, total_steps)
     chunk = config.train.logprob_chunk
     step_fn = make_sft_step(cfg, tx, chunk) if stage == "sft" else make_dpo_step(cfg, tx, config.dpo, chunk)
     abstract = abstract_state(cfg, mesh, tx)
     jitted = jit_train_step(step_fn, shardings_of(abstract), mesh)
-    accum = micro_batches(config, stage, mesh, dataset[0], lambda batch: jitted.lower(abstract, batch).compile())
+    frozen = None
+    if cfg.lora:  # the base is needed to probe the step's memory, to resume and to start
+        base = params_of(load_model(config.model.path, mesh, **base_cfg.numerics()))
+        base_id = {"path": str(config.model.path), "fingerprint": lora.fingerprint(base),
+                   "lora": dataclasses.asdict(cfg.lora)}
+        frozen = lora.frozen_base(cfg, base)
+        abstract_frozen = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), frozen)
+    accum = micro_batches(config, stage, mesh, dataset[0],
+                          lambda batch: jitted.lower(abstract, batch, abstract_frozen if cfg.lora else None).compile())
 
-    checkpoints = TrainCheckpoints(out / RUN_CHECKPOINTS, keep=config.train.keep)
+    checkpoints = TrainCheckpoints(out / RUN_CHECKPOINTS, keep=config.train.keep, base=base_id if cfg.lora else None)
     restored = checkpoints.restore_latest(abstract)
     initial = None
     if restored:
@@ -93,19 +100,27 @@ def set_up(config: RunConfig, stage: str, mesh, out: pathlib.Path) -> Training:
         log(f"resuming from step {start} ({checkpoints.directory / str(start)})")
     else:
         start, data_state = 0, None
-        initial = params_of(load_model(config.model.path, mesh, **overrides))
+        initial = lora.split(cfg, lora.with_fresh_adapters(cfg, base, mesh) if cfg.lora else
+                             params_of(load_model(config.model.path, mesh, **base_cfg.numerics())))[0]
     add_reference = None
     if stage == "dpo":
-        # The reference is the model the run started from (the SFT judge in the recipe).
-        reference = (lambda: initial) if initial is not None else (
-            lambda: params_of(load_model(config.model.path, mesh, **overrides)))
-        add_reference = _reference_adder(config, cfg, examples, mesh, out, reference, accum)
+        # The reference is the model the run started from (the SFT judge in the recipe): with LoRA
+        # the frozen base itself (the adapters start at zero).
+        if cfg.lora:
+            reference = lambda: frozen  # noqa: E731
+        elif initial is not None:
+            reference = lambda: initial  # noqa: E731
+        else:
+            reference = lambda: params_of(load_model(config.model.path, mesh, **base_cfg.numerics()))  # noqa: E731
+        add_reference = _reference_adder(config, base_cfg, examples, mesh, out, reference, accum,
+                                         donated=not cfg.lora)
     if initial is not None:
         state = create_state(initial, tx)  # donated by the first step
     # What loading, the probe compiles and the reference pass freed goes back to the system: kept
     # (host.py's tunables), it scatters free holes that the steps' temporaries do not reuse.
     release_heap()
-    return Training(dataset, total_steps, start, data_state, state, jitted, accum, add_reference, checkpoints)
+    step = lambda state, batch: jitted(state, batch, frozen)  # noqa: E731
+    return Training(dataset, total_steps, start, data_state, state, step, accum, add_reference, checkpoints)
 
 
 def micro_batches(config: RunConfig, stage: str, mesh, local: dict[str, np.ndarray],
@@ -134,10 +149,11 @@ def micro_batches(config: RunConfig, stage: str, mesh, local: dict[str, np.ndarr
 
 
 def _reference_adder(config: RunConfig, cfg: ModelConfig, examples, mesh, out: pathlib.Path,
-                     reference: Callable[[], dict], accum: int) -> Callable[[dict], dict]:
+                     reference: Callable[[], dict], accum: int, donated: bool) -> Callable[[dict], dict]:
     """A function adding ref_chosen_logps / ref_rejected_logps [rows] to a local batch: looked
     up in the precomputed table (default), or computed by a frozen in-memory copy. Either pass
-    runs the train step's micro-batches (a forward only: less memory than the step that fits)."""
+    runs the train step's micro-batches (a forward only: less memory than the step that fits).
+    `donated`: the reference's arrays are the policy's, which the steps donate (then copied)."""
     chunk = config.train.logprob_chunk
     if config.dpo.reference == "precomputed":
         table = load_or_compute(
@@ -151,7 +167,7 @@ def _reference_adder(config: RunConfig, cfg: ModelConfig, examples, mesh, out: p
 
         return lookup
 
-    frozen = jax.tree.map(jnp.copy, reference())  # the policy's own arrays are donated
+    frozen = jax.tree.map(jnp.copy, reference()) if donated else reference()
     ref = jax.jit(make_reference_logps(cfg, chunk))
 
     def compute(local):

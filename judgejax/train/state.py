@@ -12,6 +12,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from judgejax.model.build import abstract_params
 from judgejax.model.config import ModelConfig
+from judgejax.model.lora import split
 
 
 @jax.tree_util.register_dataclass
@@ -39,8 +40,9 @@ def create_state(params, tx: optax.GradientTransformation) -> TrainState:
 
 
 def abstract_state(cfg: ModelConfig, mesh: Mesh, tx: optax.GradientTransformation) -> TrainState:
-    """Shapes, dtypes and shardings of a TrainState without allocating one (restore targets)."""
-    params = abstract_params(cfg, mesh)
+    """Shapes, dtypes and shardings of a TrainState (what the run trains: every parameter, or
+    LoRA's adapters) without allocating one (restore targets)."""
+    params = split(cfg, abstract_params(cfg, mesh))[0]
     opt_state = jax.tree.map(lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s),
                              jax.eval_shape(tx.init, params), opt_shardings(tx, params, mesh))
     step = jax.ShapeDtypeStruct((), jnp.int32, sharding=NamedSharding(mesh, P()))
@@ -52,7 +54,8 @@ def shardings_of(state: TrainState):
 
 
 def jit_train_step(step_fn, state_shardings, mesh: Mesh):
-    """A (state, batch) -> (state, metrics) step jitted as training runs it: the state in and out
-    in its shardings and donated, the batch as placed, the metrics replicated."""
-    return jax.jit(step_fn, in_shardings=(state_shardings, None),
+    """A (state, batch, frozen) -> (state, metrics) step jitted as training runs it: the state in
+    and out in its shardings and donated, the batch and the frozen parameters (None, or LoRA's
+    base) as placed, the metrics replicated."""
+    return jax.jit(step_fn, in_shardings=(state_shardings, None, None),
                    out_shardings=(state_shardings, NamedSharding(mesh, P())), donate_argnums=0)

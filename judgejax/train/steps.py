@@ -1,4 +1,6 @@
-"""Pure, jitted SFT and DPO train steps: (state, batch) -> (state, metrics).
+"""Pure, jitted SFT and DPO train steps: (state, batch[, frozen]) -> (state, metrics). The state
+holds what the run trains (every parameter, or LoRA's adapters) and `frozen` the rest (None, or
+the LoRA base): `judgejax.model.lora.split`.
 
 A batch arrives as [accum, rows, T] arrays (micro-batches first). The step scans over the
 micro-batches summing losses and gradients, each already divided by the token (SFT, NLL) or
@@ -16,6 +18,7 @@ import optax
 from judgejax.config import section
 from judgejax.model.build import model_from_params
 from judgejax.model.config import ModelConfig
+from judgejax.model.lora import join
 from judgejax.train.dpo_loss import dpo_loss
 from judgejax.model.logprobs import token_logprobs
 from judgejax.train.state import TrainState
@@ -54,9 +57,10 @@ def _apply(state: TrainState, grads, loss, tx: optax.GradientTransformation, ext
     return TrainState(step=state.step + 1, params=params, opt_state=opt_state), metrics
 
 
-def _accumulate(loss_fn: Callable, params, micro_batches):
-    """Sum (loss, aux) and gradients over the leading micro-batch axis with lax.scan."""
-    grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
+def _accumulate(loss_fn: Callable, params, frozen, micro_batches):
+    """Sum (loss, aux) and gradients (of the trainable `params`) over the leading micro-batch axis
+    with lax.scan; loss_fn sees the whole model's parameters."""
+    grad_fn = jax.value_and_grad(lambda params, micro: loss_fn(join(params, frozen), micro), has_aux=True)
 
     def body(carry, micro):
         return jax.tree.map(jnp.add, carry, grad_fn(params, micro)), None
@@ -70,14 +74,14 @@ def _accumulate(loss_fn: Callable, params, micro_batches):
 def make_sft_step(cfg: ModelConfig, tx: optax.GradientTransformation, chunk_size: int = 1024):
     """Mean next-token NLL over all loss tokens of the global batch."""
 
-    def step(state: TrainState, batch: dict):
+    def step(state: TrainState, batch: dict, frozen=None):
         total_tokens = jnp.maximum(batch["loss_mask"].sum(), 1.0)
 
         def loss_fn(params, micro):
             logps = sequence_token_logps(cfg, params, micro, chunk_size)
             return -logps.sum() / total_tokens, {"tokens": micro["loss_mask"].sum()}
 
-        loss, aux, grads = _accumulate(loss_fn, state.params, batch)
+        loss, aux, grads = _accumulate(loss_fn, state.params, frozen, batch)
         return _apply(state, grads, loss, tx, aux)
 
     return step
@@ -105,7 +109,7 @@ def make_dpo_step(cfg: ModelConfig, tx: optax.GradientTransformation, dpo: DPOCo
     `ref_chosen_logps` / `ref_rejected_logps` [accum, rows] (precomputed, or filled in by the
     caller from a frozen in-memory reference)."""
 
-    def step(state: TrainState, batch: dict):
+    def step(state: TrainState, batch: dict, frozen=None):
         total_pairs = jnp.maximum(real_pairs(batch).sum(), 1.0)
         total_chosen_tokens = jnp.maximum(batch["chosen_loss_mask"].sum(), 1.0)
 
@@ -129,7 +133,7 @@ def make_dpo_step(cfg: ModelConfig, tx: optax.GradientTransformation, dpo: DPOCo
             aux["nll_loss"] = nll
             return loss, aux
 
-        loss, aux, grads = _accumulate(loss_fn, state.params, batch)
+        loss, aux, grads = _accumulate(loss_fn, state.params, frozen, batch)
         return _apply(state, grads, loss, tx, aux)
 
     return step

@@ -1,0 +1,120 @@
+"""LoRA: which parameters a run trains, fresh adapters on a loaded base, merging them into it, and
+the base's fingerprint that an adapter checkpoint is tied to.
+
+Adapters are parameters of the model's table (`judgejax.model.params`, present with
+`ModelConfig.lora`) that the layer applies beside their projection (`judgejax.model.llm`). A LoRA
+run trains only them: its train state holds the adapters and their optimizer state (megabytes); the
+base is a separate, frozen tree in the compute dtype, passed to each step and never donated.
+
+Why not qwix's LoraProvider: it finds a matmul's weight by matching the array against the calling
+module's parameters (`flax_util.find_param`), and judgejax's decoder layer is a plain function over
+per-layer slices that `lax.scan` cuts from [L, ...] stacked arrays, so no parameter matches; the
+scan (compile time flat in depth) and the one parameter table are worth more than the library.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import pathlib
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+from jax.experimental import multihost_utils
+from jax.sharding import Mesh
+
+from judgejax.model.build import Tree, flatten, nest, param_shardings
+from judgejax.model.config import ModelConfig
+from judgejax.model.params import SPECS, is_adapter, specs_of
+
+
+def split(cfg: ModelConfig, params: Tree) -> tuple[Tree, Tree | None]:
+    """(trainable, frozen): with `cfg.lora` the adapters and the base; otherwise every parameter
+    and None. (Arrays or their abstract shapes.)"""
+    if cfg.lora is None:
+        return params, None
+    flat = flatten(params)
+    return (nest({n: v for n, v in flat.items() if is_adapter(n)}),
+            nest({n: v for n, v in flat.items() if not is_adapter(n)}))
+
+
+def frozen_base(cfg: ModelConfig, base: Tree) -> Tree:
+    """The base as a LoRA run holds it: in the compute dtype (it gets no updates)."""
+    if cfg.compute_dtype == cfg.param_dtype:
+        return base
+    return jax.jit(lambda b: jax.tree.map(lambda x: x.astype(cfg.compute_jnp_dtype), b))(base)
+
+
+def join(trainable: Tree, frozen: Tree | None) -> Tree:
+    """The model's parameters from the two halves of `split` (also under jit)."""
+    return trainable if frozen is None else nest({**flatten(frozen), **flatten(trainable)})
+
+
+def base_config(cfg: ModelConfig) -> ModelConfig:
+    """The model without adapters (what the base, the reference and a merged export are)."""
+    return cfg.replace(lora=None)
+
+
+def with_fresh_adapters(cfg: ModelConfig, base: Tree, mesh: Mesh, seed: int = 0) -> Tree:
+    """`base` (a model of `base_config(cfg)`) and newly initialised adapters, each created in its
+    sharding: B is zero, so the model computes exactly what the base does."""
+    specs = [s for s in specs_of(cfg) if s.adapts]
+    shardings = param_shardings(cfg, mesh)
+
+    def init():
+        rngs = nnx.Rngs(seed)
+        return {s.name: s.create(cfg, rngs)[...] for s in specs}
+
+    adapters = jax.jit(init, out_shardings={s.name: shardings[s.name] for s in specs})()
+    return nest({**flatten(base), **adapters})
+
+
+def merge(cfg: ModelConfig, params: Tree) -> Tree:
+    """The base with each adapter folded in, W + scale * A B, in W's dtype: a model of
+    `base_config(cfg)` computing what `params` do (up to rounding)."""
+    flat = flatten(params)
+
+    @jax.jit
+    def merged(flat):
+        out = {n: v for n, v in flat.items() if not is_adapter(n)}
+        for name in (n for n in flat if SPECS[n].adapts and n.endswith("_lora_a")):
+            w_name = SPECS[name].adapts
+            a, b, w = flat[name], flat[w_name + "_lora_b"], flat[w_name]
+            layers, rank = a.shape[0], a.shape[-1]
+            delta = jnp.einsum("lkr,lrn->lkn", a.reshape(layers, -1, rank).astype(jnp.float32),
+                               b.reshape(layers, rank, -1).astype(jnp.float32)) * cfg.lora.scale
+            out[w_name] = (w.astype(jnp.float32) + delta.reshape(w.shape)).astype(w.dtype)
+        return out
+
+    return nest(merged(flat))
+
+
+def fingerprint(params: Tree) -> str:
+    """A short hash of a model's weights: each tensor's name, shape and the exact bfloat16 values
+    of its first and last rows (cut from the sharded array: cheap, and the same on any mesh or in
+    either parameter dtype)."""
+    digest = hashlib.sha256()
+    for name, value in sorted(flatten(params).items()):
+        corners = (value[(0,) * (value.ndim - 1)], value[(-1,) * (value.ndim - 1)])
+        digest.update(json.dumps([name, list(value.shape)]).encode())
+        for corner in corners:
+            digest.update(np.asarray(multihost_utils.process_allgather(corner.astype(jnp.bfloat16), tiled=True)).tobytes())
+    return digest.hexdigest()[:16]
+
+
+class BaseMismatch(ValueError):
+    """A LoRA checkpoint resumed or loaded on a base other than the one it was trained on."""
+
+
+def check_base(saved: dict, base: dict, where: pathlib.Path) -> None:
+    if saved.get("fingerprint") != base["fingerprint"]:
+        raise BaseMismatch(f"{where}: its adapters were trained on base {saved.get('path')} (fingerprint "
+                           f"{saved.get('fingerprint')}); model.path {base['path']} has fingerprint {base['fingerprint']}")
+
+
+def adapter_bytes(cfg: ModelConfig) -> int:
+    """Float32 bytes of every adapter of `cfg`."""
+    return sum(4 * math.prod(s.shape(cfg)) for s in specs_of(cfg) if s.adapts)
