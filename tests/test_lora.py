@@ -37,8 +37,8 @@ def adapted(path, mesh, lora_cfg: LoraConfig, seed: int = 1):
     base = import_hf(path, mesh)
     cfg = base.cfg.replace(lora=lora_cfg)
     params = flatten(lora.with_fresh_adapters(cfg, params_of(base), mesh, seed))
-    keys = iter(jax.random.split(jax.random.key(seed), len(params)))
-    params = {n: (jax.device_put(0.1 * jax.random.normal(next(keys), v.shape), v.sharding)
+    rng = np.random.default_rng(seed)
+    params = {n: (jax.device_put(rng.normal(0, 0.1, v.shape).astype(np.float32), v.sharding)
                   if n.endswith("_lora_b") else v) for n, v in params.items()}
     return cfg, nest(params)
 

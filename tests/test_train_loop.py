@@ -11,6 +11,7 @@ import textwrap
 
 import pytest
 
+from judgejax.model.config import LoraConfig  # noqa: F401 (the LoRA case's config, by name)
 from judgejax.train.config import ModelSection, RunConfig, TrainSection
 from judgejax.data.config import DataConfig
 from judgejax.train.loop import run
@@ -25,9 +26,9 @@ def tiny(tmp_path_factory):
     return make_tiny_model(root / "model"), write_sft(root / "sft.jsonl"), write_pref(root / "pref.jsonl")
 
 
-def config(model, data, out, *, epochs, lr, **train) -> RunConfig:
+def config(model, data, out, *, epochs, lr, lora=None, **train) -> RunConfig:
     return RunConfig(
-        model=ModelSection(path=str(model)),
+        model=ModelSection(path=str(model), lora=lora),
         data=DataConfig(path=str(data), max_length=64, bucket_lengths=(64,), global_batch_size=8, epochs=epochs),
         train=TrainSection(output_dir=str(out), **{"log_every": 1, **train}),
         optim=OptimConfig(learning_rate=lr, schedule="constant", grad_clip=0.0),
@@ -59,6 +60,7 @@ KILLER = textwrap.dedent("""
     import os, pathlib, signal, sys, time
     sys.path.insert(0, {tests!r})
     from test_train_loop import config
+    from judgejax.model.config import LoraConfig
     from judgejax.train.loop import run
 
     def kill_after(step, metrics):
@@ -69,25 +71,29 @@ KILLER = textwrap.dedent("""
                 time.sleep(0.05)
             os.kill(os.getpid(), signal.SIGKILL)
 
-    run(config({model!r}, {data!r}, {out!r}, epochs=5, lr=1e-2, save_every=2), "sft", callbacks=[kill_after])
+    run(config({model!r}, {data!r}, {out!r}, epochs=5, lr=1e-2, save_every=2, lora={lora}), "sft",
+        callbacks=[kill_after])
 """)
 
 
-def test_sigkill_then_resume_gives_identical_losses(tiny, tmp_path):
+@pytest.mark.parametrize("lora", [None, "LoraConfig(rank=4)"], ids=["full", "lora"])
+def test_sigkill_then_resume_gives_identical_losses(tiny, tmp_path, lora):
+    """Full fine-tuning and LoRA (whose checkpoint holds the adapters and their optimizer state)."""
     model, sft, _ = tiny
-    run(config(model, sft, tmp_path / "straight", epochs=5, lr=1e-2, save_every=2), "sft")
+    adapters = eval(lora) if lora else None
+    run(config(model, sft, tmp_path / "straight", epochs=5, lr=1e-2, save_every=2, lora=adapters), "sft")
     reference = losses(tmp_path / "straight")
     assert len(reference) == 5
 
     script = KILLER.format(tests=os.path.dirname(__file__), kill_at=3, model=str(model), data=str(sft),
-                           out=str(tmp_path / "killed"))
+                           out=str(tmp_path / "killed"), lora=lora)
     env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=8"}
     proc = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
     assert (tmp_path / "killed" / "checkpoints" / "2").is_dir()
 
     assert not (tmp_path / "killed" / "checkpoints" / "4").exists()
-    run(config(model, sft, tmp_path / "killed", epochs=5, lr=1e-2, save_every=2), "sft")
+    run(config(model, sft, tmp_path / "killed", epochs=5, lr=1e-2, save_every=2, lora=adapters), "sft")
     assert losses(tmp_path / "killed") == reference  # bitwise: same floats, same data order
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import pathlib
 
 from judgejax.commands.common import add_mesh, model_path
 
@@ -22,12 +23,16 @@ def register(sub) -> None:
                        description="Write sharded safetensors, config.json, generation_config.json and the "
                                    "tokenizer files (with the chat template trained with) that transformers "
                                    "loads unchanged. Accepts a checkpoint from `judgejax import`, a training "
-                                   "run's output_dir (its latest checkpoint) or an HF folder.")
+                                   "run's output_dir (its latest checkpoint; a LoRA run's adapters merged into "
+                                   "its base), a PEFT adapter folder or an HF folder. With --adapter, a LoRA "
+                                   "run's adapters alone as a PEFT folder (adapter_config.json + "
+                                   "adapter_model.safetensors) that peft loads onto the base.")
     p.add_argument("checkpoint", type=model_path, help="judgejax checkpoint, training run folder, or HF folder")
     p.add_argument("out", help="HF folder to write")
     p.add_argument("--dtype", choices=("float32", "bfloat16"),
                    help="dtype of the exported weights (default: the parameters' own, float32 as loaded)")
     p.add_argument("--max-shard-gb", type=float, default=2.0, help="largest safetensors shard, in GB")
+    p.add_argument("--adapter", action="store_true", help="a LoRA run: write its adapters as a PEFT folder")
     add_mesh(p)
     p.set_defaults(func=export_main)
 
@@ -47,6 +52,17 @@ def export_main(args: argparse.Namespace) -> None:
     from judgejax.model.hf_export import export_hf
     from judgejax.sharding import make_mesh
 
+    if args.adapter:
+        from judgejax.model.checkpoint import run_adapters
+        from judgejax.model.peft_io import export_peft
+
+        cfg, adapters, base = run_adapters(pathlib.Path(args.checkpoint), make_mesh(args.mesh))
+        export_peft(adapters, cfg, base["path"], args.out, dtype=args.dtype or "float32")
+        if not (pathlib.Path(base["path"]) / "config.json").is_file():
+            print(f"note: the adapters' base {base['path']} is not an HF folder: export it (judgejax export) and "
+                  "point base_model_name_or_path in adapter_config.json at the export for peft")
+        print(f"wrote {args.out}")
+        return
     model = load_model(args.checkpoint, make_mesh(args.mesh))
     export_hf(params_of(model), model.cfg, assets_dir(args.checkpoint), args.out,
               dtype=args.dtype, max_shard_bytes=int(args.max_shard_gb * 2**30))

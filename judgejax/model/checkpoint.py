@@ -73,16 +73,23 @@ def restore_run_params(run: pathlib.Path, cfg: ModelConfig, mesh: Mesh):
     return restored["state"]["params"]
 
 
+def run_adapters(run: pathlib.Path, mesh: Mesh) -> tuple[ModelConfig, dict, dict]:
+    """A LoRA run's model config (with its `lora`), adapters and base record."""
+    base = run_base(run)
+    if not base:
+        raise ValueError(f"{run}: a full fine-tuning run has no adapters (export it without --adapter)")
+    cfg = ModelConfig.from_hf_dir(run / ASSETS, lora=LoraConfig(**base["lora"]))
+    return cfg, restore_run_params(run, cfg, mesh), base
+
+
 def load_run(run: pathlib.Path, cfg: ModelConfig, mesh: Mesh) -> CausalLM:
     """A training run's model: its parameters, or for a LoRA run its base (loaded from the path it
     trained on, checked by fingerprint) with the adapters merged in."""
-    base = run_base(run)
-    if not base:
+    if not run_base(run):
         return model_from_params(cfg, restore_run_params(run, cfg, mesh))
+    with_lora, adapters, base = run_adapters(run, mesh)
     base_params = params_of(load_model(base["path"], mesh, **cfg.numerics()))
     lora.check_base(base, {"path": base["path"], "fingerprint": lora.fingerprint(base_params)}, run)
-    with_lora = cfg.replace(lora=LoraConfig(**base["lora"]))
-    adapters = restore_run_params(run, with_lora, mesh)
     return model_from_params(cfg, lora.merge(with_lora, lora.join(adapters, base_params)))
 
 

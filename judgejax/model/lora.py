@@ -14,6 +14,7 @@ scan (compile time flat in depth) and the one parameter table are worth more tha
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -61,15 +62,19 @@ def base_config(cfg: ModelConfig) -> ModelConfig:
 def with_fresh_adapters(cfg: ModelConfig, base: Tree, mesh: Mesh, seed: int = 0) -> Tree:
     """`base` (a model of `base_config(cfg)`) and newly initialised adapters, each created in its
     sharding: B is zero, so the model computes exactly what the base does."""
+    return nest({**flatten(base), **_adapter_init(cfg, mesh)(jax.random.key(seed))})
+
+
+@functools.lru_cache(maxsize=8)
+def _adapter_init(cfg: ModelConfig, mesh: Mesh):
     specs = [s for s in specs_of(cfg) if s.adapts]
     shardings = param_shardings(cfg, mesh)
 
-    def init():
-        rngs = nnx.Rngs(seed)
+    def init(key):
+        rngs = nnx.Rngs(key)
         return {s.name: s.create(cfg, rngs)[...] for s in specs}
 
-    adapters = jax.jit(init, out_shardings={s.name: shardings[s.name] for s in specs})()
-    return nest({**flatten(base), **adapters})
+    return jax.jit(init, out_shardings={s.name: shardings[s.name] for s in specs})
 
 
 def merge(cfg: ModelConfig, params: Tree) -> Tree:

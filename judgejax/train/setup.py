@@ -85,7 +85,7 @@ def set_up(config: RunConfig, stage: str, mesh, out: pathlib.Path) -> Training:
     frozen = None
     if cfg.lora:  # the base is needed to probe the step's memory, to resume and to start
         base = params_of(load_model(config.model.path, mesh, **base_cfg.numerics()))
-        base_id = {"path": str(config.model.path), "fingerprint": lora.fingerprint(base),
+        base_id = {"path": str(pathlib.Path(config.model.path).absolute()), "fingerprint": lora.fingerprint(base),
                    "lora": dataclasses.asdict(cfg.lora)}
         frozen = lora.frozen_base(cfg, base)
         abstract_frozen = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), frozen)
