@@ -51,6 +51,7 @@ def _fields_at(cls, path: list[str]) -> list[str]:
     """The field names of the config class found by following `path` from `cls`."""
     for name in path:
         hint = typing.get_type_hints(cls).get(name)
+        hint = next((h for h in typing.get_args(hint) if dataclasses.is_dataclass(h)), hint)  # X | None
         if not dataclasses.is_dataclass(hint):
             return []
         cls = hint

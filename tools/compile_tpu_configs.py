@@ -1,7 +1,7 @@
 """Compile every shipped TPU config for its slice with the TPU compiler on this host
 (`judgejax plan --compile`) and write what it printed to results/tpu-compile/<config>.md.
 
-    python tools/compile_tpu_configs.py                 # all five; a config already written is kept
+    python tools/compile_tpu_configs.py                 # all six; a config already written is kept
     python tools/compile_tpu_configs.py --only qwen2.5-7b-v5p-16 --redo
 
 Each file holds the command, the planner's table and XLA's per-chip bytes for every program the run
@@ -29,6 +29,7 @@ CONFIGS = [
     ("qwen2.5-7b-dpo", "v5p-64", "dpo"),
     ("qwen2.5-32b-v5p-128", "v5p-128", "sft"),
     ("qwen2.5-32b-dpo-v5p-128", "v5p-128", "dpo"),
+    ("qwen2.5-7b-lora-v5e-8", "v5e-8", "sft"),
 ]
 
 

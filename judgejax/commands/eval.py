@@ -7,9 +7,9 @@ import argparse
 import os
 
 from judgejax.commands.common import add_dtypes, add_mesh, model_path
+from judgejax.eval.options import MODES
 
 DATA_ENV = "JUDGEJAX_REWARDBENCH"
-MODES = ("generative", "verdict-prob", "implicit-reward")
 MODE_HELP = ("generative: the judge prompt through the chat template, greedy decoding, verdict parsed from the text "
              "(RewardBench's official protocol). verdict-prob: no generation; compares log p(verdict A) and "
              "log p(verdict B) as continuations of the judge prompt. implicit-reward: a DPO policy against its "

@@ -89,8 +89,7 @@ def main(args: argparse.Namespace) -> None:
 
     config = load_config(args.config, args.overrides)
     slice_: Slice = args.type
-    cfg, source = model_shape(model_path(config.model.path), args.arch, param_dtype=config.model.param_dtype,
-                              compute_dtype=config.model.compute_dtype, remat=config.model.remat)
+    cfg, source = model_shape(model_path(config.model.path), args.arch, **config.model.numerics())
     platform = "tpu" if slice_.is_tpu else "gpu"
     sizes = dict(processes=slice_.hosts, sample_rows=args.sample_rows, sample_len=args.sample_length, platform=platform)
     attention = attention_backends.resolve(config.model.attention, platform, config.model.compute_dtype)

@@ -7,14 +7,13 @@ import dataclasses
 from typing import Any
 
 from judgejax.eval.benchmarks import BENCHMARKS as NEW_BENCHMARKS
-from judgejax.judge.templates import get_ranking_template, get_rating_template, get_template
+from judgejax.judge.templates import DEFAULT_TEMPLATE, get_ranking_template, get_rating_template, get_template
 from judgejax.sharding import MeshConfig
 
 MODES = ("generative", "verdict-prob", "implicit-reward")
 BENCHMARK_MODES = {"rewardbench": MODES, "pairwise": MODES, **{b.name: b.modes for b in NEW_BENCHMARKS.values()}}
 BENCHMARKS = tuple(BENCHMARK_MODES)
 GENERATIVE_MODES = ("generative", "rankings", "ratings", "pairwise")
-DEFAULT_TEMPLATE = "pair-v2"
 DEFAULT_RANKING_TEMPLATE = "rank4-v2"
 DEFAULT_RATING_TEMPLATE = "rating-v2"
 DEFAULT_TIES_TEMPLATE = "rating-v2-ties"

@@ -23,6 +23,7 @@ from jax.experimental import multihost_utils
 from jax.sharding import Mesh
 from tqdm import tqdm
 
+from judgejax.data.hashing import file_sha256
 from judgejax.data.jsonl import append_jsonl, read_appended
 from judgejax.eval import benchmarks
 from judgejax.eval.batching import ids_hash
@@ -38,7 +39,7 @@ from judgejax.eval.verdict_prob import VerdictProbJudge
 from judgejax.model.checkpoint import assets_dir, load_model
 from judgejax.sample.buckets import DEFAULT_BUCKETS
 from judgejax.sharding import data_parallel_size, make_mesh
-from judgejax.tokenizer import load_tokenizer, stop_token_ids
+from judgejax.tokenizer import assets_stop_ids, load_tokenizer
 
 RUN_FILE = "run.json"
 SUMMARY = "summary.json"
@@ -86,13 +87,11 @@ class EvalSpec:
 def fingerprint(path: str | Path) -> str:
     """SHA-256 of a data file, or of a folder's files (names and bytes, in name order)."""
     path = Path(path)
+    if not path.is_dir():
+        return file_sha256(path)
     digest = hashlib.sha256()
-    for file in sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]:
-        if path.is_dir():
-            digest.update(str(file.relative_to(path)).encode() + b"\0")
-        with open(file, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                digest.update(block)
+    for file in sorted(p for p in path.rglob("*") if p.is_file()):
+        digest.update(str(file.relative_to(path)).encode() + b"\0" + bytes.fromhex(file_sha256(file)))
     return digest.hexdigest()
 
 
@@ -217,9 +216,8 @@ def build_judge(opts: EvalOptions, mesh: Mesh, share_and_pack: bool = True) -> J
     if opts.mode == "verdict-prob":
         return VerdictProbJudge(model, tokenizer, templates["pair"], batch_multiple=multiple,
                                 share_and_pack=share_and_pack)
-    generation_config = assets / "generation_config.json"
-    stop_ids = stop_token_ids(tokenizer, generation_config if generation_config.is_file() else None)
-    return GenerativeJudge(model, tokenizer, templates.get("pair"), stop_ids=stop_ids, batch_multiple=multiple,
+    return GenerativeJudge(model, tokenizer, templates.get("pair"), stop_ids=assets_stop_ids(tokenizer, assets),
+                           batch_multiple=multiple,
                            max_new_tokens=opts.new_token_limit, share_and_pack=share_and_pack,
                            rating_template=templates.get("rating"), ties_template=templates.get("ties"),
                            ranking_template=templates.get("ranking"))

@@ -36,6 +36,11 @@ step on CPU (tests/test_plan.py): the plans are 1.1 to 1.9 times XLA's peak ther
 it; they err high on purpose (up to 1.9x), most with remat, where XLA recomputes more cleverly than
 assumed. On TPU (`judgejax plan --compile`, results/tpu-compile/) they were checked against the
 TPU compiler's for every shipped config.
+With `model.lora` the step trains only the adapters: their float32 values, gradients and AdamW
+moments are counted as above, the frozen base once in the compute dtype (no gradient, no optimizer
+state, gathered without gradients; the DPO reference is the base itself, no copy), and sampling
+holds the merged model in the parameter dtype. The adapters' [tokens, rank] intermediates are
+left out (under 1% of a layer's activations at rank 16).
 `suggest` tries the remat policies in SEARCH order from the config's own on: each keeps no more than the
 one before when N x H >= D (every supported family).
 """
@@ -54,7 +59,7 @@ from judgejax.train.config import RunConfig
 from judgejax.data.batching import bucket_length
 from judgejax.model import attention, attention_backends
 from judgejax.model.config import ModelConfig
-from judgejax.model.params import SPECS, param_shapes
+from judgejax.model.params import SPECS, is_adapter, param_shapes
 from judgejax.sharding import MESH_AXES, ShardingError, kv_heads_on_mesh, named_sharding
 from judgejax.train.optimizer import make_optimizer
 
@@ -80,7 +85,8 @@ class MemoryPlan:
     sample_rows: int  # sequences per chip when sampling
     sample_len: int
     param_count: int  # whole model
-    params: int
+    params: int  # as training holds them: every one, or LoRA's frozen base (compute dtype) and adapters
+    served: int  # as sampling holds them: the (merged) model in the parameter dtype
     optimizer: int
     gradients: int
     reference: int  # frozen DPO reference kept in memory (dpo.reference=in_memory)
@@ -109,7 +115,7 @@ class MemoryPlan:
 
     @property
     def sampling(self) -> int:
-        return self.params + self.kv_cache + self.prefill + self.gathered_weights
+        return self.served + self.kv_cache + self.prefill + self.gathered_weights
 
     @property
     def peak(self) -> int:
@@ -120,12 +126,13 @@ def _itemsize(dtype: str) -> int:
     return jnp.dtype(dtype).itemsize
 
 
-def param_elements_per_chip(cfg: ModelConfig, mesh: tuple[int, int, int]) -> int:
-    """Parameter values held by one chip; raises ShardingError naming a tensor that does not divide."""
+def param_elements_per_chip(cfg: ModelConfig, mesh: tuple[int, int, int], adapters: bool | None = None) -> int:
+    """Parameter values held by one chip (only LoRA's adapters, or only the rest, if `adapters` is
+    given); raises ShardingError naming a tensor that does not divide."""
     abstract = AbstractMesh(mesh, MESH_AXES)
     return sum(
         math.prod(named_sharding(abstract, SPECS[name].axes, shape, name).shard_shape(shape))
-        for name, shape in param_shapes(cfg).items()
+        for name, shape in param_shapes(cfg).items() if adapters in (None, is_adapter(name))
     )
 
 
@@ -191,8 +198,12 @@ def plan_memory(
     p_bytes, c_bytes = _itemsize(config.model.param_dtype), _itemsize(config.model.compute_dtype)
     try:
         values = param_elements_per_chip(cfg, mesh)
+        # what the step trains, and (LoRA) the frozen base, held in the compute dtype
+        trained = param_elements_per_chip(cfg, mesh, adapters=True) if cfg.lora else values
     except ShardingError as e:
         raise PlanError(str(e)) from e
+    frozen = values - trained
+    served = (values - trained if cfg.lora else values) * p_bytes  # the (merged) model sampling loads
     rows = rows_per_chip(config, mesh, processes) * (2 if stage == "dpo" else 1)
     seq = bucket_length(config.data.max_length, config.data.bucket_lengths)
     tensor = mesh[2]
@@ -213,9 +224,12 @@ def plan_memory(
     layer_values = sum(math.prod(s[1:]) for n, s in param_shapes(cfg).items() if SPECS[n].stacked)
     tables = 1 if cfg.tie_word_embeddings or platform == "tpu" else 2
     in_use = (tables * cfg.padded_vocab_size * cfg.hidden_size + layer_values) / tensor * (1 - 1 / mesh[1])
-    gathered, gathered_weights = int(in_use * (p_bytes + 4)), int(in_use * p_bytes)
+    # LoRA: the frozen base is gathered in the compute dtype, with no weight gradients
+    gathered = int(in_use * c_bytes) if cfg.lora else int(in_use * (p_bytes + 4))
+    gathered_weights = int(in_use * p_bytes)
+    params = frozen * c_bytes + trained * p_bytes
     # Without gradients only one layer's activations are alive at a time.
-    scoring = values * p_bytes + layer["kept"] + attention_extra + logits + gathered_weights
+    scoring = params + layer["kept"] + attention_extra + logits + gathered_weights
 
     batch_ways = mesh[0] * mesh[1]
     s_rows = math.ceil((sample_rows or config.data.global_batch_size) / batch_ways)
@@ -229,10 +243,12 @@ def plan_memory(
         mesh=mesh, stage=stage, remat=config.model.remat, rows=rows, seq_len=seq,
         sample_rows=s_rows, sample_len=s_len,
         param_count=sum(math.prod(s) for s in param_shapes(cfg).values()),
-        params=values * p_bytes,
-        optimizer=values * optimizer_bytes_per_value(config, config.model.param_dtype),
-        gradients=values * (p_bytes + 4),  # the gradient, and the float32 update made from it
-        reference=values * p_bytes if stage == "dpo" and config.dpo.reference == "in_memory" else 0,
+        params=params,
+        served=served,
+        optimizer=trained * optimizer_bytes_per_value(config, config.model.param_dtype),
+        gradients=trained * (p_bytes + 4),  # the gradient, and the float32 update made from it
+        # an in-memory reference is a copy of the policy; LoRA's is the frozen base itself
+        reference=values * p_bytes if stage == "dpo" and config.dpo.reference == "in_memory" and not cfg.lora else 0,
         activations_by_policy=remat_activations(layer, L, attention_extra),
         offloaded=L * layer["names"],
         logits=logits,

@@ -20,6 +20,7 @@ import jax.numpy as jnp
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from judgejax.data.batching import bucket_length
+from judgejax.model import lora
 from judgejax.model.build import abstract_params, graphdef_of
 from judgejax.model.config import ModelConfig
 from judgejax.plan.memory import MemoryPlan, Stage
@@ -61,16 +62,21 @@ def training_programs(cfg: ModelConfig, config: RunConfig, mesh: Mesh, stage: St
     chunk = config.train.logprob_chunk
     step = jit_train_step(make_sft_step(cfg, tx, chunk) if stage == "sft" else
                           make_dpo_step(cfg, tx, config.dpo, chunk), shardings_of(state), mesh)
+    # LoRA: the frozen base in the compute dtype beside the adapters' state; it is the DPO reference
+    frozen = lora.split(cfg, abstract_params(cfg, mesh))[1]
+    if frozen is not None:
+        frozen = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, cfg.compute_jnp_dtype, sharding=x.sharding), frozen)
     if stage == "sft":
         batch = _sequences(mesh, (accum,), rows, length, ("",))
-        return [Program("SFT step", plan.training, lambda: step.lower(state, batch))]
+        return [Program("SFT step", plan.training, lambda: step.lower(state, batch, frozen))]
     pairs = _sequences(mesh, (accum,), rows, length, ("chosen_", "rejected_"))
     pairs |= {k: _array(mesh, (accum, rows), "float32", P(None, BATCH)) for k in ("ref_chosen_logps",
                                                                                    "ref_rejected_logps")}
     micro = _sequences(mesh, (), rows, length, ("chosen_", "rejected_"))
-    reference = jax.jit(make_reference_logps(cfg, chunk))
-    return [Program("DPO+NLL step", plan.training, lambda: step.lower(state, pairs)),
-            Program("DPO reference pass", plan.scoring, lambda: reference.lower(state.params, micro))]
+    reference = jax.jit(make_reference_logps(lora.base_config(cfg), chunk))
+    reference_params = state.params if frozen is None else frozen
+    return [Program("DPO+NLL step", plan.training, lambda: step.lower(state, pairs, frozen)),
+            Program("DPO reference pass", plan.scoring, lambda: reference.lower(reference_params, micro))]
 
 
 def sampler_program(cfg: ModelConfig, mesh: Mesh, plan: MemoryPlan) -> Program:
@@ -83,6 +89,7 @@ def sampler_program(cfg: ModelConfig, mesh: Mesh, plan: MemoryPlan) -> Program:
     packed |= {k: _array(mesh, (rows,), "int32", replicated) for k in ("row", "end", "length", "next_position")}
     key = jax.eval_shape(lambda: jax.random.key(0))
     key = jax.ShapeDtypeStruct(key.shape, key.dtype, sharding=NamedSharding(mesh, replicated))
+    cfg = lora.base_config(cfg)  # a LoRA run's judge samples merged
     params = abstract_params(cfg, mesh)
     new_tokens = plan.sample_len - prompt
 
