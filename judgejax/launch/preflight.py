@@ -17,7 +17,7 @@ from judgejax.plan.chips import Slice
 STAGES = ("sft", "dpo")
 # libtpu's start-up lines while it looks for a TPU VM's metadata: not the check's output.
 LIBTPU_NOISE = ("W0", "I0", "E0", "WARNING: could not determine", "Failed to find host bounds",
-                "=== Source Location", "learning/", "libtpu_init")
+                "=== Source Location", "learning/", "libtpu_init", "WARNING: Logging before InitGoogle()")
 
 
 class PreflightError(RuntimeError):
