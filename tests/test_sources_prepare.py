@@ -267,3 +267,20 @@ def test_cli_writes_pairs_and_prints_the_table(tmp_path, capsys):
     with pytest.raises(SystemExit):
         cli_main(["data", "prepare", "--help"])
     assert "--source-dir" in capsys.readouterr().out
+
+
+def test_data_prepare_drops_pairs_overlapping_the_benchmarks(tmp_path, capsys):
+    from judgejax.cli import main
+    from test_bench_eval import rb2_rows, write_rb2
+
+    plain = tmp_path / "plain.jsonl"
+    main(["data", "prepare", "--out", str(plain), "sources=[llamafactory-en]"])
+    pairs = [json.loads(line) for line in plain.read_text().splitlines()]
+    rows = rb2_rows()
+    rows[0]["prompt"] = pairs[3]["question"]  # a RewardBench 2 prompt that is a training question
+    data = write_rb2(tmp_path / "rb2.parquet", rows)
+    checked = tmp_path / "checked.jsonl"
+    main(["data", "prepare", "--out", str(checked), "sources=[llamafactory-en]", "--decontaminate", f"rewardbench2={data}"])
+    kept = [json.loads(line) for line in checked.read_text().splitlines()]
+    assert [p["id"] for p in kept] == [p["id"] for p in pairs if p["question"] != pairs[3]["question"]]
+    assert f"dropped {len(pairs) - len(kept)} pairs overlapping rewardbench2=" in capsys.readouterr().err
