@@ -7,7 +7,11 @@ import argparse
 import os
 
 from judgejax.commands.common import add_dtypes, add_mesh, model_path
-from judgejax.eval.options import MODES
+from judgejax.eval.options import (DEFAULT_MAX_NEW_TOKENS, DEFAULT_RATING_TEMPLATE, DEFAULT_TIES_TEMPLATE, MODES,
+                                   JudgeSettings)
+from judgejax.judge.templates import DEFAULT_TEMPLATE
+
+DEFAULTS = JudgeSettings()  # the flags' defaults are the settings' own
 
 DATA_ENV = "JUDGEJAX_REWARDBENCH"
 MODE_HELP = ("generative: the judge prompt through the chat template, greedy decoding, verdict parsed from the text "
@@ -31,10 +35,10 @@ def _run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--subsets", nargs="+", metavar="SUBSET", help="only these subsets (default: all)")
     p.add_argument("--limit-per-subset", type=int, metavar="N",
                    help="at most N examples per subset, a seeded draw (a quick stratified run; default: all)")
-    p.add_argument("--max-new-tokens", type=int, help="generative modes: new-token limit (default 2048, as official)")
+    p.add_argument("--max-new-tokens", type=int, help=f"generative modes: new-token limit (default {DEFAULT_MAX_NEW_TOKENS}, as official)")
     p.add_argument("--out", required=True, help="output folder (resumes the run already there)")
-    p.add_argument("--batch-size", type=int, default=8,
-                   help="judgements per batch, best a multiple of the mesh's data x fsdp size (default 8)")
+    p.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size,
+                   help=f"judgements per batch, best a multiple of the mesh's data x fsdp size (default {DEFAULTS.batch_size})")
     p.add_argument("--shard", type=shard_arg, metavar="I/N",
                    help="run shard I of N as an independent job (default: one shard per JAX process); the job "
                         "that completes the last shard merges")
@@ -44,13 +48,15 @@ def _run_options(p: argparse.ArgumentParser) -> None:
 
 def _common(p: argparse.ArgumentParser, both_orders_default: bool) -> None:
     _run_options(p)
-    p.add_argument("--mode", choices=MODES, default="generative", help=MODE_HELP)
-    p.add_argument("--template", help="judge template (default pair-v2, RewardBench's official prompt); any name from "
-                                      "judgejax.judge.templates, so a judge trained in its own format is scored in it")
+    p.add_argument("--mode", choices=MODES, default=MODES[0], help=MODE_HELP)
+    p.add_argument("--template", help=f"judge template (default {DEFAULT_TEMPLATE}, RewardBench's official prompt); any "
+                                      "name from judgejax.judge.templates, so a judge trained in its own format is "
+                                      "scored in it")
     p.add_argument("--both-orders", action=argparse.BooleanOptionalAction, default=both_orders_default,
                    help="also judge every example with A and B exchanged: both-order accuracy, consistency, position "
                         f"bias P(verdict=A), parse-error rate (default: {'on' if both_orders_default else 'off'})")
-    p.add_argument("--seed", type=int, default=0, help="seeds each example's A/B order and the per-subset draw (default 0)")
+    p.add_argument("--seed", type=int, default=DEFAULTS.seed,
+                   help=f"seeds each example's A/B order and the per-subset draw (default {DEFAULTS.seed})")
     p.add_argument("--reference", type=model_path, help="implicit-reward mode: the reference model the DPO policy was trained against")
 
 
@@ -86,14 +92,15 @@ def _benchmark(benchmarks, name: str) -> None:
     _run_options(p)
     p.add_argument("--mode", choices=bench.modes, default=bench.modes[0], help=f"{modes_help} (default {bench.modes[0]})")
     four_way = "; rankings mode: the four-way template (default rank4-v2)" if name == "rewardbench2" else ""
-    p.add_argument("--template", help=f"pairwise modes: the pair template (default pair-v2){four_way}")
+    p.add_argument("--template", help=f"pairwise modes: the pair template (default {DEFAULT_TEMPLATE}){four_way}")
     if "ratings" in bench.modes:
-        p.add_argument("--rating-template", help="ratings mode: the rating template (default rating-v2, RewardBench 2's "
-                                                 "ratings prompt)")
+        p.add_argument("--rating-template", help=f"ratings mode: the rating template (default {DEFAULT_RATING_TEMPLATE}, "
+                                                 "RewardBench 2's ratings prompt)")
     if name == "rewardbench2":
-        p.add_argument("--ties-template", help="the Ties subset's rating template (default rating-v2-ties, the "
+        p.add_argument("--ties-template", help=f"the Ties subset's rating template (default {DEFAULT_TIES_TEMPLATE}, the "
                                                "official Ties prompt)")
-    p.add_argument("--seed", type=int, default=0, help="seeds the answers' order or slot and the per-subset draw (default 0)")
+    p.add_argument("--seed", type=int, default=DEFAULTS.seed,
+                   help=f"seeds the answers' order or slot and the per-subset draw (default {DEFAULTS.seed})")
     p.set_defaults(func=main, both_orders=False, reference=None)
 
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import math
 import pathlib
 
 import jax
@@ -118,8 +117,3 @@ def check_base(saved: dict, base: dict, where: pathlib.Path) -> None:
     if saved.get("fingerprint") != base["fingerprint"]:
         raise BaseMismatch(f"{where}: its adapters were trained on base {saved.get('path')} (fingerprint "
                            f"{saved.get('fingerprint')}); model.path {base['path']} has fingerprint {base['fingerprint']}")
-
-
-def adapter_bytes(cfg: ModelConfig) -> int:
-    """Float32 bytes of every adapter of `cfg`."""
-    return sum(4 * math.prod(s.shape(cfg)) for s in specs_of(cfg) if s.adapts)
