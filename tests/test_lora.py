@@ -156,7 +156,8 @@ def test_adapters_sharded_equal_one_device(shape, tmp_path):
         np.testing.assert_allclose(gn[name], g1[name], atol=1e-6, err_msg=name)
 
 
-def test_planner_counts_the_frozen_base_once_and_only_the_adapters_state():
+@pytest.mark.parametrize("base_quant", ["none", "nf4"])
+def test_planner_counts_the_frozen_base_once_and_only_the_adapters_state(base_quant):
     """The LoRA SFT step compiled on a (1,2,1) mesh takes as arguments exactly what the plan counts
     as parameters and optimizer state (the frozen base in bf16, the float32 adapters, their two
     AdamW moments), plus the batch and the step counters; full fine-tuning's optimizer state is
@@ -167,7 +168,7 @@ def test_planner_counts_the_frozen_base_once_and_only_the_adapters_state():
     from judgejax.train.state import abstract_state
     from test_plan import TINY, _run
 
-    lora_cfg = dict(rank=4)
+    lora_cfg = dict(rank=4, base_quant=base_quant, block_size=8)
     run = _run(model=dict(compute_dtype="bfloat16", lora=lora_cfg),
                data=dict(max_length=32, bucket_lengths=(32,), global_batch_size=4), train=dict(logprob_chunk=16))
     cfg = ModelConfig.from_hf(TINY, **run.model.numerics())
@@ -183,3 +184,22 @@ def test_planner_counts_the_frozen_base_once_and_only_the_adapters_state():
     state = abstract_state(cfg, mesh, make_optimizer(run.optim, 1))
     counters = sum(4 for leaf in jax.tree.leaves(state) if leaf.shape == ())  # the step, the optimizer's counts
     assert arguments == plan.params + plan.optimizer + batch + counters
+
+
+@pytest.mark.parametrize("kind", ["nf4", "int8"])
+def test_qlora_model_is_lora_on_the_dequantised_base(kind, tmp_path):
+    """QLoRA's logits (codes dequantised inside each projection) equal LoRA's with the same adapters
+    on a base whose projections were quantised and dequantised once (exact for NF4's table lookup),
+    and differ from LoRA's on the float base."""
+    make_tiny_hf("llama", tmp_path / "hf")
+    mesh = one_device()
+    plain, params = adapted(tmp_path / "hf", mesh, LoraConfig(rank=4))
+    cfg = plain.replace(lora=LoraConfig(rank=4, base_quant=kind, block_size=8))
+    trainable, base = lora.split(plain, params)
+    frozen = lora.frozen_base(cfg, base, mesh)
+    assert flatten(frozen)["gate_ldf"].dtype == jnp.uint8 and flatten(frozen)["gate_ldf_qscale"].shape == (2, 32, 6)
+    tokens, mask, positions = padded_batch(cfg.vocab_size)
+    qlora = jax_logits(model_from_params(cfg, lora.join(trainable, frozen)), tokens, mask, positions)
+    dequantised = lora.join(trainable, lora.as_trained(cfg, base))
+    assert max_diff(qlora, jax_logits(model_from_params(plain, dequantised), tokens, mask, positions), mask) <= 1e-6
+    assert max_diff(qlora, jax_logits(model_from_params(plain, params), tokens, mask, positions), mask) > 1e-4

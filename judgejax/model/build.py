@@ -40,7 +40,7 @@ def abstract_params(cfg: ModelConfig, mesh: Mesh) -> Tree:
     """Shape, dtype and target sharding of each parameter (an Orbax restore target)."""
     shardings = param_shardings(cfg, mesh)
     return nest({
-        name: jax.ShapeDtypeStruct(shape, cfg.param_jnp_dtype, sharding=shardings[name])
+        name: jax.ShapeDtypeStruct(shape, SPECS[name].dtype(cfg), sharding=shardings[name])
         for name, shape in param_shapes(cfg).items()
     })
 

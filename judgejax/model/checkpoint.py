@@ -90,7 +90,8 @@ def load_run(run: pathlib.Path, cfg: ModelConfig, mesh: Mesh) -> CausalLM:
     with_lora, adapters, base = run_adapters(run, mesh)
     base_params = params_of(load_model(base["path"], mesh, **cfg.numerics()))
     lora.check_base(base, {"path": base["path"], "fingerprint": lora.fingerprint(base_params)}, run)
-    return model_from_params(cfg, lora.merge(with_lora, lora.join(adapters, base_params)))
+    trained_on = lora.as_trained(with_lora.replace(param_dtype=cfg.param_dtype), base_params)
+    return model_from_params(cfg, lora.merge(with_lora, lora.join(adapters, trained_on)))
 
 
 def assets_dir(path: str | pathlib.Path) -> pathlib.Path:

@@ -36,16 +36,25 @@ LORA_TARGETS = ("q", "k", "v", "o", "gate", "up", "down")
 class LoraConfig:
     """Low-rank adapters (LoRA) on the projections: W x + scale * B(A(x)), the base frozen. The
     defaults are TRL's: rank 16, alpha 32, on all seven projections; scale alpha / rank, or
-    alpha / sqrt(rank) with rslora (PEFT's `use_rslora`)."""
+    alpha / sqrt(rank) with rslora (PEFT's `use_rslora`). With `base_quant` (QLoRA) the frozen
+    base's seven projections are held as block-wise NF4 or int8 codes."""
 
     rank: int = 16
     alpha: float = 32.0
     targets: tuple[Literal[LORA_TARGETS], ...] = LORA_TARGETS
     rslora: bool = False
+    base_quant: Literal["none", "nf4", "int8"] = "none"  # QLoRA: the frozen base's projections quantised
+    block_size: int = 64  # values sharing one absmax scale along a projection's last axis (judgejax.model.quant)
 
     def __post_init__(self) -> None:
         if self.rank < 1 or not self.targets:
             raise ValueError(f"model.lora: rank={self.rank} must be >= 1 and targets={list(self.targets)} not empty")
+        if self.block_size < 1:
+            raise ValueError(f"model.lora: block_size={self.block_size} must be >= 1")
+
+    @property
+    def quantized(self) -> bool:
+        return self.base_quant != "none"
 
     @property
     def scale(self) -> float:
@@ -114,6 +123,12 @@ class ModelConfig(Numerics):
             raise ConfigError(f"remat={self.remat!r}; choose one of {', '.join(REMAT_POLICIES)}")
         if self.attention not in ATTENTION_BACKENDS:
             raise ConfigError(f"attention={self.attention!r}; choose one of {', '.join(ATTENTION_BACKENDS)}")
+        if self.lora and self.lora.quantized:
+            for axis, size in (("head_dim", self.head_dim), ("hidden_size", self.hidden_size),
+                               ("intermediate_size", self.intermediate_size)):
+                if size % self.lora.block_size:
+                    raise ConfigError(f"model.lora.block_size={self.lora.block_size} does not divide {axis}={size} "
+                                      "(the last axis of a quantised projection)")
         if self.attention == "cudnn" and self.compute_dtype != "bfloat16":
             raise ConfigError(f"attention=cudnn needs compute_dtype=bfloat16 (cuDNN's fused attention has no "
                               f"{self.compute_dtype} form); use pallas-gpu or xla for {self.compute_dtype}")

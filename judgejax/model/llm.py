@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from judgejax.model import attention, attention_backends, remat
+from judgejax.model import attention, attention_backends, quant, remat
 from judgejax.model.config import ModelConfig
 from judgejax.model.params import SPECS
 from judgejax.model.params import PARAM_AXES, param_shapes  # noqa: F401 (re-exported for the model's callers)
@@ -215,7 +215,9 @@ def _layer_fn(cfg: ModelConfig, inv_freq_h):
         spec, w = SPECS[name], weights[name]
         k = math.prod(w.shape[:spec.inputs])
         x_mk = x.reshape(-1, k)
-        y_mn = x_mk @ w.astype(dtype).reshape(k, -1)
+        scales = weights.get(name + "_qscale")  # QLoRA: w holds codes
+        w = w.astype(dtype) if scales is None else quant.dequantize(w, scales, cfg.lora.base_quant, dtype)
+        y_mn = x_mk @ w.reshape(k, -1)
         if name + "_lora_a" in weights:  # + scale * (x A) B: the adapter never forms a [K, N] matrix
             a_kr, b_rn = weights[name + "_lora_a"].reshape(k, -1), weights[name + "_lora_b"]
             y_mn += ((x_mk @ a_kr.astype(dtype)) * cfg.lora.scale) @ b_rn.astype(dtype).reshape(a_kr.shape[1], -1)

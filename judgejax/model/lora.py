@@ -26,6 +26,7 @@ from flax import nnx
 from jax.experimental import multihost_utils
 from jax.sharding import Mesh
 
+from judgejax.model import quant
 from judgejax.model.build import Tree, flatten, nest, param_shardings
 from judgejax.model.config import ModelConfig
 from judgejax.model.params import SPECS, is_adapter, specs_of
@@ -41,16 +42,46 @@ def split(cfg: ModelConfig, params: Tree) -> tuple[Tree, Tree | None]:
             nest({n: v for n, v in flat.items() if not is_adapter(n)}))
 
 
-def frozen_base(cfg: ModelConfig, base: Tree) -> Tree:
-    """The base as a LoRA run holds it: in the compute dtype (it gets no updates)."""
-    if cfg.compute_dtype == cfg.param_dtype:
-        return base
-    return jax.jit(lambda b: jax.tree.map(lambda x: x.astype(cfg.compute_jnp_dtype), b))(base)
-
-
 def join(trainable: Tree, frozen: Tree | None) -> Tree:
     """The model's parameters from the two halves of `split` (also under jit)."""
     return trainable if frozen is None else nest({**flatten(frozen), **flatten(trainable)})
+
+
+def frozen_base(cfg: ModelConfig, base: Tree, mesh: Mesh) -> Tree:
+    """The base as a LoRA run holds it (it gets no updates): in the compute dtype, and with
+    `lora.base_quant` each projection as codes and block scales (judgejax.model.quant)."""
+    if not cfg.lora.quantized and cfg.compute_dtype == cfg.param_dtype:
+        return base
+    flat, shardings = flatten(base), param_shardings(cfg, mesh)
+    lora = cfg.lora
+
+    def freeze(flat):
+        out = {}
+        for name, value in flat.items():
+            if lora.quantized and SPECS[name].inputs:
+                out[name], out[name + "_qscale"] = quant.quantize(value, lora.base_quant, lora.block_size)
+            else:
+                out[name] = value.astype(cfg.compute_jnp_dtype)
+        return out
+
+    names = jax.eval_shape(freeze, flat)
+    return nest(jax.jit(freeze, out_shardings={n: shardings[n] for n in names})(flat))
+
+
+def as_trained(cfg: ModelConfig, base: Tree) -> Tree:
+    """The base as a LoRA run's adapters saw it, in the parameter dtype: with `lora.base_quant`
+    each projection quantised and dequantised; otherwise `base` itself."""
+    if not cfg.lora.quantized:
+        return base
+    kind, block = cfg.lora.base_quant, cfg.lora.block_size
+    round_trip = jax.jit(lambda w: quant.dequantize(*quant.quantize(w, kind, block), kind, w.dtype))
+    return nest({n: round_trip(v) if SPECS[n].inputs else v for n, v in flatten(base).items()})
+
+
+def reference_params(trainable: Tree, frozen: Tree) -> Tree:
+    """The frozen base with zero adapters: what a LoRA run's model computes before training (its
+    DPO reference), in the run's own config (quantised codes included)."""
+    return join(jax.tree.map(jnp.zeros_like, trainable), frozen)
 
 
 def base_config(cfg: ModelConfig) -> ModelConfig:

@@ -45,6 +45,7 @@ class ParamSpec:
     inputs: int = 0  # a projection: how many axes after "layers" its matmul contracts (0: none)
     bias: str | None = None  # a projection's bias parameter, if the config has one
     adapts: str | None = None  # a LoRA adapter: the projection it adapts
+    scales: str | None = None  # QLoRA: the block scales of this projection's codes
 
     @property
     def stacked(self) -> bool:
@@ -75,11 +76,24 @@ class ParamSpec:
             "mlp": cfg.intermediate_size, "vocab": cfg.padded_vocab_size if padded else cfg.vocab_size,
             "lora_rank": cfg.lora.rank if cfg.lora else 0,
         }
-        return tuple(sizes[axis] for axis in self.axes)
+        shape = tuple(sizes[axis] for axis in self.axes)
+        if self.scales:  # one scale a block of the last axis
+            return (*shape[:-1], shape[-1] // cfg.lora.block_size)
+        return shape
+
+    def dtype(self, cfg: ModelConfig):
+        """float32 for QLoRA's scales, uint8 for its projection codes, else the parameter dtype."""
+        if self.scales:
+            return jnp.float32
+        if self.inputs and cfg.lora and cfg.lora.quantized:
+            return jnp.uint8
+        return cfg.param_jnp_dtype
 
     def create(self, cfg: ModelConfig, rngs: nnx.Rngs) -> nnx.Param:
-        """A fresh parameter in the parameter dtype (only normal draws a key from `rngs`)."""
-        shape, dtype = self.shape(cfg), cfg.param_jnp_dtype
+        """A fresh parameter in its dtype (only normal and kaiming draw a key from `rngs`)."""
+        shape, dtype = self.shape(cfg), self.dtype(cfg)
+        if dtype == jnp.uint8:  # QLoRA codes: only ever loaded (judgejax.model.lora.frozen_base)
+            return nnx.Param(jnp.zeros(shape, dtype))
         if self.init == "normal":
             return nnx.Param(nnx.initializers.normal(stddev=0.02)(rngs.params(), shape, dtype))
         if self.init == "kaiming":  # torch's kaiming_uniform_(a=sqrt(5)), as PEFT initialises A
@@ -147,7 +161,18 @@ def _adapters(projection: ParamSpec) -> tuple[ParamSpec, ParamSpec]:
     )
 
 
+def _scales(projection: ParamSpec) -> ParamSpec:
+    """QLoRA's block scales of one projection's codes (not a Hugging Face tensor)."""
+
+    def present(cfg: ModelConfig) -> bool:
+        return cfg.lora is not None and cfg.lora.quantized
+
+    return ParamSpec(f"{projection.name}_qscale", projection.axes, "ones", "", "same", present,
+                     scales=projection.name)
+
+
 _TABLE += tuple(adapter for spec in _TABLE if spec.inputs for adapter in _adapters(spec))
+_TABLE += tuple(_scales(spec) for spec in _TABLE if spec.inputs)
 SPECS: dict[str, ParamSpec] = {spec.name: spec for spec in _TABLE}
 # Logical axes of every parameter; judgejax.sharding.RULES maps them to mesh axes.
 PARAM_AXES: dict[str, tuple[str, ...]] = {name: spec.axes for name, spec in SPECS.items()}

@@ -126,14 +126,19 @@ def _itemsize(dtype: str) -> int:
     return jnp.dtype(dtype).itemsize
 
 
-def param_elements_per_chip(cfg: ModelConfig, mesh: tuple[int, int, int], adapters: bool | None = None) -> int:
-    """Parameter values held by one chip (only LoRA's adapters, or only the rest, if `adapters` is
-    given); raises ShardingError naming a tensor that does not divide."""
+def elements_per_chip(cfg: ModelConfig, mesh: tuple[int, int, int]) -> dict[str, int]:
+    """Values of each parameter held by one chip; raises ShardingError naming a tensor that does
+    not divide."""
     abstract = AbstractMesh(mesh, MESH_AXES)
-    return sum(
-        math.prod(named_sharding(abstract, SPECS[name].axes, shape, name).shard_shape(shape))
-        for name, shape in param_shapes(cfg).items() if adapters in (None, is_adapter(name))
-    )
+    return {name: math.prod(named_sharding(abstract, SPECS[name].axes, shape, name).shard_shape(shape))
+            for name, shape in param_shapes(cfg).items()}
+
+
+def _frozen_itemsize(cfg: ModelConfig, name: str) -> int:
+    """Bytes a value of a LoRA run's frozen parameter takes: QLoRA's codes and scales as stored,
+    the rest in the compute dtype."""
+    spec, dtype = SPECS[name], jnp.dtype(SPECS[name].dtype(cfg))
+    return dtype.itemsize if spec.scales or dtype == jnp.uint8 else jnp.dtype(cfg.compute_jnp_dtype).itemsize
 
 
 def optimizer_bytes_per_value(config: RunConfig, param_dtype: str) -> int:
@@ -197,13 +202,15 @@ def plan_memory(
     data.global_batch_size) of `sample_len` tokens (default data.max_length)."""
     p_bytes, c_bytes = _itemsize(config.model.param_dtype), _itemsize(config.model.compute_dtype)
     try:
-        values = param_elements_per_chip(cfg, mesh)
-        # what the step trains, and (LoRA) the frozen base, held in the compute dtype
-        trained = param_elements_per_chip(cfg, mesh, adapters=True) if cfg.lora else values
+        per_name = elements_per_chip(cfg, mesh)
     except ShardingError as e:
         raise PlanError(str(e)) from e
-    frozen = values - trained
-    served = (values - trained if cfg.lora else values) * p_bytes  # the (merged) model sampling loads
+    values = sum(per_name.values())
+    # what the step trains; with LoRA the frozen rest is held in the compute dtype (QLoRA: codes
+    # of one byte and float32 scales), and sampling loads the merged model without the scales
+    trained = sum(v for n, v in per_name.items() if is_adapter(n)) if cfg.lora else values
+    frozen_bytes = sum(v * _frozen_itemsize(cfg, n) for n, v in per_name.items() if cfg.lora and not is_adapter(n))
+    served = sum(v for n, v in per_name.items() if not is_adapter(n) and not SPECS[n].scales) * p_bytes
     rows = rows_per_chip(config, mesh, processes) * (2 if stage == "dpo" else 1)
     seq = bucket_length(config.data.max_length, config.data.bucket_lengths)
     tensor = mesh[2]
@@ -227,7 +234,7 @@ def plan_memory(
     # LoRA: the frozen base is gathered in the compute dtype, with no weight gradients
     gathered = int(in_use * c_bytes) if cfg.lora else int(in_use * (p_bytes + 4))
     gathered_weights = int(in_use * p_bytes)
-    params = frozen * c_bytes + trained * p_bytes
+    params = frozen_bytes + trained * p_bytes
     # Without gradients only one layer's activations are alive at a time.
     scoring = params + layer["kept"] + attention_extra + logits + gathered_weights
 

@@ -21,7 +21,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from judgejax.data.batching import bucket_length
 from judgejax.model import lora
-from judgejax.model.build import abstract_params, graphdef_of
+from judgejax.model.build import abstract_params, flatten, graphdef_of, nest, param_shardings
 from judgejax.model.config import ModelConfig
 from judgejax.plan.memory import MemoryPlan, Stage
 from judgejax.sample.methods import Greedy
@@ -63,9 +63,11 @@ def training_programs(cfg: ModelConfig, config: RunConfig, mesh: Mesh, stage: St
     step = jit_train_step(make_sft_step(cfg, tx, chunk) if stage == "sft" else
                           make_dpo_step(cfg, tx, config.dpo, chunk), shardings_of(state), mesh)
     # LoRA: the frozen base in the compute dtype beside the adapters' state; it is the DPO reference
-    frozen = lora.split(cfg, abstract_params(cfg, mesh))[1]
-    if frozen is not None:
-        frozen = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, cfg.compute_jnp_dtype, sharding=x.sharding), frozen)
+    frozen = None
+    if cfg.lora:  # as the run holds it: compute dtype, QLoRA's codes and scales
+        base = abstract_params(lora.base_config(cfg), mesh)
+        shapes, shardings = jax.eval_shape(lambda base: lora.frozen_base(cfg, base, mesh), base), param_shardings(cfg, mesh)
+        frozen = nest({n: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=shardings[n]) for n, x in flatten(shapes).items()})
     if stage == "sft":
         batch = _sequences(mesh, (accum,), rows, length, ("",))
         return [Program("SFT step", plan.training, lambda: step.lower(state, batch, frozen))]
@@ -73,8 +75,8 @@ def training_programs(cfg: ModelConfig, config: RunConfig, mesh: Mesh, stage: St
     pairs |= {k: _array(mesh, (accum, rows), "float32", P(None, BATCH)) for k in ("ref_chosen_logps",
                                                                                    "ref_rejected_logps")}
     micro = _sequences(mesh, (), rows, length, ("chosen_", "rejected_"))
-    reference = jax.jit(make_reference_logps(lora.base_config(cfg), chunk))
-    reference_params = state.params if frozen is None else frozen
+    reference = jax.jit(make_reference_logps(cfg, chunk))
+    reference_params = state.params if frozen is None else lora.join(state.params, frozen)
     return [Program("DPO+NLL step", plan.training, lambda: step.lower(state, pairs, frozen)),
             Program("DPO reference pass", plan.scoring, lambda: reference.lower(reference_params, micro))]
 

@@ -87,7 +87,7 @@ def set_up(config: RunConfig, stage: str, mesh, out: pathlib.Path) -> Training:
         base = params_of(load_model(config.model.path, mesh, **base_cfg.numerics()))
         base_id = {"path": str(pathlib.Path(config.model.path).absolute()), "fingerprint": lora.fingerprint(base),
                    "lora": dataclasses.asdict(cfg.lora)}
-        frozen = lora.frozen_base(cfg, base)
+        frozen = lora.frozen_base(cfg, base, mesh)
         abstract_frozen = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), frozen)
     accum = micro_batches(config, stage, mesh, dataset[0],
                           lambda batch: jitted.lower(abstract, batch, abstract_frozen if cfg.lora else None).compile())
@@ -105,15 +105,15 @@ def set_up(config: RunConfig, stage: str, mesh, out: pathlib.Path) -> Training:
     add_reference = None
     if stage == "dpo":
         # The reference is the model the run started from (the SFT judge in the recipe): with LoRA
-        # the frozen base itself (the adapters start at zero).
+        # the frozen base with zero adapters (their start), in the run's config.
         if cfg.lora:
-            reference = lambda: frozen  # noqa: E731
+            reference = lambda: lora.reference_params(initial if initial is not None else state.params, frozen)  # noqa: E731
         elif initial is not None:
             reference = lambda: initial  # noqa: E731
         else:
             reference = lambda: params_of(load_model(config.model.path, mesh, **base_cfg.numerics()))  # noqa: E731
-        add_reference = _reference_adder(config, base_cfg, examples, mesh, out, reference, accum,
-                                         donated=not cfg.lora)
+        add_reference = _reference_adder(config, cfg if cfg.lora else base_cfg, examples, mesh, out, reference,
+                                         accum, donated=not cfg.lora)
     if initial is not None:
         state = create_state(initial, tx)  # donated by the first step
     # What loading, the probe compiles and the reference pass freed goes back to the system: kept
