@@ -7,16 +7,19 @@ on the real SmolLM2-135M-Instruct (float32) on this machine's CPU, in one run.
 Each system runs in its own process (so each resident-set peak is its own), one after the other,
 on the same batch (bench_train's: 8 rows of 512 consecutive real chat tokens of the LLaMA-Factory
 pairs, loss on every token): 1 warm-up step (judgejax compiles in it), then --steps timed steps;
-the figure is their median. The step-1 losses agree (LoRA's B starts at zero): the same work.
+the figure is their median. The step-1 losses agree (LoRA's B starts at zero): the same work
+(QLoRA's differs by the quantisation of its base).
 - judgejax full: every parameter trained (AdamW, float32), `make_sft_step` jitted as the trainer
   jits it (donated state), remat `names`;
 - judgejax LoRA: rank 16, alpha 32 on all seven projections (TRL's defaults), the base frozen and
   passed beside the adapters' state, the same step function;
+- judgejax QLoRA: the same adapters on the base's projections held as NF4 codes (blocks of 64),
+  dequantised inside each projection;
 - transformers + PEFT: `get_peft_model(LoraConfig(r=16, lora_alpha=32, all seven projections,
   dropout 0))`, forward, cross-entropy, backward, clipping, fused AdamW over the adapters.
 Memory: XLA's planned temporaries of the compiled step (judgejax), the trained state (parameters
 and AdamW moments that are updated; for LoRA the frozen base too) and the process's peak resident
-set (ru_maxrss). QLoRA is not built, so it has no row. Compare the ratios of one run.
+set (ru_maxrss). Compare the ratios of one run.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ import time
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
-SYSTEMS = ("judgejax full", "judgejax LoRA", "transformers + PEFT LoRA")
+SYSTEMS = ("judgejax full", "judgejax LoRA", "judgejax QLoRA (NF4)", "transformers + PEFT LoRA")
 RANK, ALPHA = 16, 32.0
 TARGETS = ("q", "k", "v", "o", "gate", "up", "down")
 
@@ -54,7 +57,7 @@ def measure(system: str, seq: int, batch: int, steps: int) -> dict:
         _, examples = load_full_pairs(pathlib.Path(DEFAULT_DATA), load_tokenizer(path), seq, 4, pathlib.Path(scratch))
     host = sft_batch_of(examples, batch, seq)
     seconds, losses, extra = [], [], {}
-    if system == SYSTEMS[2]:
+    if system == SYSTEMS[3]:
         step = _peft_step(path, bc.cores())
         for _ in range(1 + steps):
             began = time.perf_counter()
@@ -74,12 +77,14 @@ def measure(system: str, seq: int, batch: int, steps: int) -> dict:
         from judgejax.train.state import abstract_state, create_state, jit_train_step, shardings_of
         from judgejax.train.steps import make_sft_step
 
-        adapters = LoraConfig(rank=RANK, alpha=ALPHA, targets=TARGETS) if system == SYSTEMS[1] else None
+        quantized = dict(base_quant="nf4", block_size=64) if system == SYSTEMS[2] else {}
+        adapters = LoraConfig(rank=RANK, alpha=ALPHA, targets=TARGETS, **quantized) if system != SYSTEMS[0] else None
         mesh = make_mesh(MeshConfig(data=1), devices=jax.devices()[:1])
         cfg = ModelConfig.from_hf_dir(path, remat="names", lora=adapters)
         tx = make_optimizer(OptimConfig(), 1 + steps)
         base = params_of(load_model(path, mesh))
-        trainable, frozen = lora.split(cfg, lora.with_fresh_adapters(cfg, base, mesh) if adapters else base)
+        trainable = lora.split(cfg, lora.with_fresh_adapters(cfg, base, mesh))[0] if adapters else base
+        frozen = lora.frozen_base(cfg, base, mesh) if adapters else None
         abstract = abstract_state(cfg, mesh, tx)
         jitted = jit_train_step(make_sft_step(cfg, tx), shardings_of(abstract), mesh)
         with jax.set_mesh(mesh):

@@ -37,9 +37,10 @@ it; they err high on purpose (up to 1.9x), most with remat, where XLA recomputes
 assumed. On TPU (`judgejax plan --compile`, results/tpu-compile/) they were checked against the
 TPU compiler's for every shipped config.
 With `model.lora` the step trains only the adapters: their float32 values, gradients and AdamW
-moments are counted as above, the frozen base once in the compute dtype (no gradient, no optimizer
-state, gathered without gradients; the DPO reference is the base itself, no copy), and sampling
-holds the merged model in the parameter dtype. The adapters' [tokens, rank] intermediates are
+moments are counted as above, the frozen base once in the compute dtype (QLoRA: one byte a
+projection value plus float32 block scales; no gradient, no optimizer state, gathered without
+gradients; the DPO reference is the base itself, no copy), and sampling holds the merged judge in
+the compute dtype (`--param-dtype` of synth and eval: a LoRA run is one whose memory is short). The adapters' [tokens, rank] intermediates are
 left out (under 1% of a layer's activations at rank 16).
 `suggest` tries the remat policies in SEARCH order from the config's own on: each keeps no more than the
 one before when N x H >= D (every supported family).
@@ -86,7 +87,7 @@ class MemoryPlan:
     sample_len: int
     param_count: int  # whole model
     params: int  # as training holds them: every one, or LoRA's frozen base (compute dtype) and adapters
-    served: int  # as sampling holds them: the (merged) model in the parameter dtype
+    served: int  # as sampling holds them: the model in the parameter dtype (LoRA: merged, compute dtype)
     optimizer: int
     gradients: int
     reference: int  # frozen DPO reference kept in memory (dpo.reference=in_memory)
@@ -207,10 +208,11 @@ def plan_memory(
         raise PlanError(str(e)) from e
     values = sum(per_name.values())
     # what the step trains; with LoRA the frozen rest is held in the compute dtype (QLoRA: codes
-    # of one byte and float32 scales), and sampling loads the merged model without the scales
+    # of one byte and float32 scales), and its judge samples merged, in the compute dtype too
     trained = sum(v for n, v in per_name.items() if is_adapter(n)) if cfg.lora else values
     frozen_bytes = sum(v * _frozen_itemsize(cfg, n) for n, v in per_name.items() if cfg.lora and not is_adapter(n))
-    served = sum(v for n, v in per_name.items() if not is_adapter(n) and not SPECS[n].scales) * p_bytes
+    served = sum(v for n, v in per_name.items() if not is_adapter(n) and not SPECS[n].scales) * (
+        c_bytes if cfg.lora else p_bytes)
     rows = rows_per_chip(config, mesh, processes) * (2 if stage == "dpo" else 1)
     seq = bucket_length(config.data.max_length, config.data.bucket_lengths)
     tensor = mesh[2]

@@ -91,7 +91,8 @@ def sampler_program(cfg: ModelConfig, mesh: Mesh, plan: MemoryPlan) -> Program:
     packed |= {k: _array(mesh, (rows,), "int32", replicated) for k in ("row", "end", "length", "next_position")}
     key = jax.eval_shape(lambda: jax.random.key(0))
     key = jax.ShapeDtypeStruct(key.shape, key.dtype, sharding=NamedSharding(mesh, replicated))
-    cfg = lora.base_config(cfg)  # a LoRA run's judge samples merged
+    if cfg.lora:  # a LoRA run's judge samples merged, in the compute dtype (as the planner sizes it)
+        cfg = lora.base_config(cfg).replace(param_dtype=cfg.compute_dtype)
     params = abstract_params(cfg, mesh)
     new_tokens = plan.sample_len - prompt
 

@@ -68,7 +68,13 @@ def prefill(model: CausalLM, packed: dict, capacity: int, prefix: SharedPrefix |
     filled_bs = slot_s >= R - length_b[:, None]
 
     def left_padded(x_lrtkh):  # each prompt's keys or values, right-aligned in R slots: [L, B, R, K, H]
-        return jnp.where(filled_bs[None, :, :, None, None], x_lrtkh[:, row_b[:, None], source_bs], 0)
+        # one layer at a time: a gather across rows that are sharded moves the whole operand
+        # to every device, so bound it to one layer's
+        def layer(x_rtkh):
+            return constrain(jnp.where(filled_bs[:, :, None, None], x_rtkh[row_b[:, None], source_bs], 0),
+                             ("batch", "seq", "kv_heads", "head_dim"))
+
+        return jax.lax.map(layer, x_lrtkh)
 
     k_lbkht, v_lbkth = cache_layout(left_padded(k_lrtkh), left_padded(v_lrtkh))
     empty = (0, capacity - R)
