@@ -58,6 +58,9 @@ def export_main(args: argparse.Namespace) -> None:
 
         cfg, adapters, base = run_adapters(pathlib.Path(args.checkpoint), make_mesh(args.mesh))
         export_peft(adapters, cfg, base["path"], args.out, dtype=args.dtype or "float32")
+        if cfg.lora.quantized:
+            print(f"note: the adapters were trained on the {cfg.lora.base_quant}-quantised base; on the float base "
+                  "peft computes a slightly different model (the merged export is the trained one)")
         if not (pathlib.Path(base["path"]) / "config.json").is_file():
             print(f"note: the adapters' base {base['path']} is not an HF folder: export it (judgejax export) and "
                   "point base_model_name_or_path in adapter_config.json at the export for peft")
