@@ -9,7 +9,10 @@ from judgejax.model.params import INITS, LAYOUTS, PROJECTIONS, SPECS
 def test_specs_are_well_formed():
     for name, spec in SPECS.items():
         assert spec.init in INITS and spec.layout in LAYOUTS, name
-        assert ("{l}" in spec.hf_name) == spec.stacked, name
+        if spec.scales:  # QLoRA's block scales are no Hugging Face tensor
+            assert spec.hf_name == "" and spec.axes == SPECS[spec.scales].axes, name
+        else:
+            assert ("{l}" in spec.hf_name) == spec.stacked, name
         if spec.bias:
             bias = SPECS[spec.bias]
             assert bias.hf_name == spec.hf_name.replace(".weight", ".bias") and len(bias.axes) == 1 + len(spec.out_axes), name
