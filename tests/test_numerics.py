@@ -8,7 +8,7 @@ import dataclasses
 import pytest
 
 from judgejax.config import ConfigFileError, build
-from judgejax.model.config import ConfigError, ModelConfig, Numerics
+from judgejax.model.config import ConfigError, LoraConfig, ModelConfig, Numerics
 from judgejax.train.config import ModelSection
 
 HF = {"architectures": ["LlamaForCausalLM"], "vocab_size": 64, "hidden_size": 16, "intermediate_size": 32,
@@ -17,9 +17,9 @@ HF = {"architectures": ["LlamaForCausalLM"], "vocab_size": 64, "hidden_size": 16
 
 
 def test_the_section_hands_its_numerics_to_the_model_config():
-    section = ModelSection("m", compute_dtype="bfloat16", remat="dots", unroll_layers=True)
+    section = ModelSection("m", compute_dtype="bfloat16", remat="dots", unroll_layers=True, lora=LoraConfig(rank=4))
     assert section.numerics() == {"param_dtype": "float32", "compute_dtype": "bfloat16", "remat": "dots",
-                                  "attention": "auto", "unroll_layers": True}
+                                  "attention": "auto", "unroll_layers": True, "lora": LoraConfig(rank=4)}
     cfg = ModelConfig.from_hf(HF, **section.numerics())
     assert {f.name: getattr(cfg, f.name) for f in dataclasses.fields(Numerics)} == section.numerics()
 
