@@ -83,7 +83,7 @@ def measure(system: str, seq: int, batch: int, steps: int) -> dict:
         cfg = ModelConfig.from_hf_dir(path, remat="names", lora=adapters)
         tx = make_optimizer(OptimConfig(), 1 + steps)
         base = params_of(load_model(path, mesh))
-        trainable = lora.split(cfg, lora.with_fresh_adapters(cfg, base, mesh))[0] if adapters else base
+        trainable = lora.fresh_adapters(cfg, mesh) if adapters else base
         frozen = lora.frozen_base(cfg, base, mesh) if adapters else None
         abstract = abstract_state(cfg, mesh, tx)
         jitted = jit_train_step(make_sft_step(cfg, tx), shardings_of(abstract), mesh)

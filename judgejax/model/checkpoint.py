@@ -78,16 +78,21 @@ def run_adapters(run: pathlib.Path, mesh: Mesh) -> tuple[ModelConfig, dict, dict
     base = run_base(run)
     if not base:
         raise ValueError(f"{run}: a full fine-tuning run has no adapters (export it without --adapter)")
+    return (*_adapters(run, mesh, base), base)
+
+
+def _adapters(run: pathlib.Path, mesh: Mesh, base: dict) -> tuple[ModelConfig, dict]:
     cfg = ModelConfig.from_hf_dir(run / ASSETS, lora=LoraConfig(**base["lora"]))
-    return cfg, restore_run_params(run, cfg, mesh), base
+    return cfg, restore_run_params(run, cfg, mesh)
 
 
 def load_run(run: pathlib.Path, cfg: ModelConfig, mesh: Mesh) -> CausalLM:
     """A training run's model: its parameters, or for a LoRA run its base (loaded from the path it
     trained on, checked by fingerprint) with the adapters merged in."""
-    if not run_base(run):
+    base = run_base(run)
+    if not base:
         return model_from_params(cfg, restore_run_params(run, cfg, mesh))
-    with_lora, adapters, base = run_adapters(run, mesh)
+    with_lora, adapters = _adapters(run, mesh, base)
     base_params = params_of(load_model(base["path"], mesh, **cfg.numerics()))
     lora.check_base(base, {"path": base["path"], "fingerprint": lora.fingerprint(base_params)}, run)
     trained_on = lora.as_trained(with_lora.replace(param_dtype=cfg.param_dtype), base_params)

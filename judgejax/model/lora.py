@@ -89,10 +89,15 @@ def base_config(cfg: ModelConfig) -> ModelConfig:
     return cfg.replace(lora=None)
 
 
+def fresh_adapters(cfg: ModelConfig, mesh: Mesh, seed: int = 0) -> Tree:
+    """Newly initialised adapters, each created in its sharding: B is zero, so a model with them
+    computes exactly what its base does."""
+    return nest(_adapter_init(cfg, mesh)(jax.random.key(seed)))
+
+
 def with_fresh_adapters(cfg: ModelConfig, base: Tree, mesh: Mesh, seed: int = 0) -> Tree:
-    """`base` (a model of `base_config(cfg)`) and newly initialised adapters, each created in its
-    sharding: B is zero, so the model computes exactly what the base does."""
-    return nest({**flatten(base), **_adapter_init(cfg, mesh)(jax.random.key(seed))})
+    """`base` (a model of `base_config(cfg)`) and fresh adapters."""
+    return join(fresh_adapters(cfg, mesh, seed), base)
 
 
 @functools.lru_cache(maxsize=8)

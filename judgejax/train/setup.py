@@ -100,8 +100,8 @@ def set_up(config: RunConfig, stage: str, mesh, out: pathlib.Path) -> Training:
         log(f"resuming from step {start} ({checkpoints.directory / str(start)})")
     else:
         start, data_state = 0, None
-        initial = lora.split(cfg, lora.with_fresh_adapters(cfg, base, mesh) if cfg.lora else
-                             params_of(load_model(config.model.path, mesh, **base_cfg.numerics())))[0]
+        initial = (lora.fresh_adapters(cfg, mesh) if cfg.lora else
+                   params_of(load_model(config.model.path, mesh, **base_cfg.numerics())))
     add_reference = None
     if stage == "dpo":
         # The reference is the model the run started from (the SFT judge in the recipe): with LoRA
