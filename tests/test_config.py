@@ -45,7 +45,7 @@ def test_overrides_apply_with_yaml_types(tmp_path):
     ("optim.schedule=step", r"optim.schedule='step'"),
     ("data.max_length=4096", r"no bucket for rows of max_length 4096"),
     ("nonsense", r"expected key=value"),
-    ("model.lora.rnk=3", r"unknown key model.lora.rnk \(known: rank, alpha, targets, rslora, base_quant, block_size\)"),
+    ("model.lora.rnk=3", r"unknown key model.lora.rnk \(known: rank, alpha, dropout, targets, rslora, base_quant, block_size\)"),
     ("model.lora.targets=[q,x]", r"model.lora.targets.1='x': Input should be 'q', 'k', 'v', 'o', 'gate', 'up' or 'down'"),
     ("model.lora.rank=0", r"model.lora: rank=0 must be >= 1"),
 ])

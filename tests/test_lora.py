@@ -1,5 +1,5 @@
 """LoRA is PEFT's LoRA: on tiny random Llama and Qwen2 models with the same adapter weights, the
-logits and the adapters' gradients equal `peft`'s; the PEFT folder judgejax writes loads in `peft`;
+logits and the adapters' gradients equal `peft`'s (with dropout, given PEFT judgejax's masks); the PEFT folder judgejax writes loads in `peft`;
 the merged model equals `merge_and_unload()`; adapters shard as one device computes."""
 
 from __future__ import annotations
@@ -12,14 +12,14 @@ import pytest
 import torch
 import transformers
 
-from judgejax.model import lora
+from judgejax.model import lora, lora_dropout
 from judgejax.model.build import flatten, model_from_params, nest, params_of
 from judgejax.model.checkpoint import load_model
 from judgejax.model.config import LoraConfig, ModelConfig
 from judgejax.model.hf_export import export_hf
 from judgejax.model.hf_import import import_hf
 from judgejax.model.hf_names import hf_names, to_hf
-from judgejax.model.params import is_adapter
+from judgejax.model.params import SPECS, is_adapter
 from judgejax.model.peft_io import AdapterError, export_peft
 from judgejax.sharding import MeshConfig, make_mesh
 from test_hf_parity import hf_logits, jax_logits, max_diff, padded_batch
@@ -47,9 +47,44 @@ def peft_model(hf_model, folder):
     return peft.PeftModel.from_pretrained(hf_model, folder, is_trainable=True).eval()
 
 
+class FixedDropout(torch.nn.Module):
+    """A PEFT `lora_dropout` module that multiplies by a given mask."""
+
+    def __init__(self, mask: np.ndarray):
+        super().__init__()
+        self.mask = torch.tensor(mask)
+
+    def forward(self, x):
+        return x * self.mask.reshape(x.shape)
+
+
+def install_masks(model, cfg, key, tokens) -> int:
+    """Replace each of `model`'s PEFT dropout modules by the mask judgejax draws from `key` for
+    that layer and projection; returns how many were replaced."""
+    keys = lora_dropout.layer_keys(key, cfg.num_layers)
+    names = {f"{s.adapts.split('_')[0]}_proj": s.adapts for s in SPECS.values() if s.adapts}  # q_proj: q_ldnh
+    replaced = 0
+    for path, module in model.named_modules():
+        if hasattr(module, "lora_dropout") and "default" in module.lora_dropout:
+            layer, proj = int(path.split("layers.")[1].split(".")[0]), path.rsplit(".", 1)[1]
+            shape = (tokens.size, module.in_features)
+            mask = lora_dropout.mask(keys[layer], names[proj], shape, cfg.lora.dropout, jnp.float32)
+            module.lora_dropout["default"] = FixedDropout(np.asarray(mask))
+            replaced += 1
+    return replaced
+
+
+def logits_of(cfg, params, tokens, mask, positions, key):
+    """The model's logits, with LoRA dropout from `key` (None: off)."""
+    model = model_from_params(cfg, params)
+    hidden, _ = model.hidden_states(tokens, positions, mask, dropout_key=key)
+    return model.logits(hidden)[..., :cfg.vocab_size]
+
+
 @pytest.mark.parametrize("family,lora_cfg", [
     ("llama", LoraConfig(rank=4, alpha=8.0)),
     ("qwen2", LoraConfig(rank=3, alpha=5.0, targets=("q", "v", "down"), rslora=True)),
+    ("llama", LoraConfig(rank=4, alpha=8.0, targets=("q", "o", "up", "down"), dropout=0.3)),
 ])
 def test_logits_and_adapter_gradients_equal_peft(family, lora_cfg, tmp_path):
     hf_model = make_tiny_hf(family, tmp_path / "hf")
@@ -61,11 +96,16 @@ def test_logits_and_adapter_gradients_equal_peft(family, lora_cfg, tmp_path):
     assert len(ours_state) == 2 * len(lora_cfg.targets) * cfg.num_layers  # every adapter loaded, no other
 
     tokens, mask, positions = padded_batch(cfg.vocab_size)
+    key = jax.random.key(7) if lora_cfg.dropout else None
+    if key is not None:
+        assert install_masks(model, cfg, key, tokens) == len(lora_cfg.targets) * cfg.num_layers
     ref = hf_logits(model, tokens, mask, positions)
-    ours = jax_logits(model_from_params(cfg, params), tokens, mask, positions)
+    ours = np.asarray(logits_of(cfg, params, tokens, mask, positions, key))
     base = jax_logits(model_from_params(lora.base_config(cfg), lora.split(cfg, params)[1]), tokens, mask, positions)
     assert max_diff(ref, ours, mask) <= TOL
     assert max_diff(ours, base, mask) > 100 * TOL  # the adapters change the logits
+    if key is not None:  # the dropout changes them too
+        assert max_diff(ours, jax_logits(model_from_params(cfg, params), tokens, mask, positions), mask) > 100 * TOL
 
     # gradients of sum log p(next token) over the real tokens, w.r.t. every adapter
     targets = np.roll(tokens, -1, axis=1)
@@ -80,7 +120,7 @@ def test_logits_and_adapter_gradients_equal_peft(family, lora_cfg, tmp_path):
     trainable, frozen = lora.split(cfg, params)
 
     def objective(trainable):
-        logits, _ = model_from_params(cfg, lora.join(trainable, frozen))(tokens, positions, mask)
+        logits = logits_of(cfg, lora.join(trainable, frozen), tokens, mask, positions, key)
         logp = jax.nn.log_softmax(logits, -1)
         return (jnp.take_along_axis(logp, targets[..., None], -1)[..., 0] * weight).sum()
 

@@ -136,3 +136,33 @@ def test_qlora_sft_learns_and_loads_as_it_was_trained(trained, tmp_path):
     tokens, mask, positions = padded_batch(cfg.vocab_size)
     want = jax_logits(model_from_params(cfg, lora.join(adapters, frozen)), tokens, mask, positions)
     assert max_diff(want, jax_logits(load_model(tmp_path / "q", mesh), tokens, mask, positions), mask) <= 1e-4
+
+
+def test_dropout_draws_a_mask_per_step_on_the_adapters_input_only(tmp_path):
+    """With dropout the SFT step's loss changes, is the same for the same step and changes from one
+    step to the next; with fresh adapters (B = 0) it is the dropout-free loss: only the adapters'
+    input is dropped, never the base's. (Its masks equal PEFT's dropout: tests/test_lora.py.)"""
+    from judgejax.train.optimizer import OptimConfig, make_optimizer
+    from judgejax.train.state import create_state
+    from judgejax.train.steps import make_sft_step
+    from test_lora import adapted
+    from test_train_steps import micro, seq_batch
+    from tiny_hf import make_tiny_hf
+
+    make_tiny_hf("llama", tmp_path / "hf")
+    mesh = one_device()
+    tx = make_optimizer(OptimConfig(learning_rate=1e-2), 10)
+
+    def loss(dropout: float, step: int = 0, fresh: bool = False) -> float:
+        cfg, params = adapted(tmp_path / "hf", mesh, LoraConfig(rank=4, dropout=dropout))
+        trainable, frozen = lora.split(cfg, params)
+        if fresh:
+            trainable = lora.fresh_adapters(cfg, mesh)
+        batch = {k: v % cfg.vocab_size if k in ("tokens", "targets") else v for k, v in seq_batch(4, 16, 0).items()}
+        state = dataclasses.replace(create_state(trainable, tx), step=jax.numpy.int32(step))
+        return float(jax.jit(make_sft_step(cfg, tx, chunk_size=8))(state, micro(batch, 2), frozen)[1]["loss"])
+
+    plain, dropped = loss(0.0), loss(0.3)
+    assert abs(dropped - plain) > 1e-4
+    assert loss(0.3) == dropped and abs(loss(0.3, step=1) - dropped) > 1e-4
+    assert loss(0.3, fresh=True) == loss(0.0, fresh=True)

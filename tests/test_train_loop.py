@@ -76,7 +76,7 @@ KILLER = textwrap.dedent("""
 """)
 
 
-@pytest.mark.parametrize("lora", [None, "LoraConfig(rank=4)"], ids=["full", "lora"])
+@pytest.mark.parametrize("lora", [None, "LoraConfig(rank=4, dropout=0.1)"], ids=["full", "lora"])
 def test_sigkill_then_resume_gives_identical_losses(tiny, tmp_path, lora):
     """Full fine-tuning and LoRA (whose checkpoint holds the adapters and their optimizer state)."""
     model, sft, _ = tiny

@@ -36,11 +36,13 @@ LORA_TARGETS = ("q", "k", "v", "o", "gate", "up", "down")
 class LoraConfig:
     """Low-rank adapters (LoRA) on the projections: W x + scale * B(A(x)), the base frozen. The
     defaults are TRL's: rank 16, alpha 32, on all seven projections; scale alpha / rank, or
-    alpha / sqrt(rank) with rslora (PEFT's `use_rslora`). With `base_quant` (QLoRA) the frozen
-    base's seven projections are held as block-wise NF4 or int8 codes."""
+    alpha / sqrt(rank) with rslora (PEFT's `use_rslora`). `dropout` drops the adapters' input while
+    training (PEFT's `lora_dropout`, judgejax.model.lora_dropout). With `base_quant` (QLoRA) the
+    frozen base's seven projections are held as block-wise NF4 or int8 codes."""
 
     rank: int = 16
     alpha: float = 32.0
+    dropout: float = 0.0
     targets: tuple[Literal[LORA_TARGETS], ...] = LORA_TARGETS
     rslora: bool = False
     base_quant: Literal["none", "nf4", "int8"] = "none"  # QLoRA: the frozen base's projections quantised
@@ -51,6 +53,8 @@ class LoraConfig:
             raise ValueError(f"model.lora: rank={self.rank} must be >= 1 and targets={list(self.targets)} not empty")
         if self.block_size < 1:
             raise ValueError(f"model.lora: block_size={self.block_size} must be >= 1")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"model.lora: dropout={self.dropout} must be in [0, 1)")
 
     @property
     def quantized(self) -> bool:

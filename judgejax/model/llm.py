@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from judgejax.model import attention, attention_backends, quant, remat
+from judgejax.model import attention, attention_backends, lora_dropout, quant, remat
 from judgejax.model.config import ModelConfig
 from judgejax.model.params import SPECS
 from judgejax.model.params import PARAM_AXES, param_shapes  # noqa: F401 (re-exported for the model's callers)
@@ -128,10 +128,10 @@ class CausalLM(nnx.Module):
         return _rms_norm(x_btd, self.outer.final_norm_d[...], self.cfg.rms_norm_eps)
 
     def _layers(self, tokens_bt, positions_bt, segment_ids_bt, prefix: SharedPrefix | None,
-                cache: KVCache | None, keep_kv: bool):
+                cache: KVCache | None, keep_kv: bool, dropout_key: jax.Array | None = None):
         """Every decoder layer over the tokens, which see the prefix and the cache's filled slots
         (if given) before themselves: final-normed activations, and with keep_kv each layer's keys
-        and values of the tokens, stacked [L, B, T, K, H]."""
+        and values of the tokens, stacked [L, B, T, K, H]. A `dropout_key` turns LoRA dropout on."""
         layer = self._layer()
         q_slot_t = jnp.arange(tokens_bt.shape[1])
         fused = prefix is None and cache is None and attention_backends.resolve(
@@ -142,15 +142,16 @@ class CausalLM(nnx.Module):
             cache_mask_bts = filled_s[None, None, :] & attention.segment_mask(segment_ids_bt, cache.segment_ids_bs)
 
         def body(x, layer_inputs):
-            weights, prefix_kv, cache_kv = layer_inputs
+            weights, prefix_kv, cache_kv, key = layer_inputs
             context = () if prefix_kv is None else ((*prefix_kv, None),)
             context += () if cache_kv is None else ((*cache_kv, cache_mask_bts),)
-            x, kv = layer(x, weights, positions_bt, segment_ids_bt, mask_btt, context)
+            x, kv = layer(x, weights, positions_bt, segment_ids_bt, mask_btt, context, key)
             return x, kv if keep_kv else None
 
         prefix_kv = None if prefix is None else (prefix.k_lkhp, prefix.v_lkph)
         cache_kv = None if cache is None else (cache.k_lbkhs, cache.v_lbksh)
-        x_btd, kv = jax.lax.scan(body, self._embed(tokens_bt), (self.layers.arrays(), prefix_kv, cache_kv),
+        keys = None if dropout_key is None else lora_dropout.layer_keys(dropout_key, self.cfg.num_layers)
+        x_btd, kv = jax.lax.scan(body, self._embed(tokens_bt), (self.layers.arrays(), prefix_kv, cache_kv, keys),
                                  unroll=self.cfg.num_layers if self.cfg.unroll_layers else 1)
         return self._final_norm(x_btd), kv
 
@@ -160,11 +161,13 @@ class CausalLM(nnx.Module):
         that lays out its own KV cache needs."""
         return self._layers(tokens_bt, positions_bt, segment_ids_bt, prefix, None, keep_kv=True)
 
-    def hidden_states(self, tokens_bt, positions_bt, segment_ids_bt, cache: KVCache | None = None):
+    def hidden_states(self, tokens_bt, positions_bt, segment_ids_bt, cache: KVCache | None = None,
+                      dropout_key: jax.Array | None = None):
         """Final-normed activations of the tokens; with a cache, the tokens follow what it holds
-        (its prefix, then its filled slots) and the returned cache holds them too."""
+        (its prefix, then its filled slots) and the returned cache holds them too. Training passes a
+        `dropout_key` when the adapters have dropout (judgejax.model.lora_dropout)."""
         if cache is None:
-            return self._layers(tokens_bt, positions_bt, segment_ids_bt, None, None, keep_kv=False)[0], None
+            return self._layers(tokens_bt, positions_bt, segment_ids_bt, None, None, False, dropout_key)[0], None
         segment_ids_bt = segment_ids_bt.astype(cache.segment_ids_bs.dtype)
         h_btd, (k_lbtkh, v_lbtkh) = self._layers(tokens_bt, positions_bt, segment_ids_bt, cache.prefix, cache, True)
         # The new keys go into the cache once, after every layer has read it.
@@ -208,10 +211,11 @@ def _layer_fn(cfg: ModelConfig, inv_freq_h):
     scale = cfg.head_dim**-0.5
     backend = attention_backends.resolve(cfg.attention, compute_dtype=cfg.compute_dtype)
 
-    def proj(x, weights, name: str):
+    def proj(x, weights, name: str, key):
         """Projection `name` of x (its last `inputs` axes times the weight's first ones, plus its
         bias if the config has one) as one 2-D matmul: the reshapes are free, and XLA:CPU runs the
-        backward of [M, K] x [K, N] much faster than of the same product as a multi-axis einsum."""
+        backward of [M, K] x [K, N] much faster than of the same product as a multi-axis einsum.
+        With a LoRA dropout `key` the adapter reads x with dropout."""
         spec, w = SPECS[name], weights[name]
         k = math.prod(w.shape[:spec.inputs])
         x_mk = x.reshape(-1, k)
@@ -220,17 +224,20 @@ def _layer_fn(cfg: ModelConfig, inv_freq_h):
         y_mn = x_mk @ w.reshape(k, -1)
         if name + "_lora_a" in weights:  # + scale * (x A) B: the adapter never forms a [K, N] matrix
             a_kr, b_rn = weights[name + "_lora_a"].reshape(k, -1), weights[name + "_lora_b"]
+            if key is not None:
+                x_mk = x_mk * lora_dropout.mask(key, name, x_mk.shape, cfg.lora.dropout, dtype)
             y_mn += ((x_mk @ a_kr.astype(dtype)) * cfg.lora.scale) @ b_rn.astype(dtype).reshape(a_kr.shape[1], -1)
         y = y_mn.reshape(*x.shape[:-spec.inputs], *w.shape[spec.inputs:])
         bias = weights.get(spec.bias) if spec.bias else None
         return y if bias is None else y + bias.astype(dtype)
 
-    def layer(x_btd, w, positions_bt, segment_ids_bt, mask_btt, context):
-        """One decoder layer; `mask_btt` None: self-attention only, on the fused `backend`."""
+    def layer(x_btd, w, positions_bt, segment_ids_bt, mask_btt, context, key):
+        """One decoder layer; `mask_btt` None: self-attention only, on the fused `backend`; `key`
+        this layer's LoRA dropout key (or None)."""
         h_btd = _rms_norm(x_btd, w["attn_norm_ld"], cfg.rms_norm_eps)
-        q_btnh = proj(h_btd, w, "q_ldnh")
-        k_btkh = proj(h_btd, w, "k_ldkh")
-        v_btkh = proj(h_btd, w, "v_ldkh")
+        q_btnh = proj(h_btd, w, "q_ldnh", key)
+        k_btkh = proj(h_btd, w, "k_ldkh", key)
+        v_btkh = proj(h_btd, w, "v_ldkh", key)
         if cfg.qk_norm:
             q_btnh = _rms_norm(q_btnh, w["q_norm_lh"], cfg.rms_norm_eps)
             k_btkh = _rms_norm(k_btkh, w["k_norm_lh"], cfg.rms_norm_eps)
@@ -248,13 +255,13 @@ def _layer_fn(cfg: ModelConfig, inv_freq_h):
         else:
             attn_btkgh = attention.causal(q_btkgh, k_btkh, v_btkh, mask_btt, scale, context)
         attn_btnh = remat.tag(attn_btkgh.reshape(b, t, cfg.num_heads, cfg.head_dim), "attention")
-        out_btd = proj(attn_btnh, w, "o_lnhd")
+        out_btd = proj(attn_btnh, w, "o_lnhd", key)
         x_btd = constrain(x_btd + out_btd, ACT_AXES)
 
         h_btd = _rms_norm(x_btd, w["mlp_norm_ld"], cfg.rms_norm_eps)
-        gate_btf = remat.tag(proj(h_btd, w, "gate_ldf"), "gate")
-        up_btf = remat.tag(proj(h_btd, w, "up_ldf"), "up")
-        mlp_btd = proj(jax.nn.silu(gate_btf) * up_btf, w, "down_lfd")
+        gate_btf = remat.tag(proj(h_btd, w, "gate_ldf", key), "gate")
+        up_btf = remat.tag(proj(h_btd, w, "up_ldf", key), "up")
+        mlp_btd = proj(jax.nn.silu(gate_btf) * up_btf, w, "down_lfd", key)
         return constrain(x_btd + mlp_btd, ACT_AXES), (k_btkh, v_btkh)
 
     return layer

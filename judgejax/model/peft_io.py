@@ -46,7 +46,7 @@ def export_peft(params: Tree, cfg: ModelConfig, base: str, out: str | pathlib.Pa
         "peft_type": "LORA", "task_type": "CAUSAL_LM", "base_model_name_or_path": str(base),
         "r": cfg.lora.rank, "lora_alpha": cfg.lora.alpha, "use_rslora": cfg.lora.rslora,
         "target_modules": sorted(f"{t}_proj" for t in cfg.lora.targets),
-        "lora_dropout": 0.0, "bias": "none", "fan_in_fan_out": False, "modules_to_save": None,
+        "lora_dropout": cfg.lora.dropout, "bias": "none", "fan_in_fan_out": False, "modules_to_save": None,
         "init_lora_weights": True,
     }
     (out / ADAPTER_CONFIG).write_text(json.dumps(config, indent=2) + "\n")
@@ -75,7 +75,7 @@ def lora_config_of(folder: pathlib.Path) -> tuple[LoraConfig, str]:
                            f"({', '.join(t + '_proj' for t in LORA_TARGETS)})")
     try:
         cfg = LoraConfig(rank=config["r"], alpha=config["lora_alpha"], targets=targets,
-                         rslora=bool(config.get("use_rslora", False)))
+                         rslora=bool(config.get("use_rslora", False)), dropout=float(config.get("lora_dropout") or 0.0))
     except (KeyError, ValueError) as e:
         raise AdapterError(f"{path}: {e}") from e
     return cfg, config.get("base_model_name_or_path") or ""

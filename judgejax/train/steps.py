@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import optax
 
 from judgejax.config import section
+from judgejax.model import lora_dropout
 from judgejax.model.build import model_from_params
 from judgejax.model.config import ModelConfig
 from judgejax.model.lora import join
@@ -39,10 +40,11 @@ class DPOConfig:
             raise ValueError(f"dpo.reference={self.reference!r}: choose precomputed or in_memory")
 
 
-def sequence_token_logps(cfg: ModelConfig, params, seq: dict, chunk_size: int) -> jax.Array:
-    """log p(targets) [B, T] in float32 (zero where loss_mask is 0), vocabulary chunked."""
+def sequence_token_logps(cfg: ModelConfig, params, seq: dict, chunk_size: int, dropout_key=None) -> jax.Array:
+    """log p(targets) [B, T] in float32 (zero where loss_mask is 0), vocabulary chunked; with
+    `dropout_key`, the adapters' dropout on."""
     model = model_from_params(cfg, params)
-    hidden, _ = model.hidden_states(seq["tokens"], seq["positions"], seq["segment_ids"])
+    hidden, _ = model.hidden_states(seq["tokens"], seq["positions"], seq["segment_ids"], dropout_key=dropout_key)
     logps = token_logprobs(
         hidden, model.unembed_dv(), seq["targets"], chunk_size=chunk_size, compute_dtype=cfg.compute_jnp_dtype,
         vocab_size=cfg.vocab_size,
@@ -57,17 +59,21 @@ def _apply(state: TrainState, grads, loss, tx: optax.GradientTransformation, ext
     return TrainState(step=state.step + 1, params=params, opt_state=opt_state), metrics
 
 
-def _accumulate(loss_fn: Callable, params, frozen, micro_batches):
-    """Sum (loss, aux) and gradients (of the trainable `params`) over the leading micro-batch axis
-    with lax.scan; loss_fn sees the whole model's parameters."""
-    grad_fn = jax.value_and_grad(lambda params, micro: loss_fn(join(params, frozen), micro), has_aux=True)
+def _accumulate(cfg: ModelConfig, loss_fn: Callable, state: TrainState, frozen, micro_batches):
+    """Sum (loss, aux) and gradients (of the trainable `state.params`) over the leading micro-batch
+    axis with lax.scan; loss_fn(params, micro, dropout_key) sees the whole model's parameters and
+    the micro-batch's LoRA dropout key (None without dropout)."""
+    grad_fn = jax.value_and_grad(lambda params, micro, key: loss_fn(join(params, frozen), micro, key), has_aux=True)
 
-    def body(carry, micro):
-        return jax.tree.map(jnp.add, carry, grad_fn(params, micro)), None
+    def body(carry, indexed):
+        index, micro = indexed
+        key = lora_dropout.step_key(cfg, state.step, index)
+        return jax.tree.map(jnp.add, carry, grad_fn(state.params, micro, key)), None
 
     first = jax.tree.map(lambda x: x[0], micro_batches)
-    zeros = jax.tree.map(jnp.zeros_like, jax.eval_shape(grad_fn, params, first))
-    ((loss, aux), grads), _ = jax.lax.scan(body, zeros, micro_batches)
+    zeros = jax.tree.map(jnp.zeros_like, jax.eval_shape(grad_fn, state.params, first, lora_dropout.step_key(cfg, 0, 0)))
+    accum = jax.tree.leaves(micro_batches)[0].shape[0]
+    ((loss, aux), grads), _ = jax.lax.scan(body, zeros, (jnp.arange(accum), micro_batches))
     return loss, aux, grads
 
 
@@ -77,21 +83,21 @@ def make_sft_step(cfg: ModelConfig, tx: optax.GradientTransformation, chunk_size
     def step(state: TrainState, batch: dict, frozen=None):
         total_tokens = jnp.maximum(batch["loss_mask"].sum(), 1.0)
 
-        def loss_fn(params, micro):
-            logps = sequence_token_logps(cfg, params, micro, chunk_size)
+        def loss_fn(params, micro, key):
+            logps = sequence_token_logps(cfg, params, micro, chunk_size, key)
             return -logps.sum() / total_tokens, {"tokens": micro["loss_mask"].sum()}
 
-        loss, aux, grads = _accumulate(loss_fn, state.params, frozen, batch)
+        loss, aux, grads = _accumulate(cfg, loss_fn, state, frozen, batch)
         return _apply(state, grads, loss, tx, aux)
 
     return step
 
 
-def pair_logps(cfg: ModelConfig, params, micro: dict, chunk_size: int):
+def pair_logps(cfg: ModelConfig, params, micro: dict, chunk_size: int, dropout_key=None):
     """Summed completion log-probs of chosen and rejected (one forward over both), and the
     chosen token log-probs for the NLL term."""
     both = {f: jnp.concatenate([micro[f"chosen_{f}"], micro[f"rejected_{f}"]]) for f in SEQ_FIELDS}
-    token_logps = sequence_token_logps(cfg, params, both, chunk_size)
+    token_logps = sequence_token_logps(cfg, params, both, chunk_size, dropout_key)
     rows = micro["chosen_tokens"].shape[0]
     sums = token_logps.sum(-1)
     return sums[:rows], sums[rows:], token_logps[:rows]
@@ -113,9 +119,9 @@ def make_dpo_step(cfg: ModelConfig, tx: optax.GradientTransformation, dpo: DPOCo
         total_pairs = jnp.maximum(real_pairs(batch).sum(), 1.0)
         total_chosen_tokens = jnp.maximum(batch["chosen_loss_mask"].sum(), 1.0)
 
-        def loss_fn(params, micro):
+        def loss_fn(params, micro, key):
             real = real_pairs(micro)
-            chosen, rejected, chosen_token_logps = pair_logps(cfg, params, micro, chunk_size)
+            chosen, rejected, chosen_token_logps = pair_logps(cfg, params, micro, chunk_size, key)
             lengths = {}
             if dpo.loss_type == "ipo":
                 # at least 1, so that a padding pair's 0 / 0 cannot turn the sums into NaN
@@ -133,7 +139,7 @@ def make_dpo_step(cfg: ModelConfig, tx: optax.GradientTransformation, dpo: DPOCo
             aux["nll_loss"] = nll
             return loss, aux
 
-        loss, aux, grads = _accumulate(loss_fn, state.params, frozen, batch)
+        loss, aux, grads = _accumulate(cfg, loss_fn, state, frozen, batch)
         return _apply(state, grads, loss, tx, aux)
 
     return step
