@@ -29,7 +29,8 @@ def tiny(tmp_path_factory):
 
 
 class FakeCompiled:
-    """A compiled step whose plan is 2 GB of state and temporaries of 1 GB plus 1 GB per row."""
+    """A compiled step whose plan is 2 GB of state and temporaries of 1 GB plus 1 GB per row
+    (counted twice: the next call's beside this one's)."""
 
     def __init__(self, rows: int):
         self.rows = rows
@@ -57,19 +58,19 @@ def test_choose_accum_takes_the_largest_micro_batch_that_fits(monkeypatch):
     logged: list[str] = []
     choose = lambda budget: choose_accum(compile_for, 16, [1, 2, 4, 8, 16], int(budget * GB), "test", "step",  # noqa: E731
                                          logged.append)
-    # micro-batches of 16 rows plan 19 GB, 8: 11, 4: 7, 2: 5, 1: 4
-    assert choose(20) == 1 and compiled == [1]
+    # micro-batches of 16 rows plan 2 + 2 x 17 = 36 GB (temporaries twice), 8: 20, 4: 12, 2: 8, 1: 6
+    assert choose(40) == 1 and compiled == [1]
     compiled.clear()
-    assert choose(7) == 4
-    assert compiled == [1, 4]  # 8 rows: 2 + 17 / 2 GB predicted, not compiled; 4 rows: 6.25 predicted, 7 planned
-    assert "4 micro-batch(es) of 4 row(s)" in logged[-1] and "7 GB of the 7 GB budget" in logged[-1]
+    assert choose(12) == 4
+    assert compiled == [1, 4]  # 8 rows: 2 + 34 / 2 GB predicted, not compiled; 4 rows: 10.5 predicted, 12 planned
+    assert "4 micro-batch(es) of 4 row(s)" in logged[-1] and "12 GB of the 12 GB budget" in logged[-1]
     compiled.clear()
-    assert choose(6.5) == 8 and compiled == [1, 4, 8]  # 4 rows predicted to fit but do not: 2 rows do
+    assert choose(11) == 8 and compiled == [1, 4, 8]  # 4 rows predicted to fit but do not: 2 rows do
     compiled.clear()
-    with pytest.raises(MemoryBudgetError, match=r"step: one micro-batch of 1 row\(s\) needs 4 GB .* budget of 3.5 GB "
+    with pytest.raises(MemoryBudgetError, match=r"step: one micro-batch of 1 row\(s\) needs 6 GB .* budget of 5.5 GB "
                                                 r"\(test\); lower data.max_length, set model.remat=full, or raise "
                                                 r"train.memory_budget"):
-        choose(3.5)
+        choose(5.5)
     assert compiled == [1, 16]
 
 

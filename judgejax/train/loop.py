@@ -78,12 +78,15 @@ def _train(t: Training, config: RunConfig, stage: Stage, callbacks: Sequence[Ste
     iterator = batch_iterator(t.dataset, t.data_state)
     preemption = _Preemption()
     state, step = t.state, t.start
+    on_cpu = jax.default_backend() == "cpu"
     try:
         while step < t.total_steps:
             local = next(iterator)
             if t.add_reference:
                 local = t.add_reference(local)
             state, step_metrics = t.step(state, global_batch(mesh, {k: local[k] for k in seq_batch_keys(local)}, t.accum))
+            if on_cpu:  # one step at a time: see judgejax/train/memory.py
+                jax.block_until_ready(step_metrics)
             step += 1
             metrics.add(step, step_metrics, local)
             save = step % config.train.save_every == 0 or step == t.total_steps
