@@ -61,7 +61,7 @@ def frozen_base(cfg: ModelConfig, base: Tree, mesh: Mesh) -> Tree:
             if lora.quantized and SPECS[name].inputs:
                 out[name], out[name + "_qscale"] = quant.quantize(value, lora.base_quant, lora.block_size)
             else:
-                out[name] = value.astype(cfg.compute_jnp_dtype)
+                out[name] = value.astype(SPECS[name].frozen_dtype(cfg))
         return out
 
     names = jax.eval_shape(freeze, flat)

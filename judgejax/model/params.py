@@ -89,6 +89,12 @@ class ParamSpec:
             return jnp.uint8
         return cfg.param_jnp_dtype
 
+    def frozen_dtype(self, cfg: ModelConfig):
+        """The dtype a LoRA run holds this frozen parameter in (judgejax.model.lora.frozen_base):
+        QLoRA's codes and scales as stored, the rest in the compute dtype."""
+        dtype = self.dtype(cfg)
+        return dtype if self.scales or dtype == jnp.uint8 else cfg.compute_jnp_dtype
+
     def create(self, cfg: ModelConfig, rngs: nnx.Rngs) -> nnx.Param:
         """A fresh parameter in its dtype (only normal and kaiming draw a key from `rngs`)."""
         shape, dtype = self.shape(cfg), self.dtype(cfg)

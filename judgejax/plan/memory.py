@@ -135,13 +135,6 @@ def elements_per_chip(cfg: ModelConfig, mesh: tuple[int, int, int]) -> dict[str,
             for name, shape in param_shapes(cfg).items()}
 
 
-def _frozen_itemsize(cfg: ModelConfig, name: str) -> int:
-    """Bytes a value of a LoRA run's frozen parameter takes: QLoRA's codes and scales as stored,
-    the rest in the compute dtype."""
-    spec, dtype = SPECS[name], jnp.dtype(SPECS[name].dtype(cfg))
-    return dtype.itemsize if spec.scales or dtype == jnp.uint8 else jnp.dtype(cfg.compute_jnp_dtype).itemsize
-
-
 def optimizer_bytes_per_value(config: RunConfig, param_dtype: str) -> int:
     """Bytes of optimizer state per parameter value, read from the optimizer itself (AdamW keeps
     its first moment in float32 and its second in the parameter dtype)."""
@@ -210,7 +203,8 @@ def plan_memory(
     # what the step trains; with LoRA the frozen rest is held in the compute dtype (QLoRA: codes
     # of one byte and float32 scales), and its judge samples merged, in the compute dtype too
     trained = sum(v for n, v in per_name.items() if is_adapter(n)) if cfg.lora else values
-    frozen_bytes = sum(v * _frozen_itemsize(cfg, n) for n, v in per_name.items() if cfg.lora and not is_adapter(n))
+    frozen_bytes = sum(v * jnp.dtype(SPECS[n].frozen_dtype(cfg)).itemsize for n, v in per_name.items()
+                       if cfg.lora and not is_adapter(n))
     served = sum(v for n, v in per_name.items() if not is_adapter(n) and not SPECS[n].scales) * (
         c_bytes if cfg.lora else p_bytes)
     rows = rows_per_chip(config, mesh, processes) * (2 if stage == "dpo" else 1)
