@@ -16,6 +16,7 @@ from jax.experimental import multihost_utils
 from tqdm import tqdm
 
 from judgejax.data.pipeline import batch_iterator
+from judgejax.host import release_heap, rss
 from judgejax.sharding import data_parallel_size, make_mesh
 from judgejax.train.batches import global_batch, seq_batch_keys
 from judgejax.train.config import RunConfig, to_dict
@@ -85,8 +86,10 @@ def _train(t: Training, config: RunConfig, stage: Stage, callbacks: Sequence[Ste
             if t.add_reference:
                 local = t.add_reference(local)
             state, step_metrics = t.step(state, global_batch(mesh, {k: local[k] for k in seq_batch_keys(local)}, t.accum))
-            if on_cpu:  # one step at a time: see judgejax/train/memory.py
+            if on_cpu:  # one step at a time, and the heap within the budget: see judgejax/train/memory.py
                 jax.block_until_ready(step_metrics)
+                if t.heap_limit and (rss() or 0) > t.heap_limit:
+                    release_heap()
             step += 1
             metrics.add(step, step_metrics, local)
             save = step % config.train.save_every == 0 or step == t.total_steps

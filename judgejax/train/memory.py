@@ -6,7 +6,11 @@ optimizer update), which grows with the rows of one micro-batch. XLA:CPU frees a
 temporaries only after its outputs are ready, so the next call's are allocated beside them: the
 temporaries count twice. And each call queued behind a running one holds its own (measured on
 SmolLM2 at 2 x 768 tokens: a 4.8 GB step grew the process by 2.3 GB per step queued ahead, to
-11.6 GB with 4), so on CPU the training loop waits for each step before it dispatches the next. On CPU, where every device is
+11.6 GB with 4), so on CPU the training loop waits for each step before it dispatches the next.
+Steps of different lengths (buckets) have temporaries of different sizes, which the process's
+heap (kept, for speed: judgejax/host.py) cannot always fit into the holes earlier ones left: it
+grows. So when after a step the process holds more than the budget plus what it held beside the
+state before the first step, the loop hands the freed memory back (`release_heap`). On CPU, where every device is
 this host's memory, a stage takes the fewest micro-batches (gradient accumulation: the same
 update) whose compiled step fits its budget; if not even the smallest micro-batch fits, it stops
 before the first step with one line that says what to change. The probe compiles the step that

@@ -19,7 +19,7 @@ from jax.sharding import NamedSharding, PartitionSpec as P
 
 from judgejax.data.load import load_preference_examples, load_sft_examples
 from judgejax.data.pipeline import preference_dataset, sft_dataset
-from judgejax.host import release_heap
+from judgejax.host import release_heap, rss
 from judgejax.model import lora
 from judgejax.model.build import params_of
 from judgejax.model.checkpoint import ASSETS, RUN_CHECKPOINTS, assets_dir, copy_assets, load_model
@@ -54,6 +54,7 @@ class Training:
     state: TrainState
     step: Callable  # jitted (state, batch) -> (state, metrics), the state donated (LoRA's base bound)
     accum: int  # micro-batches per step
+    heap_limit: int | None  # CPU: resident bytes past which the loop hands freed memory back (train/memory.py)
     add_reference: Callable[[dict], dict] | None  # DPO: adds the reference log-probs to a local batch
     checkpoints: TrainCheckpoints
 
@@ -89,7 +90,7 @@ def set_up(config: RunConfig, stage: str, mesh, out: pathlib.Path) -> Training:
                    "lora": dataclasses.asdict(cfg.lora)}
         frozen = lora.frozen_base(cfg, base, mesh)
         abstract_frozen = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), frozen)
-    accum = micro_batches(config, stage, mesh, dataset[0],
+    accum, budget = micro_batches(config, stage, mesh, dataset[0],
                           lambda batch: jitted.lower(abstract, batch, abstract_frozen if cfg.lora else None).compile())
 
     checkpoints = TrainCheckpoints(out / RUN_CHECKPOINTS, keep=config.train.keep, base=base_id if cfg.lora else None)
@@ -119,17 +120,20 @@ def set_up(config: RunConfig, stage: str, mesh, out: pathlib.Path) -> Training:
     # What loading, the probe compiles and the reference pass freed goes back to the system: kept
     # (host.py's tunables), it scatters free holes that the steps' temporaries do not reuse.
     release_heap()
+    # the budget is for what XLA plans (the state among it); the process's own holdings come on top
+    held = sum(x.nbytes for x in jax.tree.leaves((state, frozen)))
+    heap_limit = None if budget is None else budget + (rss() or 0) - held
     step = lambda state, batch: jitted(state, batch, frozen)  # noqa: E731
-    return Training(dataset, total_steps, start, data_state, state, step, accum, add_reference, checkpoints)
+    return Training(dataset, total_steps, start, data_state, state, step, accum, heap_limit, add_reference, checkpoints)
 
 
 def micro_batches(config: RunConfig, stage: str, mesh, local: dict[str, np.ndarray],
-                  compile_for: Callable[[dict], jax.stages.Compiled]) -> int:
-    """Micro-batches per step: on CPU the fewest (at least train.grad_accum) whose compiled step,
-    at the longest batch the data can form, fits train.memory_budget (see train/memory.py);
-    elsewhere train.grad_accum."""
+                  compile_for: Callable[[dict], jax.stages.Compiled]) -> tuple[int, int | None]:
+    """Micro-batches per step and the memory budget in bytes: on CPU the fewest (at least
+    train.grad_accum) whose compiled step, at the longest batch the data can form, fits
+    train.memory_budget (see train/memory.py); elsewhere train.grad_accum and no budget."""
     if jax.default_backend() != "cpu":
-        return config.train.grad_accum
+        return config.train.grad_accum, None
     rows = config.data.global_batch_size
     length = min(b for b in config.data.bucket_lengths if b >= config.data.max_length)
     budget, source = budget_bytes(config.train.memory_budget)
@@ -145,7 +149,7 @@ def micro_batches(config: RunConfig, stage: str, mesh, local: dict[str, np.ndarr
 
     options = accum_options(rows, config.train.grad_accum, data_parallel_size(mesh))
     return choose_accum(compile_accum, rows, options, budget, source,
-                        f"{stage} step ({rows} rows of up to {length} tokens)", log)
+                        f"{stage} step ({rows} rows of up to {length} tokens)", log), budget
 
 
 def _reference_adder(config: RunConfig, cfg: ModelConfig, examples, mesh, out: pathlib.Path,
