@@ -93,12 +93,12 @@ def test_teacher_judges_both_orders_for_the_higher_rated_answer(judgements):
     instructions = build_instructions(rows, SynthConfig(templates=("pair-v2", "en-general-json"), seed=2))
     texts = teacher.judge(instructions, 2)
     for inst, generations in zip(instructions, texts):
-        row = teacher.rows[inst["id"]]
-        template = TEMPLATES[inst["template"]]
-        assert len(generations) == 2 and template.parse(generations[0].text) == inst["chosen_position"]
-        shown_a = row["teacher"]["chosen" if inst["chosen_position"] == "A" else "rejected"]
+        row = teacher.rows[inst.id]
+        template = TEMPLATES[inst.template]
+        assert len(generations) == 2 and template.parse(generations[0].text) == inst.chosen_position
+        shown_a = row["teacher"]["chosen" if inst.chosen_position == "A" else "rejected"]
         assert "the assistant" not in generations[0].text.lower()
-        if inst["template"] == "pair-v2":
+        if inst.template == "pair-v2":
             first = generations[0].text.split("\n\n")[0]
             assert first.startswith("Assistant A: ") and shown_a.split()[-1] in first
     assert [teacher.holds_out(r) for r in rows] == [r["gap"] < 5 for r in rows]

@@ -12,6 +12,7 @@ import pytest
 from judgejax.cli import main
 from judgejax.data.jsonl import read_appended
 from judgejax.judge.batch_api import custom_id, replay, write_requests
+from judgejax.judge.records import Instruction, read_records
 from judgejax.judge.synth import SynthConfig
 from judgejax.judge.templates import TEMPLATES
 
@@ -29,20 +30,21 @@ def write_rows(tmp_path: pathlib.Path, n: int) -> pathlib.Path:
     return path
 
 
-def instructions(out: pathlib.Path) -> dict[str, tuple[dict, int]]:
+def instructions(out: pathlib.Path) -> dict[str, tuple[Instruction, int]]:
     """custom_id -> (instruction, sample) for every request of instructions.jsonl."""
-    return {custom_id(i, s): (i, s) for i in read_appended(out / "instructions.jsonl") for s in range(CONFIG.samples)}
+    return {custom_id(i, s): (i, s) for i in read_records(Instruction, out / "instructions.jsonl")
+            for s in range(CONFIG.samples)}
 
 
-def right(inst: dict, sample: int) -> bool:
+def right(inst: Instruction, sample: int) -> bool:
     """Row i % 3 == 0: always right; 1: right only in the drawn order's sample 1; 2: always wrong."""
-    kind = int(inst["id"].split("/")[1]) % 3
-    return kind == 0 or (kind == 1 and inst["order"] == "drawn" and sample == 1)
+    kind = int(inst.id.split("/")[1]) % 3
+    return kind == 0 or (kind == 1 and inst.order == "drawn" and sample == 1)
 
 
-def text(cid: str, inst: dict, correct: bool) -> str:
-    letter = inst["chosen_position"] if correct else "AB"[inst["chosen_position"] == "A"]
-    return TEMPLATES[inst["template"]].judgement(f"Analysis of {cid}.", letter)
+def text(cid: str, inst: Instruction, correct: bool) -> str:
+    letter = inst.chosen_position if correct else "AB"[inst.chosen_position == "A"]
+    return TEMPLATES[inst.template].judgement(f"Analysis of {cid}.", letter)
 
 
 def line(cid: str, content: str | None = None, *, status: int = 200, error: dict | None = None, choices=None) -> str:
@@ -72,9 +74,9 @@ def test_requests_then_replies_through_the_cli(tmp_path, capsys):
     assert len(requests) == len(expected) == 24 and {r["custom_id"] for r in requests} == set(expected)
     for r in requests:
         inst, sample = expected[r["custom_id"]]
-        assert r["custom_id"].startswith(f"{inst['id']}|{inst['order']}|{sample}|")
+        assert r["custom_id"].startswith(f"{inst.id}|{inst.order}|{sample}|")
         assert r["method"] == "POST" and r["url"] == "/v1/chat/completions"
-        assert r["body"] == {"model": "big-teacher", "messages": inst["messages"], "temperature": 0.7,
+        assert r["body"] == {"model": "big-teacher", "messages": inst.messages, "temperature": 0.7,
                              "max_tokens": 64, "seed": 3 + sample}
 
     output_file.write_text("".join(answers(expected).values()))
@@ -84,13 +86,13 @@ def test_requests_then_replies_through_the_cli(tmp_path, capsys):
     assert summary["sft_rows_consistent_correct"] == summary["dpo_candidates_right_in_one_order"] == 2
     assert summary["dpo_candidates_wrong_in_both_orders"] == 2
     assert summary["teacher"] == f"big-teacher@{output_file}"
-    insts = {(i["id"], i["order"]): i for i, _ in expected.values()}
+    insts = {i.key: i for i, _ in expected.values()}
     sft = read_appended(out / "sft.jsonl")
     assert sorted((r["id"], r["order"]) for r in sft) == [(f"t/{i}", o) for i in (0, 3) for o in ("drawn", "flipped")]
     for r in sft:  # the first correct sample: sample 0
         inst = insts[r["id"], r["order"]]
         reply = text(custom_id(inst, 0), inst, True)
-        assert r["messages"] == inst["messages"] + [{"role": "assistant", "content": reply}]
+        assert r["messages"] == inst.messages + [{"role": "assistant", "content": reply}]
     candidates = read_appended(out / "dpo_candidates.jsonl")
     assert sorted(c["id"] for c in candidates) == ["t/1", "t/1", "t/2", "t/2", "t/4", "t/4", "t/5", "t/5"]
     judgements = read_appended(out / "judgements.jsonl")
@@ -112,7 +114,7 @@ def test_bad_replies_are_counted_reported_and_asked_again(tmp_path):
     data = rows(8)
     write_requests(data, out, tmp_path / "requests.jsonl", "big-teacher", CONFIG)
     expected = instructions(out)
-    ids = {(i["id"], i["order"], s): cid for cid, (i, s) in expected.items()}
+    ids = {(*i.key, s): cid for cid, (i, s) in expected.items()}
     lines = answers(expected)
     duplicate = ids["t/0", "drawn", 0]
     lines[ids["t/1", "flipped", 1]] = line(ids["t/1", "flipped", 1], error={"code": "server_error", "message": "x"})
@@ -188,7 +190,7 @@ def test_greedy_requests_are_asked_once_and_used_k_times(tmp_path):
     write_requests(data, out, tmp_path / "r.jsonl", "big-teacher", config)
     requests = read_appended(tmp_path / "r.jsonl")
     assert len(requests) == 6 and all(r["body"]["temperature"] == 0 and "seed" not in r["body"] for r in requests)
-    inst = {custom_id(i, 0): i for i in read_appended(out / "instructions.jsonl")}
+    inst = {custom_id(i, 0): i for i in read_records(Instruction, out / "instructions.jsonl")}
     output_file.write_text("".join(line(r["custom_id"], text(r["custom_id"], inst[r["custom_id"]], True))
                                    for r in requests))
     _, summary = replay(data, out, output_file, config)

@@ -115,6 +115,30 @@ def test_bad_input_row_names_file_line_and_field(tmp_path):
         read_rows(path)
 
 
+@pytest.mark.parametrize("field,value,error", [
+    ("swapped", "yes", r"field 'swapped': missing or not of type bool \(got str\)"),
+    ("messages", None, r"field 'messages': missing or not of type list \(got NoneType\)"),
+    ("sample", True, r"field 'sample': missing or not of type int \(got bool\)"),
+])
+def test_synthesis_records_read_back_name_file_line_and_field(tmp_path, field, value, error):
+    """An instruction or judgement a later stage reads back (a candidates file, a resumed
+    judgements file) is checked against its type once, where it is read."""
+    from judgejax.judge.records import Instruction, Judgement, read_records, to_json
+    from judgejax.judge.synth import build_instructions
+    from judgejax.judge.templates import TEMPLATES
+
+    [inst, _] = build_instructions(rows(1), SynthConfig(templates=TAG_TEMPLATES))
+    judgement = Judgement(inst.id, inst.order, 0, "t", inst.template, inst.swapped, inst.chosen_position,
+                          "A", inst.chosen_position == "A", "stop", 3, TEMPLATES[inst.template].judgement("x", "A"))
+    kind, good = (Judgement, to_json(judgement)) if field == "sample" else (Instruction, to_json(inst))
+    path = tmp_path / "records.jsonl"
+    path.write_text(json.dumps(good) + "\n" + json.dumps({**good, field: value}) + "\n")
+    with pytest.raises(ValueError, match=r"records.jsonl line 2, " + error):
+        read_records(kind, path)
+    path.write_text(json.dumps(good) + "\n")
+    assert read_records(kind, path) == [judgement if kind is Judgement else inst]
+
+
 def test_smollm2_teacher_end_to_end(smollm2_dir, tmp_path):
     """The real model as teacher on real preference rows: shipped GSM8K pairs via `prepare`."""
     from judgejax.sources.config import PrepareConfig

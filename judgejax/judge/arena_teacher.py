@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from judgejax.judge.records import Instruction
 from judgejax.judge.synth import WritingTeacher
 from judgejax.judge.templates import TEMPLATES
 from judgejax.sources.arena import name_assistant
@@ -20,16 +21,16 @@ class ArenaTeacher(WritingTeacher):
         self.rows = {row["id"]: row for row in rows}
         self.sft_min_gap = sft_min_gap
 
-    def text(self, inst: dict) -> str:
-        row = self.rows.get(inst["id"])
+    def text(self, inst: Instruction) -> str:
+        row = self.rows.get(inst.id)
         if row is None or "teacher" not in row:
-            raise ValueError(f"row {inst['id']!r} is not an arena pair with GPT-4 critiques")
-        winner = inst["chosen_position"]
+            raise ValueError(f"row {inst.id!r} is not an arena pair with GPT-4 critiques")
+        winner = inst.chosen_position
         critiques = (row["teacher"]["chosen"], row["teacher"]["rejected"])
         first, second = critiques if winner == "A" else critiques[::-1]
         analysis = (f"Assistant A: {name_assistant(first, 'A')}\n\nAssistant B: {name_assistant(second, 'B')}\n\n"
                     f"Assistant {winner}'s answer is better.")
-        return TEMPLATES[inst["template"]].judgement(analysis, winner)
+        return TEMPLATES[inst.template].judgement(analysis, winner)
 
     def holds_out(self, row: dict) -> bool:
         return row["gap"] < self.sft_min_gap

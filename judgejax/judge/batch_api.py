@@ -30,6 +30,7 @@ from typing import Sequence
 from judgejax.data.errors import DataError
 from judgejax.data.jsonl import read_appended, read_jsonl, write_jsonl
 from judgejax.judge.decontam import Decontaminator
+from judgejax.judge.records import Instruction, Judgement, read_records
 from judgejax.judge.synth import SynthConfig, stage_one, synthesize
 from judgejax.judge.templates import TEMPLATES
 from judgejax.sample.chat import Generation, distinct_samples, is_greedy
@@ -41,18 +42,18 @@ REASONS = ("not_json", "missing_custom_id", "unknown_custom_id", "duplicate_cust
            "no_verdict", "missing_reply")
 
 
-def custom_id(inst: dict, sample: int) -> str:
-    digest = hashlib.sha256(json.dumps(inst["messages"], ensure_ascii=False, sort_keys=True).encode()).hexdigest()
-    return f"{inst['id']}|{inst['order']}|{sample}|{digest[:10]}"
+def custom_id(inst: Instruction, sample: int) -> str:
+    digest = hashlib.sha256(json.dumps(inst.messages, ensure_ascii=False, sort_keys=True).encode()).hexdigest()
+    return f"{inst.id}|{inst.order}|{sample}|{digest[:10]}"
 
 
-def request_ids(inst: dict, config: SynthConfig) -> list[str]:
+def request_ids(inst: Instruction, config: SynthConfig) -> list[str]:
     """The custom_ids of the requests asked for one instruction."""
     return [custom_id(inst, s) for s in range(distinct_samples(config.samples, config.temperature))]
 
 
-def request(inst: dict, sample: int, model: str, config: SynthConfig) -> dict:
-    body = {"model": model, "messages": inst["messages"], "max_tokens": config.max_new_tokens,
+def request(inst: Instruction, sample: int, model: str, config: SynthConfig) -> dict:
+    body = {"model": model, "messages": inst.messages, "max_tokens": config.max_new_tokens,
             "temperature": 0 if is_greedy(config.temperature) else config.temperature}
     if not is_greedy(config.temperature):
         body["seed"] = config.seed + sample
@@ -90,7 +91,7 @@ def parse_reply(record: dict) -> tuple[Generation, str]:
     return Generation(content or "", str(choice.get("finish_reason") or "stop"), tokens), str(body.get("model") or "")
 
 
-def read_replies(path: pathlib.Path, expected: dict[str, dict]) -> tuple[dict[str, dict], dict[str, list[dict]], int]:
+def read_replies(path: pathlib.Path, expected: dict[str, Instruction]) -> tuple[dict[str, dict], dict[str, list[dict]], int]:
     """The usable replies of a Batch API output file by custom_id (`expected`: custom_id ->
     instruction), the problems by reason (each with line, custom_id, detail) and the line count."""
     if not path.is_file():
@@ -121,7 +122,7 @@ def read_replies(path: pathlib.Path, expected: dict[str, dict]) -> tuple[dict[st
                                                                          "this line is ignored"})
             continue
         replies[cid] = {"custom_id": cid, "line": number, "model": model, **dataclasses.asdict(generation)}
-        if TEMPLATES[expected[cid]["template"]].parse(generation.text) == "error":
+        if TEMPLATES[expected[cid].template].parse(generation.text) == "error":
             problems["no_verdict"].append({**where, "detail": "no verdict in the reply; judged as verdict 'error'"})
     return replies, problems, lines
 
@@ -133,8 +134,9 @@ class BatchReplies:
     def __init__(self, name: str, generations: dict[tuple[str, str], list[Generation]]):
         self.name, self.generations = name, generations
 
-    def judge(self, instructions: Sequence[dict], n: int, config: SynthConfig, desc: str) -> list[list[Generation]]:
-        keys = [(i["id"], i["order"]) for i in instructions]
+    def judge(self, instructions: Sequence[Instruction], n: int, config: SynthConfig,
+              desc: str) -> list[list[Generation]]:
+        keys = [i.key for i in instructions]
         missing = [key for key in keys if len(self.generations.get(key, ())) != n]
         if missing:
             raise ValueError(f"{self.name}: no {n} recorded replies for instructions {missing[:5]}")
@@ -144,10 +146,10 @@ class BatchReplies:
         return False
 
 
-def not_judged(out: pathlib.Path, instructions: list[dict]) -> list[dict]:
+def not_judged(out: pathlib.Path, instructions: list[Instruction]) -> list[Instruction]:
     """The instructions not yet in judgements.jsonl."""
-    done = {(j["id"], j["order"]) for j in read_appended(out / "judgements.jsonl")}
-    return [i for i in instructions if (i["id"], i["order"]) not in done]
+    done = {j.key for j in read_records(Judgement, out / "judgements.jsonl", appended=True)}
+    return [i for i in instructions if i.key not in done]
 
 
 def write_requests(rows: list[dict], out: pathlib.Path, path: pathlib.Path, model: str, config: SynthConfig,
@@ -182,13 +184,13 @@ def replay(rows: list[dict], out: pathlib.Path, path: pathlib.Path, config: Synt
     known = {**held, **{cid: r for cid, r in replies.items() if cid in wanted}}
     problems["missing_reply"] = [{"custom_id": cid, "detail": "no usable reply"}
                                  for i in todo for cid in request_ids(i, config) if cid not in known]
-    waiting = {expected[p["custom_id"]]["id"] for p in problems["missing_reply"]}
-    ready = [i for i in todo if i["id"] not in waiting]
+    waiting = {expected[p["custom_id"]].id for p in problems["missing_reply"]}
+    ready = [i for i in todo if i.id not in waiting]
     generations = {}
     for i in ready:
         recorded = [Generation(*(known[cid][f] for f in ("text", "finish_reason", "tokens")))
                     for cid in request_ids(i, config)]
-        generations[i["id"], i["order"]] = recorded * (config.samples // len(recorded))  # greedy: asked once
+        generations[i.key] = recorded * (config.samples // len(recorded))  # greedy: asked once
     models = sorted({known[cid]["model"] for i in ready for cid in request_ids(i, config)} - {""})
     teacher = BatchReplies(f"{'+'.join(models) or 'batch'}@{path}", generations)
     batch = {"output_file": str(path), "lines": lines, "usable_replies": len(replies),

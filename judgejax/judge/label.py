@@ -19,6 +19,7 @@ from pydantic import Field
 
 from judgejax.config import section
 from judgejax.data.jsonl import append_jsonl, read_appended, read_jsonl, write_jsonl
+from judgejax.judge.records import Instruction, Judgement
 from judgejax.judge.synth import ORDERS, ChatTeacher, SynthConfig, instruction, sample_judgements
 from judgejax.judge.templates import DEFAULT_TEMPLATE, TEMPLATES
 from judgejax.sample.chat import ChatBackend
@@ -88,24 +89,24 @@ def distinct(answer: dict) -> bool:
     return bool(first) and bool(second) and first != second
 
 
-def comparisons(answers: list[dict], template: str) -> list[dict]:
+def comparisons(answers: list[dict], template: str) -> list[Instruction]:
     """Both orders of each prompt's two answers: answer 0 shown as A, then as B. `chosen_position`
     is where answer 0 stands, so a judgement's `correct` means "answer 0 is better"."""
     out = []
     for a in answers:
         first, second = a["answers"]
-        row = {"question": a["question"], "chosen": first, "rejected": second}
-        for order, swapped in zip(ORDERS, (False, True)):
-            out.append({"id": a["id"], "template": template, "order": order,
-                        **instruction(row, TEMPLATES[template], swapped)})
+        row = {"id": a["id"], "source": a["policy"], "source_row": a["id"], "domain": TEMPLATES[template].criteria,
+               "question": a["question"], "chosen": first, "rejected": second}
+        out += [instruction(row, TEMPLATES[template], order, swapped) for order, swapped in zip(ORDERS, (False, True))]
     return out
 
 
-def consistent_pairs(answers: list[dict], verdicts: list[dict], judge: str, template: str) -> tuple[list[dict], Counter]:
+def consistent_pairs(answers: list[dict], verdicts: list[Judgement], judge: str,
+                     template: str) -> tuple[list[dict], Counter]:
     """A pair for each prompt whose judge picks the same answer in both orders."""
-    by_id: dict[str, dict[str, dict]] = {}
+    by_id: dict[str, dict[str, Judgement]] = {}
     for v in verdicts:
-        by_id.setdefault(v["id"], {})[v["order"]] = v
+        by_id.setdefault(v.id, {})[v.order] = v
     counts = Counter(dict.fromkeys(("prompts", "identical_or_empty_answers", "judged", "parse_errors",
                                     "inconsistent", "pairs"), 0))
     pairs = []
@@ -119,10 +120,10 @@ def consistent_pairs(answers: list[dict], verdicts: list[dict], judge: str, temp
         if len(both) < len(ORDERS):
             continue
         counts["judged"] += 1
-        if any(v["verdict"] == "error" for v in both.values()):
+        if any(v.verdict == "error" for v in both.values()):
             counts["parse_errors"] += 1
             continue
-        first_wins = {v["correct"] for v in both.values()}
+        first_wins = {v.correct for v in both.values()}
         if len(first_wins) > 1:
             counts["inconsistent"] += 1
             continue
@@ -130,7 +131,7 @@ def consistent_pairs(answers: list[dict], verdicts: list[dict], judge: str, temp
         counts["pairs"] += 1
         pairs.append({"prompt": [{"role": "user", "content": a["question"]}], "chosen": winner, "rejected": loser,
                       "id": a["id"], "policy": a["policy"], "judge": judge, "template": template,
-                      "verdicts": [both[o]["verdict"] for o in ORDERS]})
+                      "verdicts": [both[o].verdict for o in ORDERS]})
     return pairs, counts
 
 
@@ -150,7 +151,7 @@ def label(prompts: list[dict], policy: ChatBackend, judge: ChatBackend, out: pat
     return summary
 
 
-def _share_a(verdicts: list[dict]) -> float | None:
+def _share_a(verdicts: list[Judgement]) -> float | None:
     """Share of parsed verdicts that pick A (0.5 for a judge without position bias)."""
-    parsed = [v["verdict"] for v in verdicts if v["verdict"] in ("A", "B")]
+    parsed = [v.verdict for v in verdicts if v.verdict in ("A", "B")]
     return round(parsed.count("A") / len(parsed), 3) if parsed else None

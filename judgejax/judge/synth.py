@@ -26,8 +26,9 @@ from pydantic import Field
 
 from judgejax.config import section
 from judgejax.data.hashing import seeded_int, seeded_share
-from judgejax.data.jsonl import append_jsonl, read_appended, read_jsonl, write_jsonl
+from judgejax.data.jsonl import append_jsonl, read_jsonl, write_jsonl
 from judgejax.judge.decontam import Decontaminator
+from judgejax.judge.records import Instruction, Judgement, read_records, to_json
 from judgejax.judge.templates import DEFAULT_TEMPLATE, TEMPLATES, JudgeTemplate, pair_messages, swap_for
 from judgejax.sample.chat import ChatBackend, Generation
 
@@ -66,20 +67,20 @@ def draw_template(row: dict, names: Sequence[str], seed: int) -> JudgeTemplate:
     return matching[seeded_int(seed, "template", row["id"]) % len(matching)]
 
 
-def instruction(row: dict, template: JudgeTemplate, swapped: bool) -> dict:
+def instruction(row: dict, template: JudgeTemplate, order: str, swapped: bool) -> Instruction:
+    """The judge instruction of a preference row in one order (`swapped`: chosen shown as B)."""
     messages, chosen_position = pair_messages(template, row["question"], row["chosen"], row["rejected"], swapped)
-    return {"messages": messages, "chosen_position": chosen_position, "swapped": swapped}
+    return Instruction(row["id"], row["source"], row["source_row"], row["domain"], template.name, order, messages,
+                       chosen_position, swapped)
 
 
-def build_instructions(rows: Iterable[dict], config: SynthConfig) -> list[dict]:
+def build_instructions(rows: Iterable[dict], config: SynthConfig) -> list[Instruction]:
     """Stage 1: the drawn order and its flip for every row, with provenance."""
     out = []
     for row in rows:
         template = draw_template(row, config.templates, config.seed)
         swapped = swap_for(config.seed, row["id"])
-        base = {k: row[k] for k in ("id", "source", "source_row", "domain")}
-        for order, s in zip(ORDERS, (swapped, not swapped)):
-            out.append({**base, "template": template.name, "order": order, **instruction(row, template, s)})
+        out += [instruction(row, template, order, s) for order, s in zip(ORDERS, (swapped, not swapped))]
     return out
 
 
@@ -104,7 +105,8 @@ class Teacher(Protocol):
 
     name: str
 
-    def judge(self, instructions: Sequence[dict], n: int, config: SynthConfig, desc: str) -> list[list[Generation]]: ...
+    def judge(self, instructions: Sequence[Instruction], n: int, config: SynthConfig,
+              desc: str) -> list[list[Generation]]: ...
 
     def holds_out(self, row: dict) -> bool: ...
 
@@ -116,8 +118,9 @@ class ChatTeacher:
         self.backend = backend
         self.name = backend.name
 
-    def judge(self, instructions: Sequence[dict], n: int, config: SynthConfig, desc: str) -> list[list[Generation]]:
-        return self.backend.complete([i["messages"] for i in instructions], n=n, temperature=config.temperature,
+    def judge(self, instructions: Sequence[Instruction], n: int, config: SynthConfig,
+              desc: str) -> list[list[Generation]]:
+        return self.backend.complete([i.messages for i in instructions], n=n, temperature=config.temperature,
                                      max_new_tokens=config.max_new_tokens, seed=config.seed, desc=desc)
 
     def holds_out(self, row: dict) -> bool:
@@ -128,7 +131,7 @@ class WritingTeacher:
     """A teacher that writes each instruction's correct judgement itself (`text(instruction)`), the
     same for every sample; also the chosen judgement of a DPO candidate the policy never gets right."""
 
-    def judge(self, instructions: Sequence[dict], n: int, config: SynthConfig | None = None,
+    def judge(self, instructions: Sequence[Instruction], n: int, config: SynthConfig | None = None,
               desc: str = "") -> list[list[Generation]]:
         return [[Generation(self.text(inst), "stop", 0)] * n for inst in instructions]
 
@@ -150,9 +153,9 @@ class LabelTeacher(WritingTeacher):
     def __init__(self, dpo_share: float = 0.0, seed: int = 0):
         self.dpo_share, self.seed = dpo_share, seed
 
-    def text(self, inst: dict) -> str:
-        template = TEMPLATES[inst["template"]]
-        w = inst["chosen_position"]
+    def text(self, inst: Instruction) -> str:
+        template = TEMPLATES[inst.template]
+        w = inst.chosen_position
         return template.judgement(self.ANALYSIS[template.language].format(w=w, l="B" if w == "A" else "A"), w)
 
     def holds_out(self, row: dict) -> bool:
@@ -160,12 +163,12 @@ class LabelTeacher(WritingTeacher):
         return seeded_share(self.seed, "dpo", row["id"]) < self.dpo_share
 
 
-def sample_judgements(instructions: list[dict], teacher: Teacher, config: SynthConfig,
-                      path: pathlib.Path, n: int, desc: str) -> list[dict]:
+def sample_judgements(instructions: list[Instruction], teacher: Teacher, config: SynthConfig,
+                      path: pathlib.Path, n: int, desc: str) -> list[Judgement]:
     """n judgements per instruction, appended to `path` chunk by chunk; instructions already in
     the file are skipped (resume)."""
-    done = {(j["id"], j["order"]) for j in read_appended(path)}
-    todo = [i for i in instructions if (i["id"], i["order"]) not in done]
+    done = {j.key for j in read_records(Judgement, path, appended=True)}
+    todo = [i for i in instructions if i.key not in done]
     if done:
         print(f"{path}: {len(done)} instructions already judged, {len(todo)} to go")
     for start in range(0, len(todo), config.chunk):
@@ -174,78 +177,73 @@ def sample_judgements(instructions: list[dict], teacher: Teacher, config: SynthC
                                 f"{desc} {start + len(chunk)}/{len(todo)}")
         records = []
         for inst, generations in zip(chunk, samples):
-            template = TEMPLATES[inst["template"]]
             for index, g in enumerate(generations):
-                verdict = template.parse(g.text)
-                records.append({
-                    "id": inst["id"], "order": inst["order"], "sample": index, "teacher": teacher.name,
-                    "template": inst["template"], "swapped": inst["swapped"],
-                    "chosen_position": inst["chosen_position"], "verdict": verdict,
-                    "correct": verdict == inst["chosen_position"], "finish_reason": g.finish_reason,
-                    "num_tokens": g.tokens, "text": g.text,
-                })
-        append_jsonl(path, records)
-    return read_appended(path)
+                verdict = TEMPLATES[inst.template].parse(g.text)
+                records.append(Judgement(inst.id, inst.order, index, teacher.name, inst.template, inst.swapped,
+                                         inst.chosen_position, verdict, verdict == inst.chosen_position,
+                                         g.finish_reason, g.tokens, g.text))
+        append_jsonl(path, map(to_json, records))
+    return read_records(Judgement, path, appended=True)
 
 
-def stratify(instructions: list[dict], judgements: list[dict]) -> tuple[list[dict], list[dict], Counter]:
+def _by_key(judgements: list[Judgement]) -> dict[tuple[str, str], list[Judgement]]:
+    by_key: dict[tuple[str, str], list[Judgement]] = {}
+    for j in judgements:
+        by_key.setdefault(j.key, []).append(j)
+    return by_key
+
+
+def stratify(instructions: list[Instruction],
+             judgements: list[Judgement]) -> tuple[list[dict], list[Instruction], Counter]:
     """Stage 3: SFT rows from rows right in both orders; the other rows' instructions (drawn
     order and flip) become DPO candidates."""
-    by_key: dict[tuple[str, str], list[dict]] = {}
-    for j in judgements:
-        by_key.setdefault((j["id"], j["order"]), []).append(j)
-    rows: dict[str, list[dict]] = {}
+    by_key = _by_key(judgements)
+    rows: dict[str, list[Instruction]] = {}
     for inst in instructions:
-        rows.setdefault(inst["id"], []).append(inst)
+        rows.setdefault(inst.id, []).append(inst)
     counts: Counter = Counter(dict.fromkeys(("judgements", "parse_errors", "sft_rows_consistent_correct",
                                              "dpo_candidates_right_in_one_order", "dpo_candidates_wrong_in_both_orders"), 0))
     sft, candidates = [], []
     for pair in rows.values():
-        firsts = [next((j for j in by_key.get((i["id"], i["order"]), []) if j["correct"]), None) for i in pair]
-        verdicts = [j["verdict"] for i in pair for j in by_key.get((i["id"], i["order"]), [])]
+        firsts = [next((j for j in by_key.get(i.key, []) if j.correct), None) for i in pair]
+        verdicts = [j.verdict for i in pair for j in by_key.get(i.key, [])]
         counts["parse_errors"] += verdicts.count("error")
         counts["judgements"] += len(verdicts)
         if all(firsts):
             counts["sft_rows_consistent_correct"] += 1
             for inst, j in zip(pair, firsts):
-                sft.append({"messages": inst["messages"] + [{"role": "assistant", "content": j["text"]}],
-                            **_provenance(inst), "teacher": j["teacher"], "sample": j["sample"], "verdict": j["verdict"]})
+                sft.append({"messages": inst.messages + [{"role": "assistant", "content": j.text}],
+                            **inst.provenance(), "teacher": j.teacher, "sample": j.sample, "verdict": j.verdict})
         else:
             counts["dpo_candidates_" + ("right_in_one_order" if any(firsts) else "wrong_in_both_orders")] += 1
             candidates.extend(pair)
     return sft, candidates, counts
 
 
-def _provenance(inst: dict) -> dict:
-    return {k: inst[k] for k in ("id", "source", "source_row", "domain", "template", "order", "swapped",
-                                 "chosen_position")}
-
-
-def dpo_pairs(candidates: list[dict], judgements: list[dict],
+def dpo_pairs(candidates: list[Instruction], judgements: list[Judgement],
               fallback: WritingTeacher | None = None) -> tuple[list[dict], Counter]:
     """Stage 4: for each candidate instruction, the first correct judgement is chosen and the
     first wrong one (wrong verdict or none) rejected. With a `fallback` teacher that writes correct
     judgements (the label teacher, GPT-4's recorded critiques), a candidate the policy never gets
     right takes the teacher's judgement as chosen."""
-    by_key: dict[tuple[str, str], list[dict]] = {}
-    for j in judgements:
-        by_key.setdefault((j["id"], j["order"]), []).append(j)
+    by_key = _by_key(judgements)
     pairs, counts = [], Counter(dpo_pairs=0, dropped_all_wrong=0, dropped_all_correct=0, chosen_from_teacher=0)
     for inst in candidates:
-        samples = by_key.get((inst["id"], inst["order"]), [])
-        right = next((j for j in samples if j["correct"]), None)
-        wrong = next((j for j in samples if not j["correct"]), None)
+        samples = by_key.get(inst.key, [])
+        right = next((j for j in samples if j.correct), None)
+        wrong = next((j for j in samples if not j.correct), None)
         if right is None and wrong is not None and fallback is not None:
             counts["chosen_from_teacher"] += 1
-            right = {"text": fallback.text(inst), "teacher": fallback.name, "sample": -1}
+            right = Judgement(inst.id, inst.order, -1, fallback.name, inst.template, inst.swapped, inst.chosen_position,
+                              inst.chosen_position, True, "stop", 0, fallback.text(inst))
         if right is None or wrong is None:
             counts["dropped_all_wrong" if right is None else "dropped_all_correct"] += 1
             continue
         counts["dpo_pairs"] += 1
-        pairs.append({"prompt": inst["messages"], "chosen": right["text"], "rejected": wrong["text"],
-                      **_provenance(inst), "policy": right["teacher"],
-                      "chosen_sample": right["sample"], "rejected_sample": wrong["sample"],
-                      "rejected_verdict": wrong["verdict"]})
+        pairs.append({"prompt": inst.messages, "chosen": right.text, "rejected": wrong.text,
+                      **inst.provenance(), "policy": right.teacher,
+                      "chosen_sample": right.sample, "rejected_sample": wrong.sample,
+                      "rejected_verdict": wrong.verdict})
     return pairs, counts
 
 
@@ -264,14 +262,14 @@ def decontaminate(rows: list[dict], checker: Decontaminator | None) -> tuple[lis
 
 
 def stage_one(rows: list[dict], out: pathlib.Path, config: SynthConfig,
-              checker: Decontaminator | None) -> tuple[list[dict], list[dict], list[dict]]:
+              checker: Decontaminator | None) -> tuple[list[dict], list[dict], list[Instruction]]:
     """Stage 1 into `out` (made if needed): decontamination.jsonl (the rows dropped) and
     instructions.jsonl; returns the rows kept, the rows dropped and the instructions."""
     out.mkdir(parents=True, exist_ok=True)
     kept, dropped = decontaminate(rows, checker)
     write_jsonl(out / "decontamination.jsonl", dropped)
     instructions = build_instructions(kept, config)
-    write_jsonl(out / "instructions.jsonl", instructions)
+    write_jsonl(out / "instructions.jsonl", map(to_json, instructions))
     return kept, dropped, instructions
 
 
@@ -281,14 +279,14 @@ def synthesize(rows: list[dict], out: pathlib.Path, teacher: Teacher, config: Sy
     dpo_candidates.jsonl, decontamination.jsonl and summary.json (counts at each filter)."""
     kept, dropped, instructions = stage_one(rows, out, config, checker)
     held_ids = {row["id"] for row in kept if teacher.holds_out(row)}
-    held = [i for i in instructions if i["id"] in held_ids]
-    instructions = [i for i in instructions if i["id"] not in held_ids]
+    held = [i for i in instructions if i.id in held_ids]
+    instructions = [i for i in instructions if i.id not in held_ids]
     judgements = sample_judgements(instructions, teacher, config, out / "judgements.jsonl", config.samples, "teacher")
     sft, candidates, counts = stratify(instructions, judgements)
     candidates += held
     counts["dpo_candidates_held_out"] = len(held) // len(ORDERS)
     write_jsonl(out / "sft.jsonl", sft)
-    write_jsonl(out / "dpo_candidates.jsonl", candidates)
+    write_jsonl(out / "dpo_candidates.jsonl", map(to_json, candidates))
     summary = {"input_rows": len(rows), "dropped_decontamination": len(dropped), "rows": len(kept),
                "instructions": len(instructions) + len(held), "teacher": teacher.name, "samples_per_instruction": config.samples,
                **dict(counts), "sft_examples": len(sft), "dpo_candidate_instructions": len(candidates),
@@ -301,7 +299,7 @@ def synthesize(rows: list[dict], out: pathlib.Path, teacher: Teacher, config: Sy
 def synthesize_dpo(out: pathlib.Path, policy: Teacher, config: SynthConfig,
                    fallback: WritingTeacher | None = None) -> dict:
     """Stage 4 into `out`: policy_judgements.jsonl, dpo.jsonl and dpo_summary.json."""
-    candidates = read_appended(out / "dpo_candidates.jsonl")
+    candidates = read_records(Instruction, out / "dpo_candidates.jsonl")
     judgements = sample_judgements(candidates, policy, config, out / "policy_judgements.jsonl", config.samples, "policy")
     pairs, counts = dpo_pairs(candidates, judgements, fallback)
     write_jsonl(out / "dpo.jsonl", pairs)
