@@ -57,11 +57,11 @@ def test_choose_accum_takes_the_largest_micro_batch_that_fits(monkeypatch):
 
     logged: list[str] = []
     choose = lambda budget: choose_accum(compile_for, 16, [1, 2, 4, 8, 16], int(budget * GB), "test", "step",  # noqa: E731
-                                         logged.append)
+                                         logged.append)[0]
     # micro-batches of 16 rows plan 2 + 2 x 17 = 36 GB (temporaries twice), 8: 20, 4: 12, 2: 8, 1: 6
     assert choose(40) == 1 and compiled == [1]
     compiled.clear()
-    assert choose(12) == 4
+    assert choose_accum(compile_for, 16, [1, 2, 4, 8, 16], int(12 * GB), "test", "step", logged.append) == (4, 12 * GB)
     assert compiled == [1, 4]  # 8 rows: 2 + 34 / 2 GB predicted, not compiled; 4 rows: 10.5 predicted, 12 planned
     assert "4 micro-batch(es) of 4 row(s)" in logged[-1] and "12 GB of the 12 GB budget" in logged[-1]
     compiled.clear()

@@ -9,8 +9,8 @@ SmolLM2 at 2 x 768 tokens: a 4.8 GB step grew the process by 2.3 GB per step que
 11.6 GB with 4), so on CPU the training loop waits for each step before it dispatches the next.
 Steps of different lengths (buckets) have temporaries of different sizes, which the process's
 heap (kept, for speed: judgejax/host.py) cannot always fit into the holes earlier ones left: it
-grows. So when after a step the process holds more than the budget plus what it held beside the
-state before the first step, the loop hands the freed memory back (`release_heap`). On CPU, where every device is
+grows. So when after a step the process holds more than XLA's plan of the step plus what it held
+beside the state before the first step, the loop hands the freed memory back (`release_heap`). On CPU, where every device is
 this host's memory, a stage takes the fewest micro-batches (gradient accumulation: the same
 update) whose compiled step fits its budget; if not even the smallest micro-batch fits, it stops
 before the first step with one line that says what to change. The probe compiles the step that
@@ -67,12 +67,12 @@ def accum_options(rows: int, min_accum: int, ways: int) -> list[int]:
 
 
 def choose_accum(compile_for: Callable[[int], jax.stages.Compiled], rows: int, options: list[int],
-                 budget: int, source: str, what: str, log: Callable[[str], None]) -> int:
+                 budget: int, source: str, what: str, log: Callable[[str], None]) -> tuple[int, int]:
     """The first of `options` (micro-batch counts of `rows` rows) whose compiled step fits
-    `budget`. When the first misses, an option is compiled only if the first's temporaries
-    scaled to its rows would fit (they shrink no faster than the rows: the estimate never skips
-    one that fits), and the last always, so a choice costs few compiles. Logs the choice;
-    MemoryBudgetError when the smallest micro-batch does not fit."""
+    `budget`, and the bytes planned for it. When the first misses, an option is compiled only if
+    the first's temporaries scaled to its rows would fit (they shrink no faster than the rows: the
+    estimate never skips one that fits), and the last always, so a choice costs few compiles.
+    Logs the choice; MemoryBudgetError when the smallest micro-batch does not fit."""
     first, temp = planned_bytes(compile_for(options[0]))
     planned = {options[0]: first}
     for accum in options[1:]:
@@ -91,7 +91,7 @@ def choose_accum(compile_for: Callable[[int], jax.stages.Compiled], rows: int, o
     accum = fitting[0]
     log(f"{what}: {accum} micro-batch(es) of {rows // accum} row(s), XLA's plan needs {_gb(planned[accum])} of the "
         f"{_gb(budget)} budget ({source}); tried {tried}")
-    return accum
+    return accum, planned[accum]
 
 
 def _gb(count: float) -> str:

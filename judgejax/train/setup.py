@@ -90,7 +90,7 @@ def set_up(config: RunConfig, stage: str, mesh, out: pathlib.Path) -> Training:
                    "lora": dataclasses.asdict(cfg.lora)}
         frozen = lora.frozen_base(cfg, base, mesh)
         abstract_frozen = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), frozen)
-    accum, budget = micro_batches(config, stage, mesh, dataset[0],
+    accum, planned = micro_batches(config, stage, mesh, dataset[0],
                           lambda batch: jitted.lower(abstract, batch, abstract_frozen if cfg.lora else None).compile())
 
     checkpoints = TrainCheckpoints(out / RUN_CHECKPOINTS, keep=config.train.keep, base=base_id if cfg.lora else None)
@@ -120,18 +120,18 @@ def set_up(config: RunConfig, stage: str, mesh, out: pathlib.Path) -> Training:
     # What loading, the probe compiles and the reference pass freed goes back to the system: kept
     # (host.py's tunables), it scatters free holes that the steps' temporaries do not reuse.
     release_heap()
-    # the budget is for what XLA plans (the state among it); the process's own holdings come on top
+    # XLA's plan counts the state; what else the process holds comes on top
     held = sum(x.nbytes for x in jax.tree.leaves((state, frozen)))
-    heap_limit = None if budget is None else budget + (rss() or 0) - held
+    heap_limit = None if planned is None else planned + (rss() or 0) - held
     step = lambda state, batch: jitted(state, batch, frozen)  # noqa: E731
     return Training(dataset, total_steps, start, data_state, state, step, accum, heap_limit, add_reference, checkpoints)
 
 
 def micro_batches(config: RunConfig, stage: str, mesh, local: dict[str, np.ndarray],
                   compile_for: Callable[[dict], jax.stages.Compiled]) -> tuple[int, int | None]:
-    """Micro-batches per step and the memory budget in bytes: on CPU the fewest (at least
-    train.grad_accum) whose compiled step, at the longest batch the data can form, fits
-    train.memory_budget (see train/memory.py); elsewhere train.grad_accum and no budget."""
+    """Micro-batches per step and the bytes XLA plans for such a step: on CPU the fewest (at
+    least train.grad_accum) whose compiled step, at the longest batch the data can form, fits
+    train.memory_budget (see train/memory.py); elsewhere train.grad_accum and no plan."""
     if jax.default_backend() != "cpu":
         return config.train.grad_accum, None
     rows = config.data.global_batch_size
@@ -149,7 +149,7 @@ def micro_batches(config: RunConfig, stage: str, mesh, local: dict[str, np.ndarr
 
     options = accum_options(rows, config.train.grad_accum, data_parallel_size(mesh))
     return choose_accum(compile_accum, rows, options, budget, source,
-                        f"{stage} step ({rows} rows of up to {length} tokens)", log), budget
+                        f"{stage} step ({rows} rows of up to {length} tokens)", log)
 
 
 def _reference_adder(config: RunConfig, cfg: ModelConfig, examples, mesh, out: pathlib.Path,
