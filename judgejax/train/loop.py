@@ -86,7 +86,7 @@ def _train(t: Training, config: RunConfig, stage: Stage, callbacks: Sequence[Ste
             if t.add_reference:
                 local = t.add_reference(local)
             state, step_metrics = t.step(state, global_batch(mesh, {k: local[k] for k in seq_batch_keys(local)}, t.accum))
-            if on_cpu:  # one step at a time, and the heap within the budget: see judgejax/train/memory.py
+            if on_cpu:  # one step at a time, the heap within XLA's plan: see judgejax/train/memory.py
                 jax.block_until_ready(step_metrics)
                 if t.heap_limit and (rss() or 0) > t.heap_limit:
                     release_heap()

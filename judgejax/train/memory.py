@@ -10,8 +10,9 @@ SmolLM2 at 2 x 768 tokens: a 4.8 GB step grew the process by 2.3 GB per step que
 Steps of different lengths (buckets) have temporaries of different sizes, which the process's
 heap (kept, for speed: judgejax/host.py) cannot always fit into the holes earlier ones left: it
 grows. So when after a step the process holds more than XLA's plan of the step plus what it held
-beside the state before the first step, the loop hands the freed memory back (`release_heap`). On CPU, where every device is
-this host's memory, a stage takes the fewest micro-batches (gradient accumulation: the same
+beside the state before the first step, the loop hands the freed memory back (`release_heap`).
+
+On CPU, where every device is this host's memory, a stage takes the fewest micro-batches (gradient accumulation: the same
 update) whose compiled step fits its budget; if not even the smallest micro-batch fits, it stops
 before the first step with one line that says what to change. The probe compiles the step that
 the loop then calls (jit reuses the compiled program for the same shapes and shardings)."""

@@ -124,7 +124,8 @@ def set_up(config: RunConfig, stage: str, mesh, out: pathlib.Path) -> Training:
     held = sum(x.nbytes for x in jax.tree.leaves((state, frozen)))
     heap_limit = None if planned is None else planned + (rss() or 0) - held
     step = lambda state, batch: jitted(state, batch, frozen)  # noqa: E731
-    return Training(dataset, total_steps, start, data_state, state, step, accum, heap_limit, add_reference, checkpoints)
+    return Training(dataset, total_steps, start, data_state, state, step, accum, heap_limit, add_reference,
+                    checkpoints)
 
 
 def micro_batches(config: RunConfig, stage: str, mesh, local: dict[str, np.ndarray],
