@@ -45,9 +45,15 @@ def read_appended(path: PathLike, repair: bool = True) -> list[Any]:
     """The records of a file written by `append_jsonl`; [] while it does not exist. A last line
     without its newline is a write cut short: with `repair` it is cut from the file (its work is
     redone), without it is an error."""
+    return [record for _, record in read_jsonl(path)] if repair_appended(path, repair) else []
+
+
+def repair_appended(path: PathLike, repair: bool = True) -> bool:
+    """Whether a file written by `append_jsonl` exists, after cutting a last line that lacks its
+    newline (with `repair`; without, such a line is an error)."""
     path = Path(path)
     if not path.exists():
-        return []
+        return False
     data = path.read_bytes()
     tail = data[data.rfind(b"\n") + 1:]
     if tail.strip():
@@ -58,7 +64,7 @@ def read_appended(path: PathLike, repair: bool = True) -> list[Any]:
         print(f"{path} line {number}: dropping the unterminated last line (a write cut short); it will be redone")
         with open(path, "r+b") as f:
             f.truncate(len(data) - len(tail))
-    return [record for _, record in read_jsonl(path)]
+    return True
 
 
 def _text(records: Iterable[Any]) -> tuple[str, int]:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from judgejax.data.errors import DataError, RowRef
-from judgejax.data.jsonl import read_appended, read_jsonl
+from judgejax.data.jsonl import read_jsonl, repair_appended
 
 Message = dict[str, str]
 R = TypeVar("R", "Instruction", "Judgement")
@@ -84,8 +84,6 @@ def from_json(kind: type[R], record: object, where: RowRef) -> R:
 def read_records(kind: type[R], path: Path, appended: bool = False) -> list[R]:
     """The records of kind `kind` in a JSONL file; `appended`: one that `append_jsonl` writes (its
     cut-short last line dropped, none while it does not exist)."""
-    if appended:
-        read_appended(path)  # repairs a cut-short last line
-        if not path.exists():
-            return []
+    if appended and not repair_appended(path):
+        return []
     return [from_json(kind, record, RowRef(str(path), "line", number)) for number, record in read_jsonl(path)]
