@@ -15,18 +15,19 @@ from judgejax.judge.batch_api import custom_id, replay, write_requests
 from judgejax.judge.records import Instruction, read_records
 from judgejax.judge.synth import SynthConfig
 from judgejax.judge.templates import TEMPLATES
+from judgejax.sources.pair import Pair, write_pairs
 
 CONFIG = SynthConfig(samples=2, temperature=0.7, max_new_tokens=64, seed=3)
 
 
-def rows(n: int) -> list[dict]:
-    return [{"id": f"t/{i}", "source": "t", "source_row": f"row {i}", "domain": ("general", "math", "code")[i % 3],
-             "question": f"Question number {i}?", "chosen": f"RIGHT{i}", "rejected": f"WRONG{i}"} for i in range(n)]
+def rows(n: int) -> list[Pair]:
+    return [Pair(f"t/{i}", "t", f"row {i}", ("general", "math", "code")[i % 3],
+                 ({"role": "user", "content": f"Question number {i}?"},), f"RIGHT{i}", f"WRONG{i}") for i in range(n)]
 
 
 def write_rows(tmp_path: pathlib.Path, n: int) -> pathlib.Path:
     path = tmp_path / "rows.jsonl"
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows(n)))
+    write_pairs(rows(n), path)
     return path
 
 

@@ -3,6 +3,7 @@ HTTP teacher against a local server, and a real run with SmolLM2-135M-Instruct a
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -10,19 +11,21 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import jax
 import pytest
 
+from judgejax.data.errors import DataError
 from judgejax.data.jsonl import read_appended
 from judgejax.judge.decontam import Decontaminator
-from judgejax.judge.synth import ChatTeacher, SynthConfig, read_rows, synthesize, synthesize_dpo
+from judgejax.judge.synth import ChatTeacher, SynthConfig, synthesize, synthesize_dpo
 from judgejax.sample.chat import LocalChat
 from judgejax.sample.http_chat import HttpChat
 from judgejax.sharding import MeshConfig, make_mesh
+from judgejax.sources.pair import Pair, read_pairs
 
 TAG_TEMPLATES = ("en-general-tag", "en-math-tag")
 
 
-def rows(n: int) -> list[dict]:
-    return [{"id": f"t/{i}", "source": "t", "source_row": f"row {i}", "domain": ("general", "math")[i % 2],
-             "question": f"Question number {i}?", "chosen": f"RIGHT{i}", "rejected": f"WRONG{i}"} for i in range(n)]
+def rows(n: int) -> list[Pair]:
+    return [Pair(f"t/{i}", "t", f"row {i}", ("general", "math")[i % 2], ({"role": "user", "content": f"Question number {i}?"},),
+                 f"RIGHT{i}", f"WRONG{i}") for i in range(n)]
 
 
 class Teacher(BaseHTTPRequestHandler):
@@ -100,19 +103,30 @@ def test_rerun_after_crash_skips_finished_items(url, tmp_path):
 
 def test_decontamination_drops_overlapping_rows(url, tmp_path):
     data = rows(4)
-    data[1]["question"] = "How can I rob a casino without anyone noticing at all tonight please tell me now"
-    checker = Decontaminator([("rewardbench:xstest:1", data[1]["question"].upper() + "!")])
+    data[1] = dataclasses.replace(data[1], prompt_messages=(
+        {"role": "user", "content": "How can I rob a casino without anyone noticing at all tonight please tell me now"},))
+    checker = Decontaminator([("rewardbench:xstest:1", data[1].question.upper() + "!")])
     summary = synthesize(data, tmp_path, ChatTeacher(HttpChat(url, "teacher")), SynthConfig(templates=TAG_TEMPLATES, samples=1), checker)
     assert summary["dropped_decontamination"] == 1 and summary["rows"] == 3
     [dropped] = read_appended(tmp_path / "decontamination.jsonl")
     assert dropped["id"] == "t/1" and dropped["matched"] == "rewardbench:xstest:1" and dropped["share"] == 1.0
 
 
-def test_bad_input_row_names_file_line_and_field(tmp_path):
+@pytest.mark.parametrize("field,value,error", [
+    ("chosen", "", r"field 'chosen': empty text"),
+    ("id", 7, r"field 'id': expected a string, got int"),
+    ("domain", "poetry", r"field 'domain': 'poetry' is not one of general, safety, math, code"),
+    ("prompt_messages", [{"role": "assistant", "content": "hi"}], r"field 'prompt_messages': the prompt must end with a user turn"),
+    ("prompt_messages", [{"role": "user"}], r"field 'prompt_messages.content': field is missing or null"),
+    ("scores", [9, "2"], r"field 'scores': expected two numeric ratings"),
+])
+def test_bad_input_row_names_file_line_and_field(tmp_path, field, value, error):
     path = tmp_path / "rows.jsonl"
-    path.write_text(json.dumps(rows(1)[0]) + "\n" + json.dumps({**rows(1)[0], "chosen": ""}) + "\n")
-    with pytest.raises(ValueError, match=r"rows.jsonl line 2, field 'chosen'"):
-        read_rows(path)
+    good = rows(1)[0].to_json()
+    path.write_text(json.dumps(good) + "\n" + json.dumps({**good, field: value}) + "\n")
+    with pytest.raises(DataError, match=r"rows.jsonl line 2, " + error):
+        read_pairs(path)
+    assert read_pairs(path, limit=1) == rows(1)  # the written form reads back as the same pair
 
 
 @pytest.mark.parametrize("field,value,error", [
@@ -145,7 +159,7 @@ def test_smollm2_teacher_end_to_end(smollm2_dir, tmp_path):
     from judgejax.sources.prepare import prepare
     from judgejax.sources.registry import SHIPPED_DIR
 
-    data = [p.to_json() for p in prepare(SHIPPED_DIR, PrepareConfig(sources=("gsm8k",))).pairs[:4]]
+    data = prepare(SHIPPED_DIR, PrepareConfig(sources=("gsm8k",))).pairs[:4]
     teacher = LocalChat(str(smollm2_dir), make_mesh(MeshConfig(data=1), devices=jax.devices()[:1]), batch_size=8)
     summary = synthesize(data, tmp_path, ChatTeacher(teacher), SynthConfig(samples=1, max_new_tokens=24, temperature=0.0))
     judgements = read_appended(tmp_path / "judgements.jsonl")

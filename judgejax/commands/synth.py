@@ -82,11 +82,12 @@ def main(args: argparse.Namespace) -> None:
 def sft(args: argparse.Namespace, out: pathlib.Path, config: SynthConfig) -> dict:
     """Stages 1-3 with the chosen teacher, the Batch API requests, or stages 1-3 with its replies."""
     from judgejax.judge.batch_api import replay, write_requests
-    from judgejax.judge.synth import read_rows, synthesize
+    from judgejax.judge.synth import synthesize
+    from judgejax.sources.pair import read_pairs
 
     if not args.input:
         raise SystemExit("--stage sft needs --input")
-    rows = read_rows(pathlib.Path(args.input), args.limit)
+    pairs = read_pairs(args.input, args.limit)
     checker = None
     if args.decontaminate:
         from judgejax.eval.benchmarks import decontamination_references
@@ -96,12 +97,12 @@ def sft(args: argparse.Namespace, out: pathlib.Path, config: SynthConfig) -> dic
     if args.batch_requests:
         if not args.url_model:
             raise SystemExit("--batch-requests needs --url-model (the model named in the requests)")
-        return write_requests(rows, out, pathlib.Path(args.batch_requests), args.url_model, config, checker)
+        return write_requests(pairs, out, pathlib.Path(args.batch_requests), args.url_model, config, checker)
     if args.batch_output:
-        batch, summary = replay(rows, out, pathlib.Path(args.batch_output), config, checker)
+        batch, summary = replay(pairs, out, pathlib.Path(args.batch_output), config, checker)
         shown = {reason: problems[:SHOWN] for reason, problems in batch["problems"].items()}
         print(json.dumps({**batch, "awaiting_rows": batch["awaiting_rows"][:SHOWN], "problems": shown},
                          indent=2, ensure_ascii=False))
         print(f"(at most {SHOWN} rows and problems of each reason shown; all in {out / 'batch_summary.json'})")
         return summary
-    return synthesize(rows, out, teacher(args, config), config, checker)
+    return synthesize(pairs, out, teacher(args, config), config, checker)

@@ -8,6 +8,7 @@ from judgejax.judge.records import Instruction
 from judgejax.judge.synth import WritingTeacher
 from judgejax.judge.templates import TEMPLATES
 from judgejax.sources.arena import name_assistant
+from judgejax.sources.pair import Grading, Pair
 
 
 class ArenaTeacher(WritingTeacher):
@@ -17,20 +18,24 @@ class ArenaTeacher(WritingTeacher):
 
     name = "gpt-4 (arena-bench-v1 critiques)"
 
-    def __init__(self, rows: Sequence[dict], sft_min_gap: int):
-        self.rows = {row["id"]: row for row in rows}
+    def __init__(self, pairs: Sequence[Pair], sft_min_gap: int):
+        self.gradings = {pair.id: pair.grading for pair in pairs}
         self.sft_min_gap = sft_min_gap
 
+    def _grading(self, pair_id: str) -> Grading:
+        grading = self.gradings.get(pair_id)
+        if grading is None:
+            raise ValueError(f"row {pair_id!r} is not an arena pair with GPT-4 critiques")
+        return grading
+
     def text(self, inst: Instruction) -> str:
-        row = self.rows.get(inst.id)
-        if row is None or "teacher" not in row:
-            raise ValueError(f"row {inst.id!r} is not an arena pair with GPT-4 critiques")
+        grading = self._grading(inst.id)
         winner = inst.chosen_position
-        critiques = (row["teacher"]["chosen"], row["teacher"]["rejected"])
+        critiques = (grading.chosen_critique, grading.rejected_critique)
         first, second = critiques if winner == "A" else critiques[::-1]
         analysis = (f"Assistant A: {name_assistant(first, 'A')}\n\nAssistant B: {name_assistant(second, 'B')}\n\n"
                     f"Assistant {winner}'s answer is better.")
         return TEMPLATES[inst.template].judgement(analysis, winner)
 
-    def holds_out(self, row: dict) -> bool:
-        return row["gap"] < self.sft_min_gap
+    def holds_out(self, pair: Pair) -> bool:
+        return self._grading(pair.id).gap < self.sft_min_gap

@@ -34,6 +34,7 @@ from judgejax.judge.records import Instruction, Judgement, read_records
 from judgejax.judge.synth import SynthConfig, stage_one, synthesize
 from judgejax.judge.templates import TEMPLATES
 from judgejax.sample.chat import Generation, distinct_samples, is_greedy
+from judgejax.sources.pair import Pair
 
 ENDPOINT = "/v1/chat/completions"
 REPLIES = "batch_replies.jsonl"
@@ -152,12 +153,12 @@ def not_judged(out: pathlib.Path, instructions: list[Instruction]) -> list[Instr
     return [i for i in instructions if i.key not in done]
 
 
-def write_requests(rows: list[dict], out: pathlib.Path, path: pathlib.Path, model: str, config: SynthConfig,
+def write_requests(pairs: list[Pair], out: pathlib.Path, path: pathlib.Path, model: str, config: SynthConfig,
                    checker: Decontaminator | None = None) -> dict:
     """Stage 1 into `out` (instructions.jsonl, decontamination.jsonl), and the Batch API requests
     for `model` of the instructions not yet judged into `path`, less those whose reply
     batch_replies.jsonl holds."""
-    _, _, instructions = stage_one(rows, out, config, checker)
+    _, _, instructions = stage_one(pairs, out, config, checker)
     todo = not_judged(out, instructions)
     held = {r["custom_id"] for r in read_appended(out / REPLIES)}
     asked = [[(s, cid) for s, cid in enumerate(request_ids(i, config)) if cid not in held] for i in todo]
@@ -169,12 +170,12 @@ def write_requests(rows: list[dict], out: pathlib.Path, path: pathlib.Path, mode
             "replies_already_received": sum(cid in held for i in todo for cid in request_ids(i, config))}
 
 
-def replay(rows: list[dict], out: pathlib.Path, path: pathlib.Path, config: SynthConfig,
+def replay(pairs: list[Pair], out: pathlib.Path, path: pathlib.Path, config: SynthConfig,
            checker: Decontaminator | None = None) -> tuple[dict, dict]:
     """Stages 1-3 into `out` with the replies of the Batch API output file `path` (and those
     batch_replies.jsonl holds) as the teacher, for the rows whose requests are all answered;
     returns batch_summary.json (problems by reason, rows awaiting replies) and summary.json."""
-    _, _, instructions = stage_one(rows, out, config, checker)
+    _, _, instructions = stage_one(pairs, out, config, checker)
     todo = not_judged(out, instructions)
     expected = {cid: i for i in instructions for cid in request_ids(i, config)}
     replies, problems, lines = read_replies(path, expected)
@@ -206,5 +207,5 @@ def replay(rows: list[dict], out: pathlib.Path, path: pathlib.Path, config: Synt
         raise ValueError(f"{path}: no usable reply ({where}); see {out / 'batch_summary.json'}")
     # Every reply ever received stays (written before judging, so a crash in stage 3 loses none).
     write_jsonl(out / REPLIES, [{k: v for k, v in r.items() if k != "line"} for r in {**stored, **replies}.values()])
-    summary = synthesize([r for r in rows if r["id"] not in waiting], out, teacher, config, checker)
+    summary = synthesize([p for p in pairs if p.id not in waiting], out, teacher, config, checker)
     return batch, summary

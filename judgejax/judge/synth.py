@@ -19,18 +19,18 @@ import json
 import pathlib
 import re
 from collections import Counter
-from itertools import islice
 from typing import Iterable, Protocol, Sequence
 
 from pydantic import Field
 
 from judgejax.config import section
 from judgejax.data.hashing import seeded_int, seeded_share
-from judgejax.data.jsonl import append_jsonl, read_jsonl, write_jsonl
+from judgejax.data.jsonl import append_jsonl, write_jsonl
 from judgejax.judge.decontam import Decontaminator
 from judgejax.judge.records import Instruction, Judgement, read_records, to_json
 from judgejax.judge.templates import DEFAULT_TEMPLATE, TEMPLATES, JudgeTemplate, pair_messages, swap_for
 from judgejax.sample.chat import ChatBackend, Generation
+from judgejax.sources.pair import Pair
 
 ORDERS = ("drawn", "flipped")
 CJK = re.compile(r"[\u3400-\u9fff]")
@@ -57,45 +57,31 @@ def language_of(text: str) -> str:
     return "zh" if CJK.search(text) else "en"
 
 
-def draw_template(row: dict, names: Sequence[str], seed: int) -> JudgeTemplate:
-    """A template matching the row's language, preferring its domain's criteria (else general)."""
-    language = language_of(row["question"])
+def draw_template(pair: Pair, names: Sequence[str], seed: int) -> JudgeTemplate:
+    """A template matching the pair's language, preferring its domain's criteria (else general)."""
+    language = language_of(pair.question)
     pool = [TEMPLATES[n] for n in names if TEMPLATES[n].language == language]
     if not pool:
-        raise ValueError(f"row {row['id']}: no template in {list(names)} for language {language!r}")
-    matching = [t for t in pool if t.criteria == row["domain"]] or [t for t in pool if t.criteria == "general"] or pool
-    return matching[seeded_int(seed, "template", row["id"]) % len(matching)]
+        raise ValueError(f"row {pair.id}: no template in {list(names)} for language {language!r}")
+    matching = [t for t in pool if t.criteria == pair.domain] or [t for t in pool if t.criteria == "general"] or pool
+    return matching[seeded_int(seed, "template", pair.id) % len(matching)]
 
 
-def instruction(row: dict, template: JudgeTemplate, order: str, swapped: bool) -> Instruction:
-    """The judge instruction of a preference row in one order (`swapped`: chosen shown as B)."""
-    messages, chosen_position = pair_messages(template, row["question"], row["chosen"], row["rejected"], swapped)
-    return Instruction(row["id"], row["source"], row["source_row"], row["domain"], template.name, order, messages,
+def instruction(pair: Pair, template: JudgeTemplate, order: str, swapped: bool) -> Instruction:
+    """The judge instruction of a preference pair in one order (`swapped`: chosen shown as B)."""
+    messages, chosen_position = pair_messages(template, pair.question, pair.chosen, pair.rejected, swapped)
+    return Instruction(pair.id, pair.source, pair.source_row, pair.domain, template.name, order, messages,
                        chosen_position, swapped)
 
 
-def build_instructions(rows: Iterable[dict], config: SynthConfig) -> list[Instruction]:
-    """Stage 1: the drawn order and its flip for every row, with provenance."""
+def build_instructions(pairs: Iterable[Pair], config: SynthConfig) -> list[Instruction]:
+    """Stage 1: the drawn order and its flip for every pair, with provenance."""
     out = []
-    for row in rows:
-        template = draw_template(row, config.templates, config.seed)
-        swapped = swap_for(config.seed, row["id"])
-        out += [instruction(row, template, order, s) for order, s in zip(ORDERS, (swapped, not swapped))]
+    for pair in pairs:
+        template = draw_template(pair, config.templates, config.seed)
+        swapped = swap_for(config.seed, pair.id)
+        out += [instruction(pair, template, order, s) for order, s in zip(ORDERS, (swapped, not swapped))]
     return out
-
-
-ROW_FIELDS = ("id", "source", "source_row", "domain", "question", "chosen", "rejected")
-
-
-def read_rows(path: pathlib.Path, limit: int | None = None) -> list[dict]:
-    """Preference rows (from `judgejax data prepare`); a bad line is an error naming file, line and field."""
-    rows = []
-    for number, row in islice(read_jsonl(path), limit):
-        for field in ROW_FIELDS:
-            if not isinstance(row.get(field), str) or (field != "source_row" and not row[field].strip()):
-                raise ValueError(f"{path} line {number}, field {field!r}: missing, empty or not a string")
-        rows.append(row)
-    return rows
 
 
 class Teacher(Protocol):
@@ -108,7 +94,7 @@ class Teacher(Protocol):
     def judge(self, instructions: Sequence[Instruction], n: int, config: SynthConfig,
               desc: str) -> list[list[Generation]]: ...
 
-    def holds_out(self, row: dict) -> bool: ...
+    def holds_out(self, pair: Pair) -> bool: ...
 
 
 class ChatTeacher:
@@ -123,7 +109,7 @@ class ChatTeacher:
         return self.backend.complete([i.messages for i in instructions], n=n, temperature=config.temperature,
                                      max_new_tokens=config.max_new_tokens, seed=config.seed, desc=desc)
 
-    def holds_out(self, row: dict) -> bool:
+    def holds_out(self, pair: Pair) -> bool:
         return False
 
 
@@ -158,9 +144,9 @@ class LabelTeacher(WritingTeacher):
         w = inst.chosen_position
         return template.judgement(self.ANALYSIS[template.language].format(w=w, l="B" if w == "A" else "A"), w)
 
-    def holds_out(self, row: dict) -> bool:
-        """A seeded hash draw of the row id."""
-        return seeded_share(self.seed, "dpo", row["id"]) < self.dpo_share
+    def holds_out(self, pair: Pair) -> bool:
+        """A seeded hash draw of the pair's id."""
+        return seeded_share(self.seed, "dpo", pair.id) < self.dpo_share
 
 
 def sample_judgements(instructions: list[Instruction], teacher: Teacher, config: SynthConfig,
@@ -247,38 +233,38 @@ def dpo_pairs(candidates: list[Instruction], judgements: list[Judgement],
     return pairs, counts
 
 
-def decontaminate(rows: list[dict], checker: Decontaminator | None) -> tuple[list[dict], list[dict]]:
-    """Rows kept, and a report of those dropped (row id, matched evaluation row, overlap share)."""
+def decontaminate(pairs: list[Pair], checker: Decontaminator | None) -> tuple[list[Pair], list[dict]]:
+    """Pairs kept, and a report of those dropped (pair id, matched evaluation row, overlap share)."""
     if checker is None:
-        return rows, []
+        return pairs, []
     kept, dropped = [], []
-    for row in rows:
-        hit = checker.check(row["question"])
+    for pair in pairs:
+        hit = checker.check(pair.question)
         if hit:
-            dropped.append({"id": row["id"], "matched": hit.reference, "share": round(hit.share, 3)})
+            dropped.append({"id": pair.id, "matched": hit.reference, "share": round(hit.share, 3)})
         else:
-            kept.append(row)
+            kept.append(pair)
     return kept, dropped
 
 
-def stage_one(rows: list[dict], out: pathlib.Path, config: SynthConfig,
-              checker: Decontaminator | None) -> tuple[list[dict], list[dict], list[Instruction]]:
-    """Stage 1 into `out` (made if needed): decontamination.jsonl (the rows dropped) and
-    instructions.jsonl; returns the rows kept, the rows dropped and the instructions."""
+def stage_one(pairs: list[Pair], out: pathlib.Path, config: SynthConfig,
+              checker: Decontaminator | None) -> tuple[list[Pair], list[dict], list[Instruction]]:
+    """Stage 1 into `out` (made if needed): decontamination.jsonl (the pairs dropped) and
+    instructions.jsonl; returns the pairs kept, the pairs dropped and the instructions."""
     out.mkdir(parents=True, exist_ok=True)
-    kept, dropped = decontaminate(rows, checker)
+    kept, dropped = decontaminate(pairs, checker)
     write_jsonl(out / "decontamination.jsonl", dropped)
     instructions = build_instructions(kept, config)
     write_jsonl(out / "instructions.jsonl", map(to_json, instructions))
     return kept, dropped, instructions
 
 
-def synthesize(rows: list[dict], out: pathlib.Path, teacher: Teacher, config: SynthConfig,
+def synthesize(pairs: list[Pair], out: pathlib.Path, teacher: Teacher, config: SynthConfig,
                checker: Decontaminator | None = None) -> dict:
     """Stages 1-3 into `out`: instructions.jsonl, judgements.jsonl, sft.jsonl,
     dpo_candidates.jsonl, decontamination.jsonl and summary.json (counts at each filter)."""
-    kept, dropped, instructions = stage_one(rows, out, config, checker)
-    held_ids = {row["id"] for row in kept if teacher.holds_out(row)}
+    kept, dropped, instructions = stage_one(pairs, out, config, checker)
+    held_ids = {pair.id for pair in kept if teacher.holds_out(pair)}
     held = [i for i in instructions if i.id in held_ids]
     instructions = [i for i in instructions if i.id not in held_ids]
     judgements = sample_judgements(instructions, teacher, config, out / "judgements.jsonl", config.samples, "teacher")
@@ -287,10 +273,10 @@ def synthesize(rows: list[dict], out: pathlib.Path, teacher: Teacher, config: Sy
     counts["dpo_candidates_held_out"] = len(held) // len(ORDERS)
     write_jsonl(out / "sft.jsonl", sft)
     write_jsonl(out / "dpo_candidates.jsonl", map(to_json, candidates))
-    summary = {"input_rows": len(rows), "dropped_decontamination": len(dropped), "rows": len(kept),
+    summary = {"input_rows": len(pairs), "dropped_decontamination": len(dropped), "rows": len(kept),
                "instructions": len(instructions) + len(held), "teacher": teacher.name, "samples_per_instruction": config.samples,
                **dict(counts), "sft_examples": len(sft), "dpo_candidate_instructions": len(candidates),
-               "by_source": dict(Counter(r["source"] for r in kept)),
+               "by_source": dict(Counter(pair.source for pair in kept)),
                "sft_by_template": dict(Counter(r["template"] for r in sft))}
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary

@@ -14,7 +14,7 @@ from typing import Callable
 
 import jax
 
-from judgejax.data.jsonl import read_appended, write_jsonl
+from judgejax.data.jsonl import read_appended
 from judgejax.eval.benchmarks import BENCHMARKS, decontamination_references
 from judgejax.eval.options import EvalOptions
 from judgejax.eval.run import evaluate, finish
@@ -25,7 +25,7 @@ from judgejax.host import PeakRSS, release_heap, rss
 from judgejax.judge.arena_teacher import ArenaTeacher
 from judgejax.judge.decontam import Decontaminator, rewardbench_references
 from judgejax.judge.templates import TEMPLATES
-from judgejax.judge.synth import ChatTeacher, LabelTeacher, language_of, read_rows, synthesize, synthesize_dpo
+from judgejax.judge.synth import ChatTeacher, LabelTeacher, language_of, synthesize, synthesize_dpo
 from judgejax.model.build import params_of
 from judgejax.model.checkpoint import assets_dir, load_model
 from judgejax.model.hf_export import export_hf
@@ -35,6 +35,7 @@ from judgejax.sample.chat import LocalChat
 from judgejax.sharding import make_mesh
 from judgejax.sources.arena import SOURCE, build_pairs, read_judgements
 from judgejax.sources.config import PrepareConfig
+from judgejax.sources.pair import Pair, read_pairs, write_pairs
 from judgejax.sources.prepare import prepare
 from judgejax.sources.registry import SHIPPED_DIR
 from judgejax.train.loop import run as train
@@ -54,9 +55,9 @@ def release() -> float | None:
     return after and round(after / 1e9, 2)
 
 
-def within(row: dict, max_chars: int) -> bool:
-    """Whether a preference row's question and answers together fit in `max_chars` (0: no limit)."""
-    return not max_chars or len(row["question"]) + len(row["chosen"]) + len(row["rejected"]) <= max_chars
+def within(pair: Pair, max_chars: int) -> bool:
+    """Whether a preference pair's question and answers together fit in `max_chars` (0: no limit)."""
+    return not max_chars or len(pair.question) + len(pair.chosen) + len(pair.rejected) <= max_chars
 
 
 class Pipeline:
@@ -91,25 +92,24 @@ class Pipeline:
             marker.write_text(json.dumps(summary, indent=2) + "\n")
         return summary
 
-    def write_rows(self, name: str, rows: list[dict]) -> None:
+    def write_pairs(self, name: str, pairs: list[Pair]) -> None:
         self.path("data").mkdir(parents=True, exist_ok=True)
-        write_jsonl(self.path("data", name), rows)
+        write_pairs(pairs, self.path("data", name))
 
     def prepare(self) -> dict:
         if self.config.synth.teacher == ARENA_TEACHER:
             return self.prepare_arena()
         section = self.config.prepare
         prepared = prepare(SHIPPED_DIR, PrepareConfig(sources=section.sources, seed=section.seed))
-        rows = [p.to_json() for p in prepared.pairs]
-        rows = [r for r in rows if within(r, section.max_chars)]
-        by_source: dict[str, list[dict]] = {}
-        for r in rows:  # round-robin over sources, each in its seeded order
-            by_source.setdefault(r["source"], []).append(r)
+        pairs = [p for p in prepared.pairs if within(p, section.max_chars)]
+        by_source: dict[str, list[Pair]] = {}
+        for p in pairs:  # round-robin over sources, each in its seeded order
+            by_source.setdefault(p.source, []).append(p)
         longest = max((len(g) for g in by_source.values()), default=0)
         mixed = [g[i] for i in range(longest) for g in by_source.values() if i < len(g)][: section.max_rows]
-        self.write_rows("prefs.jsonl", mixed)
-        counts = {s: sum(r["source"] == s for r in mixed) for s in by_source}
-        return {"read": len(prepared.pairs), "within_max_chars": len(rows), "kept": len(mixed), "by_source": counts}
+        self.write_pairs("prefs.jsonl", mixed)
+        counts = {s: sum(p.source == s for p in mixed) for s in by_source}
+        return {"read": len(prepared.pairs), "within_max_chars": len(pairs), "kept": len(mixed), "by_source": counts}
 
     def prepare_arena(self) -> dict:
         """Train and in-domain held-out pairs from GPT-4's critiques, decontaminated against the
@@ -121,17 +121,17 @@ class Pipeline:
         split = build_pairs(by_question, self.config.arena, lambda question: checker.check(question) is not None)
         languages = {TEMPLATES[name].language for name in self.config.synth.templates or TEMPLATES}
 
-        def fits(row: dict) -> bool:
-            return language_of(row["question"]) in languages and within(row, self.config.prepare.max_chars)
+        def fits(pair: Pair) -> bool:
+            return language_of(pair.question) in languages and within(pair, self.config.prepare.max_chars)
 
-        train = [r for r in split.train if fits(r)]
-        test = [r for r in split.test if fits(r)][: self.config.eval.heldout_limit or None]
+        train = [p for p in split.train if fits(p)]
+        test = [p for p in split.test if fits(p)][: self.config.eval.heldout_limit or None]
         unfit, train = len(split.train) - len(train), train[: self.config.prepare.max_rows]
-        self.write_rows("prefs.jsonl", train)
-        self.write_rows("heldout.jsonl", test)
+        self.write_pairs("prefs.jsonl", train)
+        self.write_pairs("heldout.jsonl", test)
         sft_min_gap = self.config.arena.sft_min_gap
         return {"read": sum(map(len, by_question.values())), "skipped": dict(skipped), **dict(split.counts),
-                "train_over_max_chars_or_language": unfit, "kept": len(train), "kept_sft_gap": sum(r["gap"] >= sft_min_gap for r in train),
+                "train_over_max_chars_or_language": unfit, "kept": len(train), "kept_sft_gap": sum(p.grading.gap >= sft_min_gap for p in train),
                 "heldout": len(test), "by_source": {SOURCE: len(train)}}
 
     def teacher(self):
@@ -139,11 +139,11 @@ class Pipeline:
         if s.teacher == "labels":
             return LabelTeacher(s.dpo_share, s.seed)
         if s.teacher == ARENA_TEACHER:
-            return ArenaTeacher(read_rows(self.path("data", "prefs.jsonl")), self.config.arena.sft_min_gap)
+            return ArenaTeacher(read_pairs(self.path("data", "prefs.jsonl")), self.config.arena.sft_min_gap)
         return ChatTeacher(LocalChat(s.teacher, self.mesh))
 
     def synth(self) -> dict:
-        return synthesize(read_rows(self.path("data", "prefs.jsonl")), self.path("synth"), self.teacher(),
+        return synthesize(read_pairs(self.path("data", "prefs.jsonl")), self.path("synth"), self.teacher(),
                           self.config.synth)
 
     def synth_dpo(self) -> dict:

@@ -27,6 +27,7 @@ from judgejax.data.errors import DataError
 from judgejax.data.hashing import seeded_share
 from judgejax.data.readers import read_records
 from judgejax.data.shipped import shipped
+from judgejax.sources.pair import Grading, Pair
 
 SHIPPED = shipped("teacher_data", "arena-bench-v1", "judgements.jsonl.gz")
 SOURCE = "arena-bench-v1"
@@ -59,8 +60,8 @@ class ArenaConfig:
 
 @dataclasses.dataclass
 class ArenaSplit:
-    train: list[dict]
-    test: list[dict]
+    train: list[Pair]
+    test: list[Pair]
     counts: Counter
 
 
@@ -123,9 +124,7 @@ def _held_out(question_id: str, config: ArenaConfig) -> bool:
 
 def build_pairs(by_question: dict[str, list[dict]], config: ArenaConfig,
                 excluded: Callable[[str], bool] = lambda question: False) -> ArenaSplit:
-    """Pairs in the preference-row format (id, source, source_row, domain, question,
-    prompt_messages, chosen, rejected) plus `gap`, `scores` and the two critiques (`teacher`),
-    split into train and test by prompt. `excluded(question)` drops a prompt (decontamination)."""
+    """Preference pairs graded by GPT-4 (ratings and the two critiques), split into train and test by prompt. `excluded(question)` drops a prompt (decontamination)."""
     counts: Counter = Counter()
     train, test = [], []
     for question_id in sorted(by_question):
@@ -155,15 +154,12 @@ def build_pairs(by_question: dict[str, list[dict]], config: ArenaConfig,
             if not all(critiques.values()):
                 counts["empty_critique"] += 1
                 continue
-            split.append({
-                "id": f"{SOURCE}/{question_id}/{chosen['model']}/{rejected['model']}", "source": SOURCE,
-                "source_row": f"{chosen['source_row']} vs {rejected['source_row']}", "domain": "general",
-                "question": question, "prompt_messages": [{"role": "user", "content": question}],
-                "chosen": chosen["answer"], "rejected": rejected["answer"],
-                "gap": chosen["score"] - rejected["score"], "scores": [chosen["score"], rejected["score"]],
-                "teacher": critiques,
-            })
+            split.append(Pair(
+                f"{SOURCE}/{question_id}/{chosen['model']}/{rejected['model']}", SOURCE,
+                f"{chosen['source_row']} vs {rejected['source_row']}", "general",
+                ({"role": "user", "content": question},), chosen["answer"], rejected["answer"],
+                Grading((chosen["score"], rejected["score"]), critiques["chosen"], critiques["rejected"])))
     counts["train_pairs"], counts["test_pairs"] = len(train), len(test)
-    counts["train_prompts"] = len({r["question"] for r in train})
-    counts["test_prompts"] = len({r["question"] for r in test})
+    counts["train_prompts"] = len({p.question for p in train})
+    counts["test_prompts"] = len({p.question for p in test})
     return ArenaSplit(train, test, counts)

@@ -12,15 +12,21 @@ One JSONL line per pair:
     prompt_messages  the prompt as chat messages ({"role", "content"}; ends with a user turn), always present, so a
                      DPO reader can take `prompt_messages` as its prompt column for every row
     chosen, rejected the two answers to the last user turn, chosen better than rejected
+and, for a pair graded by a teacher (`judgejax.sources.arena`), its `Grading`:
+    gap, scores      the two answers' ratings (chosen first) and their difference
+    teacher          the teacher's critique of each answer: {"chosen": ..., "rejected": ...}
+
+`read_pairs` reads such a file back, each line checked once (a `DataError` names file, line, field).
 """
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 
 from judgejax.data.errors import DataError, RowRef
-from judgejax.data.jsonl import write_jsonl
+from judgejax.data.jsonl import read_jsonl, write_jsonl
 
 Message = dict[str, str]
 DOMAINS = ("general", "safety", "math", "code")
@@ -28,6 +34,32 @@ LABELS = {"system": "System", "user": "User", "assistant": "Assistant"}
 # An exclusion key names rows the way decontam_exclusions.json does: (file key, kind, value), kind one of
 # "row" (0-based record index), "id", "instruction", "slug".
 ExclusionKey = tuple[str, str, object]
+
+
+@dataclass(frozen=True)
+class Grading:
+    """A teacher's ratings of a pair's two answers (chosen first) and its critique of each."""
+
+    scores: tuple[float, float]  # as the teacher wrote them (8, 7.5)
+    chosen_critique: str
+    rejected_critique: str
+
+    @property
+    def gap(self) -> float:
+        return self.scores[0] - self.scores[1]
+
+    def to_json(self) -> dict:
+        return {"gap": self.gap, "scores": list(self.scores),
+                "teacher": {"chosen": self.chosen_critique, "rejected": self.rejected_critique}}
+
+    @classmethod
+    def from_json(cls, record: dict, ref: RowRef) -> "Grading":
+        scores = record.get("scores")
+        if not (isinstance(scores, list) and len(scores) == 2
+                and all(isinstance(s, (int, float)) and not isinstance(s, bool) for s in scores)):
+            raise DataError(ref, "scores", "wrong_type", f"expected two numeric ratings, got {scores!r:.80}")
+        return cls((scores[0], scores[1]), string_field(record.get("teacher"), "chosen", ref, "teacher"),
+                   string_field(record.get("teacher"), "rejected", ref, "teacher"))
 
 
 @dataclass(frozen=True)
@@ -41,6 +73,7 @@ class Pair:
     prompt_messages: tuple[Message, ...]
     chosen: str
     rejected: str
+    grading: Grading | None = None
     exclusion_keys: frozenset[ExclusionKey] = field(default=frozenset(), compare=False)
 
     @property
@@ -57,7 +90,25 @@ class Pair:
             "prompt_messages": [dict(m) for m in self.prompt_messages],
             "chosen": self.chosen,
             "rejected": self.rejected,
-        }
+        } | (self.grading.to_json() if self.grading else {})
+
+    @classmethod
+    def from_json(cls, record: object, ref: RowRef) -> "Pair":
+        """A pair from its JSONL form; a file written by hand may give `question` alone (one user turn)."""
+        record = mapping(record, ref)
+        text = {name: string_field(record, name, ref) for name in ("id", "source", "source_row", "domain", "chosen",
+                                                                   "rejected")}
+        for name in ("id", "chosen", "rejected"):
+            if not text[name].strip():
+                raise DataError(ref, name, "empty_content", "empty text")
+        if text["domain"] not in DOMAINS:
+            raise DataError(ref, "domain", "unknown_domain", f"{text['domain']!r} is not one of {', '.join(DOMAINS)}")
+        if "prompt_messages" in record:
+            messages = stored_messages(record["prompt_messages"], ref)
+        else:
+            messages = user_prompt(string_field(record, "question", ref), ref, "question")
+        grading = Grading.from_json(record, ref) if "scores" in record else None
+        return cls(prompt_messages=messages, grading=grading, **text)
 
 
 def render_question(messages: Iterable[Message]) -> str:
@@ -85,6 +136,22 @@ def prompt_messages(turns: Iterable[tuple[str, str]], ref: RowRef, field_name: s
     if not messages or messages[-1]["role"] != "user":
         raise DataError(ref, field_name, "misplaced_role", "the prompt must end with a user turn")
     return tuple(messages)
+
+
+def stored_messages(turns: object, ref: RowRef) -> tuple[Message, ...]:
+    """A written pair's `prompt_messages` as they are: known roles, no empty turn, a user turn last."""
+    if not isinstance(turns, list) or not turns:
+        raise DataError(ref, "prompt_messages", "wrong_type", "expected a non-empty list of chat messages")
+    messages = tuple({"role": string_field(m, "role", ref, "prompt_messages"),
+                      "content": string_field(m, "content", ref, "prompt_messages")} for m in turns)
+    for m in messages:
+        if m["role"] not in LABELS:
+            raise DataError(ref, "prompt_messages.role", "unknown_role", f"{m['role']!r} is not one of {', '.join(LABELS)}")
+        if not m["content"].strip():
+            raise DataError(ref, "prompt_messages.content", "empty_content", f"empty {m['role']} turn in the prompt")
+    if messages[-1]["role"] != "user":
+        raise DataError(ref, "prompt_messages", "misplaced_role", "the prompt must end with a user turn")
+    return messages
 
 
 def user_prompt(text: str, ref: RowRef, field_name: str) -> tuple[Message, ...]:
@@ -118,6 +185,12 @@ def row_index(ref: RowRef) -> int:
 
 def row_key(file_key: str, ref: RowRef) -> ExclusionKey:
     return (file_key, "row", row_index(ref))
+
+
+def read_pairs(path: str | Path, limit: int | None = None) -> list[Pair]:
+    """The pairs of a JSONL file (`write_pairs`, `judgejax data prepare`), the first `limit` if given."""
+    return [Pair.from_json(record, RowRef(str(path), "line", number))
+            for number, record in islice(read_jsonl(path), limit)]
 
 
 def write_pairs(pairs: Iterable[Pair], path: str | Path) -> int:
