@@ -155,3 +155,33 @@ def test_mean_interval_of_clusters_by_hand_and_by_simulation():
     assert hi - lo == pytest.approx(2 * 1.96 * 0.025, rel=0.15)
     assert lo < wide["value"] < hi
     assert mean_interval({i: [c] for i, c in enumerate(coins)}) == wide  # seeded
+
+
+def test_a_one_order_run_has_intervals_of_what_one_order_measures():
+    # the seeded order alone (RewardBench's protocol): right, wrong, no verdict, right
+    both = records([("A", "B"), ("B", "A"), ("error", "error"), ("A", "A")])
+    seeded = [r for r in both if r["seeded"]]
+    got = intervals(example_table(seeded), resamples=500)
+    assert got["accuracy"]["value"] == got["mean_accuracy"]["value"] == pytest.approx((1 + 0 + 0.5 + 1) / 4)
+    assert got["parse_error_rate"]["value"] == pytest.approx(1 / 4)
+    assert got["p_verdict_a"]["value"] == pytest.approx(2 / 3)
+    assert got["both_correct"] == got["consistency"] == {"value": None, "ci": None}
+    lo, hi = got["accuracy"]["ci"]
+    assert lo < got["accuracy"]["value"] < hi
+    # the seeded-order accuracy is the same metric whether or not the other order was judged
+    assert intervals(example_table(both), resamples=500)["accuracy"] == got["accuracy"]
+    summary = summarize([{**r, "subset": "alpacaeval-easy"} for r in seeded], benchmark="rewardbench",
+                        mode="verdict-prob", both_orders=False)
+    assert summary["intervals"]["overall"]["parse_error_rate"]["value"] == pytest.approx(1 / 4)
+    assert "diagnostics" not in summary
+    # a paired difference of two one-order runs: the same draws for both
+    flipped = [{**r, "verdict": "A" if r["verdict"] == "B" else "B", "result": 1.0 - r["result"]} for r in seeded[:2]]
+    diff = paired_difference(example_table(seeded[:2]), example_table(flipped), resamples=200)
+    assert diff["accuracy"]["value"] == pytest.approx(0.0) and diff["both_correct"]["value"] is None
+    assert diff["p_verdict_a"]["value"] == pytest.approx(0.0)  # one A, one B either way
+
+
+def test_examples_judged_in_mixed_orders_are_refused():
+    both = records([("A", "B"), ("B", "A")])
+    with pytest.raises(ValueError, match=r"judged in one order only: .*1 in all, the others in both"):
+        example_table(both[:3])

@@ -4,6 +4,7 @@ evaluation with each benchmark's official scoring, per-judgement records and a r
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 
 from judgejax.commands.common import add_dtypes, add_mesh, model_path
@@ -160,15 +161,11 @@ def main(args: argparse.Namespace) -> None:
                          "`filtered` split (Hugging Face dataset allenai/reward-bench)")
     if args.benchmark in BENCHMARKS:
         args.data = hub_data(args.data, args.out, BENCHMARKS[args.benchmark].hub.partition(":")[2])
-    opts = EvalOptions(
-        benchmark=args.benchmark, model=args.model, data=args.data, out=args.out, mode=args.mode,
-        columns=parse_columns(args.columns) if args.benchmark == "pairwise" else None,
-        template=args.template, reference=args.reference, both_orders=args.both_orders, subsets=args.subsets,
-        limit_per_subset=args.limit_per_subset, seed=args.seed, max_new_tokens=args.max_new_tokens,
-        batch_size=args.batch_size, mesh=args.mesh, shard=args.shard, param_dtype=args.param_dtype,
-        compute_dtype=args.compute_dtype, rating_template=getattr(args, "rating_template", None),
-        ties_template=getattr(args, "ties_template", None),
-    )
+    # Each flag is the option of its name (a benchmark without the flag keeps the option's default).
+    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(EvalOptions) if hasattr(args, f.name)}
+    if args.benchmark == "pairwise":
+        given["columns"] = parse_columns(args.columns)
+    opts = EvalOptions(**given)
     summary = evaluate(opts)
     if summary is not None:
         print(_written(args.out, summary))

@@ -5,7 +5,9 @@ The unit resampled is the example, its two A/B-order judgements together, or a c
 examples that are not independent (the pairs of answers to one prompt: `cluster_of`). A run's metrics:
 accuracy (the seeded order alone, the official one-order protocol), both-order accuracy
 (`mean_accuracy`: both orders' results), both_correct, consistency, p_verdict_a and
-parse_error_rate, as in `scoring.both_order_diagnostics`. Intervals are percentile intervals of
+parse_error_rate, as in `scoring.both_order_diagnostics`. A run that judged each example in its
+seeded order alone has them all but both_correct and consistency (None): its mean_accuracy is its
+accuracy. Intervals are percentile intervals of
 `resamples` draws from a seeded generator, so a rerun prints the same numbers. A difference of
 two judges resamples the examples both judged, with the same draws for both.
 """
@@ -26,21 +28,25 @@ LEVEL = 0.95
 
 
 def example_table(records: Sequence[Record]) -> dict[tuple[str, Any], np.ndarray]:
-    """Per (subset, id) example: [seeded-order result, sum of both results, both correct, same pick,
-    A verdicts, parsed verdicts, unparsed verdicts, 1 (the example count)]."""
+    """Per (subset, id) example: [seeded-order result, sum of its results, both correct, same pick,
+    A verdicts, parsed verdicts, unparsed verdicts, judgements (2, or 1 in a one-order run), 1 (the
+    example count)]."""
     seeded = {(r["subset"], r["id"]): float(r["result"]) for r in records if r["seeded"]}
-    return {key: np.array([seeded[key], *example_counts(by_order), 1.0], dtype=np.float64)
-            for key, by_order in verdict_pairs(records).items()}
+    return {key: np.array([seeded[key], *example_counts(by_order), len(by_order), 1.0], dtype=np.float64)
+            for key, by_order in verdict_pairs(records, one_order=True).items()}
 
 
 def _metrics(sums: np.ndarray) -> dict[str, np.ndarray]:
-    """Metrics from column sums over a set of examples (sums: [..., 8])."""
+    """Metrics from column sums over a set of examples (sums: [..., 9])."""
     s = np.moveaxis(sums, -1, 0)
-    n = s[7]
+    judgements, n = s[7], s[8]
+    both_orders = judgements == 2 * n
     with np.errstate(invalid="ignore", divide="ignore"):
         p_a = np.where(s[5] > 0, s[4] / np.maximum(s[5], 1), np.nan)
-    return {"accuracy": s[0] / n, "mean_accuracy": s[1] / (2 * n), "both_correct": s[2] / n,
-            "consistency": s[3] / n, "p_verdict_a": p_a, "parse_error_rate": s[6] / (2 * n)}
+    return {"accuracy": s[0] / n, "mean_accuracy": s[1] / judgements,
+            "both_correct": np.where(both_orders, s[2] / n, np.nan),
+            "consistency": np.where(both_orders, s[3] / n, np.nan), "p_verdict_a": p_a,
+            "parse_error_rate": s[6] / judgements}
 
 
 def _clusters(tables: Sequence[Mapping[Any, np.ndarray]], keys: Sequence[Any],
@@ -128,7 +134,7 @@ def grouped(table: Mapping[tuple[str, Any], np.ndarray], group_of: Callable[[str
 
 def run_intervals(records: Sequence[Record], group_of: Callable[[str], str], *, seed: int = 0,
                   cluster_of: Callable[[Any], Any] | None = None) -> dict[str, Any]:
-    """Intervals overall and per group (RewardBench section, or subset) of a both-order run."""
+    """Intervals overall and per group (RewardBench section, or subset) of a run."""
     table = example_table(records)
     return {"overall": intervals(table, cluster_of=cluster_of, seed=seed),
             "groups": {name: intervals(part, cluster_of=cluster_of, seed=seed)

@@ -169,7 +169,8 @@ def write_report(out_dir: str | Path, summary: dict[str, Any], run: dict[str, An
         i = summary["intervals"]
         lines += ["## 95% bootstrap intervals", "",
                   f"Percentile intervals of {i['resamples']} resamples of the examples (an example's two orders "
-                  f"drawn together; seed {i['seed']}), in percent (P(verdict = A) as a share).", "",
+                  f"drawn together; seed {i['seed']}), in percent (P(verdict = A) as a share); both correct and "
+                  "consistency need both orders.", "",
                   *interval_table(i), ""]
     lines += ["## Protocol", "", PROTOCOL[summary["mode"]]]
     if summary["benchmark"] == "rewardbench":

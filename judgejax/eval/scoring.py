@@ -165,10 +165,10 @@ def score_report(records: Iterable[Mapping[str, Any]], partial: bool = False) ->
     }
 
 
-def verdict_pairs(records: Iterable[Mapping[str, Any]]) -> dict[tuple[str, Any], dict[bool, str]]:
+def verdict_pairs(records: Iterable[Mapping[str, Any]], one_order: bool = False) -> dict[tuple[str, Any], dict[bool, str]]:
     """The verdicts of each (subset, id) example by order (`swapped`), checked: each record needs
     "subset", "id", "swapped" (a bool) and "verdict" ("A", "B" or "error"), and every example must
-    be judged once in each order."""
+    be judged once in each order (`one_order`: or every example in one order alone)."""
     pairs: dict[tuple[str, Any], dict[bool, str]] = defaultdict(dict)
     for i, record in enumerate(records):
         key = (_field(record, "subset", i), _field(record, "id", i))
@@ -183,15 +183,15 @@ def verdict_pairs(records: Iterable[Mapping[str, Any]]) -> dict[tuple[str, Any],
         pairs[key][swapped] = verdict
     if not pairs:
         raise ValueError("no records")
-    one_order = sorted(str(k) for k, v in pairs.items() if len(v) != 2)
-    if one_order:
-        raise ValueError(f"examples judged in one order only: {one_order[:5]} "
-                         f"({len(one_order)} in all)")
+    single = sorted(str(k) for k, v in pairs.items() if len(v) != 2)
+    if single and not (one_order and len(single) == len(pairs)):
+        raise ValueError(f"examples judged in one order only: {single[:5]} ({len(single)} in all"
+                         f"{', the others in both' if one_order else ''})")
     return dict(pairs)
 
 
 def example_counts(by_order: Mapping[bool, str]) -> tuple[float, bool, bool, int, int, int]:
-    """One example judged in both orders: (sum of its two results, correct in both orders, the
+    """One example judged in both orders (or one): (sum of its results, correct in both orders, the
     same answer picked in both orders, "A" verdicts, parsed verdicts, unparsed verdicts)."""
     results, picks, n_a, n_error = 0.0, [], 0, 0
     for swapped, verdict in by_order.items():
@@ -201,8 +201,8 @@ def example_counts(by_order: Mapping[bool, str]) -> tuple[float, bool, bool, int
         picks.append(None if verdict == "error" else result == 1.0)
         n_error += verdict == "error"
         n_a += verdict == "A"
-    both = picks[0] is True and picks[1] is True
-    same = picks[0] is not None and picks[0] == picks[1]
+    both = len(picks) == 2 and picks[0] is True and picks[1] is True
+    same = len(picks) == 2 and picks[0] is not None and picks[0] == picks[1]
     return results, both, same, n_a, len(by_order) - n_error, n_error
 
 

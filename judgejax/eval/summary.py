@@ -4,8 +4,9 @@ them from `results.jsonl`).
 RewardBench: `scoring.score_report` over the seeded-order judgements (the official one-order
 protocol), with the official tag rule; for generative runs also with the last-tag rule; with both
 orders, the subset means over both orders and `scoring.both_order_diagnostics` overall and per
-section, and 95% bootstrap intervals of the accuracy and those diagnostics (`bootstrap`). Generic pairwise sets: the plain accuracy per subset, their mean, and the accuracy over
-all examples, with the same extras.
+section; and 95% bootstrap intervals of the accuracy and the diagnostics (`bootstrap`; in one
+order, those that need both are None). Generic pairwise sets: the plain accuracy per subset, their
+mean, and the accuracy over all examples, with the same extras.
 """
 from __future__ import annotations
 
@@ -82,12 +83,12 @@ def summarize(records: Sequence[Record], *, benchmark: str, mode: str, both_orde
         summary["mean_output_tokens"] = sum(r["n_tokens"] for r in records) / len(records)
     if mode != "implicit-reward":
         summary["verdict_counts"] = dict(Counter(r["verdict"] for r in seeded))
+    group_of = SECTION_OF.__getitem__ if rewardbench else str
+    if mode != "implicit-reward":
+        summary["intervals"] = run_intervals(records, group_of)
     if both_orders:
-        group_of = SECTION_OF.__getitem__ if rewardbench else str
         summary["scores_both_orders"] = score(records)
         summary["diagnostics"] = _diagnostics(records, group_of)
-        if mode != "implicit-reward":
-            summary["intervals"] = run_intervals(records, group_of)
         if mode == "generative":
             summary["scores_both_orders_last_tag"] = score(_with(records, "result_last", "result"))
             summary["diagnostics_last_tag"] = _diagnostics(_with(records, "verdict_last", "verdict"), group_of)

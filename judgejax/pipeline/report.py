@@ -30,7 +30,7 @@ def run_table(run: str, judges: dict) -> list[str]:
     """One benchmark run, a row per judge: score and the diagnostics with their intervals, the
     judgements cut off at max_new_tokens and the repeated-text loops; then one line for each judge
     that wrote no verdict at all."""
-    header = ["judge", "score", "accuracy (seeded order)", "both-order acc.", "both correct", "consistency",
+    header = ["judge", "score", "accuracy (seeded order)", "acc. (orders judged)", "both correct", "consistency",
               "P(verdict=A)", "parse errors", "cut off", "loops"]
     lines, silent = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)], []
     for name in MODELS:
@@ -52,7 +52,7 @@ def run_table(run: str, judges: dict) -> list[str]:
 
 
 def section_table(run: str, judges: dict) -> list[str]:
-    """Both-order accuracy per section (RewardBench) or subset, with intervals."""
+    """Accuracy over the orders judged per section (RewardBench) or subset, with intervals."""
     groups = sorted({g for name in MODELS for g in ((judges.get(name, {}).get(run) or {}).get("intervals") or {})
                      .get("groups", {})}, key=lambda g: list(SUBSET_MAPPING).index(g) if g in SUBSET_MAPPING else 9)
     if len(groups) < 2:
@@ -62,7 +62,7 @@ def section_table(run: str, judges: dict) -> list[str]:
         got = (judges.get(name, {}).get(run) or {}).get("intervals")
         if got:
             lines.append(f"| {name} | " + " | ".join(format_interval(got["groups"].get(g, {}).get("mean_accuracy")) for g in groups) + " |")
-    return ["Both-order accuracy per section:", "", *lines, ""]
+    return ["Accuracy over the orders judged, per section:", "", *lines, ""]
 
 
 def _negated(metric: dict | None) -> dict | None:
@@ -74,7 +74,7 @@ def _negated(metric: dict | None) -> dict | None:
 
 
 def difference_table(differences: dict) -> list[str]:
-    lines = ["| difference | run | examples | both-order acc. | both correct | consistency | P(verdict=A) | verdict rate |",
+    lines = ["| difference | run | examples | acc. (orders judged) | both correct | consistency | P(verdict=A) | verdict rate |",
              "|---|---|---|---|---|---|---|---|"]
     for pair, runs in differences.items():
         for run, d in runs.items():
@@ -115,8 +115,8 @@ def _eval_sections(config, comparison: dict) -> list[str]:
              "`rmbench-*`, `rewardbench2-*`, where `eval.benchmarks` names them): score = the benchmark's official "
              "score (its intervals in the run's `summary.json`); the diagnostics for JudgeBench only. "
              "Brackets: 95% bootstrap intervals over examples (both "
-             "orders of an example resampled together, seeded). Per-example records, `summary.json` and charts are "
-             "in `eval/<judge>/<run>/`.", ""]
+             "orders of an example resampled together, seeded); both correct and consistency need both orders. "
+             "Per-example records, `summary.json` and charts are in `eval/<judge>/<run>/`.", ""]
     for run in runs:
         lines += [f"### {run}", "", *run_table(run, comparison["judges"]), "", *section_table(run, comparison["judges"])]
     if comparison["differences"]:
@@ -139,7 +139,7 @@ def write_report(out: pathlib.Path, config, summaries: dict, command: str) -> pa
         "# judgejax pipeline report", "",
         f"Command: `{command}`", "",
         f"Base model: `{config.base_model}`; teacher: `{config.synth.teacher}`; output: `{out}`.", "",
-        "## Judges (both A/B orders)", "",
+        f"## Judges ({'both A/B orders' if config.eval.both_orders else 'one seeded A/B order per example'})", "",
         *_eval_sections(config, comparison),
         "## Data at each filter", "",
         "| stage | count |", "|---|---|",
