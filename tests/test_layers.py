@@ -16,7 +16,7 @@ import judgejax
 # Lowest first; a package may import from any earlier layer, never from its own layer's other
 # packages or from a later layer.
 LAYERS = [
-    {"config", "host", "platforms"},
+    {"config", "host", "platforms", "budget"},
     {"sharding", "distributed"},
     {"data", "tokenizer", "model"},
     {"sample", "sources", "fetch"},

@@ -117,3 +117,21 @@ def test_decode_in_chunks_equals_step_by_step(models, chunk):
     assert {c.finish_reason for c in one} == {"cache_full"}
     [c] = generate(model, PROMPTS[:1], max_new_tokens=12, stop_ids=stops, decode_chunk=chunk)
     assert c.finish_reason == "stop" and c.tokens == ref[: ref.index(stops[0]) + 1]
+
+
+def test_a_batch_over_its_memory_budget_is_generated_in_halves_with_the_same_tokens(models, capfd):
+    """XLA's plan of the whole batch's program is over the budget: the batch is generated as two
+    (or more) smaller ones, each within it; greedy tokens equal transformers' all the same."""
+    from judgejax.budget import MemoryBudgetError, planned_bytes
+    from judgejax.sample import sampler
+
+    hf, model = models
+    prompts = PROMPTS + [[9, 8, 7, 6]]
+    whole = generate(model, prompts, max_new_tokens=12, stop_ids=[], buckets=(8, 16), memory_budget=10**12)
+    planned = planned_bytes(list(sampler._programs.values())[-1])[0]  # the whole batch's program
+    split = generate(model, prompts, max_new_tokens=12, stop_ids=[], buckets=(8, 16), memory_budget=planned - 1)
+    assert "generating them as 2 and 2" in capfd.readouterr().err
+    assert [c.tokens for c in split] == [c.tokens for c in whole] == [hf_greedy(hf, p, 12) for p in prompts]
+    with pytest.raises(MemoryBudgetError, match=r"sampler: 1 prompt\(s\) of up to \d+ tokens and 12 new tokens: "
+                                                r"XLA's plan needs .* GB, more than the budget of 1e-09 GB; lower"):
+        generate(model, prompts, max_new_tokens=12, stop_ids=[], buckets=(8, 16), memory_budget=1)

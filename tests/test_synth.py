@@ -165,7 +165,7 @@ def test_smollm2_teacher_end_to_end(smollm2_dir, tmp_path):
     judgements = read_appended(tmp_path / "judgements.jsonl")
     assert len(judgements) == summary["judgements"] == 8
     assert all(j["teacher"] == str(smollm2_dir) and j["text"] and j["num_tokens"] <= 24 for j in judgements)
-    assert {j["id"] for j in judgements} == {r["id"] for r in data}
+    assert {j["id"] for j in judgements} == {p.id for p in data}
     assert summary["sft_examples"] // 2 + summary["dpo_candidate_instructions"] // 2 == 4
 
 

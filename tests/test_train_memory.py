@@ -16,7 +16,8 @@ import yaml
 
 from judgejax.sharding import MeshConfig
 from judgejax.train.loop import run
-from judgejax.train.memory import GB, MemoryBudgetError, accum_options, choose_accum
+from judgejax.budget import GB, MemoryBudgetError
+from judgejax.train.memory import accum_options, choose_accum
 from test_train_loop import config, losses
 from tiny_run import make_tiny_model, write_sft
 
@@ -118,3 +119,28 @@ def test_micro_batches_chosen_for_a_budget_train_as_one_batch(tiny, tmp_path, ca
     np.testing.assert_allclose(losses(tmp_path / "split"), losses(tmp_path / "whole"), rtol=2e-5)
     first = [json.loads(line) for line in (tmp_path / "split" / "metrics.jsonl").read_text().splitlines()][0]
     assert first["grad_norm"] > 0
+
+
+def test_the_loop_runs_the_probed_program_not_a_second_compile(tiny, tmp_path, monkeypatch):
+    """jit does not reuse a program compiled through `lower`: steps of the probed shapes must call
+    the probe's program, so the jitted step is never called when every batch has those shapes."""
+    from judgejax.train import setup
+
+    calls: list[int] = []
+    real = setup.jit_train_step
+
+    class Counting:
+        def __init__(self, jitted):
+            self.jitted = jitted
+
+        def lower(self, *args):
+            return self.jitted.lower(*args)
+
+        def __call__(self, *args):
+            calls.append(1)
+            return self.jitted(*args)
+
+    monkeypatch.setattr(setup, "jit_train_step", lambda *a, **k: Counting(real(*a, **k)))
+    model, sft = tiny
+    run(config(model, sft, tmp_path / "probed", epochs=2, lr=1e-2), "sft")  # one bucket length: 64
+    assert calls == [] and len(losses(tmp_path / "probed")) > 1

@@ -40,6 +40,10 @@ def _run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="output folder (resumes the run already there)")
     p.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size,
                    help=f"judgements per batch, best a multiple of the mesh's data x fsdp size (default {DEFAULTS.batch_size})")
+    p.add_argument("--memory-budget", type=float, default=DEFAULTS.memory_budget, metavar="GB",
+                   help="on CPU, generative modes: the memory a sampler batch may plan (XLA's plan of its compiled "
+                        "program); a batch over it is generated in halves (default 0: 60%% of the memory available "
+                        "when the run starts)")
     p.add_argument("--shard", type=shard_arg, metavar="I/N",
                    help="run shard I of N as an independent job (default: one shard per JAX process); the job "
                         "that completes the last shard merges")

@@ -39,6 +39,7 @@ class GenerativeJudge:
 
     def __init__(self, model: CausalLM, tokenizer: Any, template: JudgeTemplate | None, *, stop_ids: Sequence[int],
                  max_new_tokens: int, batch_multiple: int, share_and_pack: bool = True,
+                 memory_budget: int | None = None,
                  rating_template: RatingTemplate | None = None, ties_template: RatingTemplate | None = None,
                  ranking_template: RankingTemplate | None = None):
         if max_new_tokens < 1:
@@ -47,6 +48,7 @@ class GenerativeJudge:
         self.templates = {"pair": template, "rating": rating_template, "ties": ties_template,
                           "ranking": ranking_template}
         self.stop_ids, self.max_new_tokens, self.batch_multiple = tuple(stop_ids), max_new_tokens, batch_multiple
+        self.memory_budget = memory_budget  # bytes a sampler batch may plan (judgejax.sample.sampler)
         self.prefixes, self.pack = PrefixCache(model, batch_multiple, share=share_and_pack), share_and_pack
 
     def _template(self, item: Item | RatingItem | RankingItem) -> Any:
@@ -71,7 +73,7 @@ class GenerativeJudge:
     def judge(self, items: Sequence[Item], prompts: Sequence[list[int]]) -> list[dict[str, Any]]:
         completions = generate(self.model, prompts, max_new_tokens=self.max_new_tokens, stop_ids=self.stop_ids,
                                method=Greedy(), batch_multiple=self.batch_multiple, prefixes=self.prefixes,
-                               pack=self.pack)
+                               pack=self.pack, memory_budget=self.memory_budget)
         records = []
         for item, completion in zip(items, completions):
             text = self.tokenizer.decode(completion.tokens, skip_special_tokens=True)

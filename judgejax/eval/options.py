@@ -33,6 +33,7 @@ class JudgeSettings:
     seed: int = 0  # A/B order and per-subset draw
     max_new_tokens: int | None = None  # generative mode; None: DEFAULT_MAX_NEW_TOKENS
     batch_size: int = 8
+    memory_budget: float = 0.0  # CPU, generative modes: GB a sampler batch may plan (0: a share of the available)
 
     def judge_settings(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(JudgeSettings)}
@@ -131,5 +132,7 @@ class EvalOptions(JudgeSettings):
             raise ValueError(f"--max-new-tokens is used only in generative mode, not {self.mode}")
         if self.batch_size < 1:
             raise ValueError(f"batch size {self.batch_size}: must be >= 1")
+        if self.memory_budget < 0:
+            raise ValueError(f"memory budget {self.memory_budget}: must be >= 0 (GB; 0: a share of the available)")
         if self.shard is not None and not 0 <= self.shard[0] < self.shard[1]:
             raise ValueError(f"shard {self.shard[0]}/{self.shard[1]}: need 0 <= index < count")

@@ -16,6 +16,7 @@ import jax
 from jax.sharding import Mesh
 from tqdm import tqdm
 
+from judgejax.budget import budget_bytes
 from judgejax.model.checkpoint import assets_dir, load_model
 from judgejax.sample.methods import Greedy, Sample
 from judgejax.sample.buckets import DEFAULT_BUCKETS
@@ -72,7 +73,7 @@ class LocalChat:
 
     def __init__(self, path: str | Path, mesh: Mesh, *, max_new_tokens: int = 512, batch_size: int = 8,
                  buckets: Sequence[int] = DEFAULT_BUCKETS, param_dtype: str = "float32",
-                 compute_dtype: str = "float32") -> None:
+                 compute_dtype: str = "float32", memory_budget: float = 0.0) -> None:
         if batch_size < 1 or max_new_tokens < 1:
             raise ValueError(f"batch_size={batch_size} and max_new_tokens={max_new_tokens} must be >= 1")
         self.name = str(path)
@@ -82,6 +83,8 @@ class LocalChat:
         self.batch_multiple = data_parallel_size(mesh)
         self.batch_size = -(-batch_size // self.batch_multiple) * self.batch_multiple
         self.buckets = tuple(buckets)
+        # on CPU, the memory a sampler batch may plan (GB; 0: a share of the available), as bytes
+        self.memory_budget = budget_bytes(memory_budget, "memory_budget")[0] if jax.default_backend() == "cpu" else None
         self.dtypes = {"param_dtype": param_dtype, "compute_dtype": compute_dtype}
         assets = assets_dir(self.path)
         self.tokenizer = load_tokenizer(assets)
@@ -121,7 +124,7 @@ class LocalChat:
                 completions = generate(
                     self._loaded(), [prompts[i] for i in batch], max_new_tokens=max_new_tokens,
                     stop_ids=self.stop_ids, method=method, seed=seed + start, buckets=self.buckets,
-                    batch_multiple=self.batch_multiple,
+                    batch_multiple=self.batch_multiple, memory_budget=self.memory_budget,
                 )
                 for i, c in zip(batch, completions):
                     text = self.tokenizer.decode(c.tokens, skip_special_tokens=True).strip()

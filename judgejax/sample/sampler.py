@@ -4,18 +4,22 @@ finished. The loop runs `decode_chunk` steps between its stop checks: on a GPU e
 device-to-host sync, so chunks keep the device busy; a row that finishes inside a chunk keeps its
 output as of that step (later steps are masked). The tokens every prompt starts with are computed once for the batch
 (`judgejax.sample.prefix`) and the rest of the prompts are prefilled packed into rows
-(`judgejax.sample.packing`)."""
+(`judgejax.sample.packing`). Given a memory budget (on CPU, where the devices are this host's
+memory), a batch whose compiled program XLA plans beyond it is generated in two halves, down to
+one prompt per data shard (`judgejax.budget`)."""
 
 from __future__ import annotations
 
 import dataclasses
 import functools
+import sys
 from typing import Sequence
 
 import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from judgejax.budget import MemoryBudgetError, gb, planned_bytes
 from judgejax.model.llm import CACHE_K_AXES, CACHE_V_AXES, CausalLM, KVCache, SharedPrefix, cache_layout
 from judgejax.sample.buckets import DEFAULT_BUCKETS
 from judgejax.sample.methods import Greedy, Sample
@@ -26,6 +30,8 @@ from judgejax.sharding import constrain, shard_batch
 FINISH_REASONS = ("running", "stop", "length", "cache_full")
 DECODE_CHUNK = 16  # decode steps between stop checks off the CPU (on the CPU a check costs nothing: 1)
 RUNNING, STOP, LENGTH, CACHE_FULL = range(4)
+PROGRAMS_KEPT = 8  # compiled programs kept for budgeted calls (jit does not reuse those compiled through `lower`)
+_programs: dict[tuple, jax.stages.Compiled] = {}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -152,6 +158,7 @@ def generate(
     prefixes: PrefixCache | None = None,
     pack: bool = True,
     decode_chunk: int | None = None,
+    memory_budget: int | None = None,
 ) -> list[Completion]:
     """Generate for token-id prompts. The tokens all prompts start with are computed once
     (through `prefixes`, which keeps the last prefix for later calls; default: a new one); the
@@ -160,7 +167,8 @@ def generate(
     of `batch_multiple` (the number of data-parallel shards). The cache holds prompt +
     max_new_tokens slots, capped at `max_cache_len`: a row that runs out of cache finishes with
     reason "cache_full". `decode_chunk`: decode steps between stop checks (default: 1 on CPU, where
-    a check costs nothing, 16 elsewhere)."""
+    a check costs nothing, 16 elsewhere). `memory_budget` (bytes): split a batch whose program XLA
+    plans beyond it (a `MemoryBudgetError` when one prompt per data shard does not fit)."""
     if not prompts:
         return []
     if max_new_tokens < 1:
@@ -182,11 +190,30 @@ def generate(
                              f"({shared} shared, a {length}-token bucket)")
         capacity = min(capacity, max_cache_len - shared)
     graphdef, state = nnx.split(model)
-    out, out_logprobs, reason = jax.device_get(_generate(
-        graphdef, state, prefix, device_arrays(model, packed), jax.random.key(seed),
-        method=method, max_new_tokens=max_new_tokens, capacity=capacity, stop_ids=tuple(stop_ids),
-        chunk=min(decode_chunk, max_new_tokens),
-    ))
+    args = (state, prefix, device_arrays(model, packed), jax.random.key(seed))
+    static = dict(method=method, max_new_tokens=max_new_tokens, capacity=capacity, stop_ids=tuple(stop_ids),
+                  chunk=min(decode_chunk, max_new_tokens))
+    if memory_budget is None:
+        outputs = _generate(graphdef, *args, **static)
+    else:
+        program = _program(graphdef, args, static)
+        planned = planned_bytes(program)[0]
+        if planned > memory_budget:
+            what = (f"{len(prompts)} prompt(s) of up to {shared + length} tokens and {max_new_tokens} new tokens: "
+                    f"XLA's plan needs {gb(planned)}, more than the budget of {gb(memory_budget)}")
+            if len(prompts) <= batch_multiple:
+                raise MemoryBudgetError(f"sampler: {what}; lower max_new_tokens or the prompts' length, or raise "
+                                        "the memory budget")
+            half = -(-(len(prompts) // 2) // batch_multiple) * batch_multiple
+            print(f"sampler: {what}; generating them as {half} and {len(prompts) - half}", file=sys.stderr)
+            again = functools.partial(
+                generate, model, max_new_tokens=max_new_tokens, stop_ids=stop_ids, method=method, seed=seed,
+                buckets=buckets, max_cache_len=max_cache_len, batch_multiple=batch_multiple,
+                return_logprobs=return_logprobs, prefixes=prefixes, pack=pack, decode_chunk=decode_chunk,
+                memory_budget=memory_budget)
+            return again(prompts[:half]) + again(prompts[half:])
+        outputs = program(*args)
+    out, out_logprobs, reason = jax.device_get(outputs)
     completions = []
     for i in range(len(prompts)):
         n = int((out[i] >= 0).sum())
@@ -196,3 +223,16 @@ def generate(
             logprobs=out_logprobs[i, :n].tolist() if return_logprobs else None,
         ))
     return completions
+
+
+def _program(graphdef, args: tuple, static: dict) -> jax.stages.Compiled:
+    """`_generate` compiled for these arguments' shapes, dtypes and shardings (kept: the last
+    PROGRAMS_KEPT), so a budgeted batch is compiled once to read its plan and to run."""
+    leaves, tree = jax.tree.flatten(args)
+    key = (graphdef, tuple(sorted(static.items())), tree,
+           tuple((x.shape, x.dtype, getattr(x, "sharding", None)) for x in leaves))
+    if key not in _programs:
+        if len(_programs) >= PROGRAMS_KEPT:
+            _programs.pop(next(iter(_programs)))
+        _programs[key] = _generate.lower(graphdef, *args, **static).compile()
+    return _programs[key]

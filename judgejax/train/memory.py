@@ -14,52 +14,16 @@ beside the state before the first step, the loop hands the freed memory back (`r
 
 On CPU, where every device is this host's memory, a stage takes the fewest micro-batches (gradient accumulation: the same
 update) whose compiled step fits its budget; if not even the smallest micro-batch fits, it stops
-before the first step with one line that says what to change. The probe compiles the step that
-the loop then calls (jit reuses the compiled program for the same shapes and shardings)."""
+before the first step with one line that says what to change. The loop calls the chosen probe's
+compiled program for batches of its shapes (jit would compile it again; `train.setup.reusing`)."""
 
 from __future__ import annotations
 
-import pathlib
 from typing import Callable
 
 import jax
 
-GB = 1e9
-AVAILABLE_SHARE = 0.6  # of the memory available when a stage starts, when no budget is set
-MEMINFO = pathlib.Path("/proc/meminfo")
-
-
-class MemoryBudgetError(ValueError):
-    """Even the smallest micro-batch's compiled step does not fit the memory budget."""
-
-
-def available_bytes() -> int:
-    """The kernel's estimate of the memory that can be used without swapping (MemAvailable)."""
-    for line in MEMINFO.read_text().splitlines():
-        if line.startswith("MemAvailable:"):
-            return int(line.split()[1]) * 1024
-    raise OSError(f"{MEMINFO} has no MemAvailable line; set train.memory_budget")
-
-
-def budget_bytes(memory_budget_gb: float) -> tuple[int, str]:
-    """The budget in bytes and where it comes from: `memory_budget_gb`, or AVAILABLE_SHARE of the
-    memory available now."""
-    if memory_budget_gb > 0:
-        return int(memory_budget_gb * GB), f"train.memory_budget={memory_budget_gb:g} GB"
-    available = available_bytes()
-    return int(AVAILABLE_SHARE * available), f"{AVAILABLE_SHARE:.0%} of the {available / GB:.1f} GB available"
-
-
-def planned_bytes(compiled: jax.stages.Compiled) -> tuple[int, int]:
-    """The bytes a call of `compiled` after another holds on this host by XLA's plan (arguments,
-    outputs that do not reuse a donated argument, twice the temporaries; per device times this
-    process's devices), and of them the temporaries'."""
-    m = compiled.memory_analysis()
-    devices = jax.local_device_count()
-    temp = 2 * m.temp_size_in_bytes
-    total = m.argument_size_in_bytes + m.output_size_in_bytes - m.alias_size_in_bytes + temp
-    return total * devices, temp * devices
-
+from judgejax.budget import MemoryBudgetError, gb, planned_bytes
 
 def accum_options(rows: int, min_accum: int, ways: int) -> list[int]:
     """Micro-batch counts from `min_accum` up whose micro-batches split `rows` evenly over `ways`
@@ -82,18 +46,14 @@ def choose_accum(compile_for: Callable[[int], jax.stages.Compiled], rows: int, o
         if accum == options[-1] or first - temp + temp * options[0] / accum <= budget:
             planned[accum] = planned_bytes(compile_for(accum))[0]
     fitting = [a for a in options if a in planned and planned[a] <= budget]
-    tried = ", ".join(f"{rows // a} rows: {_gb(b)}" for a, b in sorted(planned.items()))
+    tried = ", ".join(f"{rows // a} rows: {gb(b)}" for a, b in sorted(planned.items()))
     if not fitting:
         smallest = options[-1]
         raise MemoryBudgetError(
-            f"{what}: one micro-batch of {rows // smallest} row(s) needs {_gb(planned[smallest])} (XLA's plan of the "
-            f"compiled step; tried {tried}), more than the budget of {_gb(budget)} ({source}); lower "
+            f"{what}: one micro-batch of {rows // smallest} row(s) needs {gb(planned[smallest])} (XLA's plan of the "
+            f"compiled step; tried {tried}), more than the budget of {gb(budget)} ({source}); lower "
             "data.max_length, set model.remat=full, or raise train.memory_budget")
     accum = fitting[0]
-    log(f"{what}: {accum} micro-batch(es) of {rows // accum} row(s), XLA's plan needs {_gb(planned[accum])} of the "
-        f"{_gb(budget)} budget ({source}); tried {tried}")
+    log(f"{what}: {accum} micro-batch(es) of {rows // accum} row(s), XLA's plan needs {gb(planned[accum])} of the "
+        f"{gb(budget)} budget ({source}); tried {tried}")
     return accum, planned[accum]
-
-
-def _gb(count: float) -> str:
-    return f"{count / GB:.3g} GB"

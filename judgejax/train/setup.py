@@ -29,7 +29,8 @@ from judgejax.tokenizer import load_tokenizer
 from judgejax.train.batches import global_batch, seq_batch_keys
 from judgejax.train.checkpoints import TrainCheckpoints
 from judgejax.train.config import RunConfig, to_dict
-from judgejax.train.memory import accum_options, budget_bytes, choose_accum
+from judgejax.budget import budget_bytes
+from judgejax.train.memory import accum_options, choose_accum
 from judgejax.train.optimizer import make_optimizer
 from judgejax.train.reference import compute_reference_logps, load_or_compute
 from judgejax.train.state import TrainState, abstract_state, create_state, jit_train_step, shardings_of
@@ -52,7 +53,7 @@ class Training:
     start: int
     data_state: dict | None
     state: TrainState
-    step: Callable  # jitted (state, batch) -> (state, metrics), the state donated (LoRA's base bound)
+    step: Callable  # (state, batch) -> (state, metrics), compiled, the state donated (LoRA's base bound)
     accum: int  # micro-batches per step
     heap_limit: int | None  # CPU: resident bytes past which the loop hands freed memory back (train/memory.py)
     add_reference: Callable[[dict], dict] | None  # DPO: adds the reference log-probs to a local batch
@@ -90,8 +91,9 @@ def set_up(config: RunConfig, stage: str, mesh, out: pathlib.Path) -> Training:
                    "lora": dataclasses.asdict(cfg.lora)}
         frozen = lora.frozen_base(cfg, base, mesh)
         abstract_frozen = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), frozen)
-    accum, planned = micro_batches(config, stage, mesh, dataset[0],
-                          lambda batch: jitted.lower(abstract, batch, abstract_frozen if cfg.lora else None).compile())
+    accum, planned, probed = micro_batches(
+        config, stage, mesh, dataset[0],
+        lambda batch: jitted.lower(abstract, batch, abstract_frozen if cfg.lora else None).compile())
 
     checkpoints = TrainCheckpoints(out / RUN_CHECKPOINTS, keep=config.train.keep, base=base_id if cfg.lora else None)
     restored = checkpoints.restore_latest(abstract)
@@ -123,18 +125,36 @@ def set_up(config: RunConfig, stage: str, mesh, out: pathlib.Path) -> Training:
     # XLA's plan counts the state; what else the process holds comes on top
     held = sum(x.nbytes for x in jax.tree.leaves((state, frozen)))
     heap_limit = None if planned is None else planned + (rss() or 0) - held
-    step = lambda state, batch: jitted(state, batch, frozen)  # noqa: E731
+    step = reusing(probed, jitted, frozen)
     return Training(dataset, total_steps, start, data_state, state, step, accum, heap_limit, add_reference,
                     checkpoints)
 
 
+def reusing(probed: tuple[dict, jax.stages.Compiled] | None, jitted: Callable, frozen) -> Callable:
+    """The train step (state, batch) -> (state, metrics): the probe's compiled program for batches
+    of the shapes it was compiled for (jit would compile it again: it does not reuse a program
+    compiled through `lower`), the jitted step for the other bucket lengths."""
+    if probed is None:
+        return lambda state, batch: jitted(state, batch, frozen)
+    shapes, compiled = probed
+
+    def step(state, batch):
+        if {k: v.shape for k, v in batch.items()} == shapes:
+            return compiled(state, batch, frozen)
+        return jitted(state, batch, frozen)
+
+    return step
+
+
 def micro_batches(config: RunConfig, stage: str, mesh, local: dict[str, np.ndarray],
-                  compile_for: Callable[[dict], jax.stages.Compiled]) -> tuple[int, int | None]:
-    """Micro-batches per step and the bytes XLA plans for such a step: on CPU the fewest (at
-    least train.grad_accum) whose compiled step, at the longest batch the data can form, fits
-    train.memory_budget (see train/memory.py); elsewhere train.grad_accum and no plan."""
+                  compile_for: Callable[[dict], jax.stages.Compiled]
+                  ) -> tuple[int, int | None, tuple[dict, jax.stages.Compiled] | None]:
+    """Micro-batches per step, the bytes XLA plans for such a step and that step's compiled
+    program with the batch shapes it takes: on CPU the fewest (at least train.grad_accum) whose
+    compiled step, at the longest batch the data can form, fits train.memory_budget (see
+    train/memory.py); elsewhere train.grad_accum, no plan and no program."""
     if jax.default_backend() != "cpu":
-        return config.train.grad_accum, None
+        return config.train.grad_accum, None, None
     rows = config.data.global_batch_size
     length = min(b for b in config.data.bucket_lengths if b >= config.data.max_length)
     budget, source = budget_bytes(config.train.memory_budget)
@@ -142,15 +162,22 @@ def micro_batches(config: RunConfig, stage: str, mesh, local: dict[str, np.ndarr
     if stage == "dpo":
         fields.update({k: np.zeros(len(local["row_index"]), np.float32) for k in REFERENCE_KEYS})
 
+    programs: dict[int, jax.stages.Compiled] = {}
+
     def compile_accum(accum: int) -> jax.stages.Compiled:
-        batch = {k: jax.ShapeDtypeStruct((accum, rows // accum, *((length,) if v.ndim == 2 else ())), v.dtype,
+        batch = {k: jax.ShapeDtypeStruct(shape(accum, v), v.dtype,
                                          sharding=NamedSharding(mesh, P(None, BATCH, *[None] * (v.ndim - 1))))
                  for k, v in fields.items()}
-        return compile_for(batch)
+        programs[accum] = compile_for(batch)
+        return programs[accum]
+
+    def shape(accum: int, v: np.ndarray) -> tuple[int, ...]:
+        return (accum, rows // accum, *((length,) if v.ndim == 2 else ()))
 
     options = accum_options(rows, config.train.grad_accum, data_parallel_size(mesh))
-    return choose_accum(compile_accum, rows, options, budget, source,
-                        f"{stage} step ({rows} rows of up to {length} tokens)", log)
+    accum, planned = choose_accum(compile_accum, rows, options, budget, source,
+                                  f"{stage} step ({rows} rows of up to {length} tokens)", log)
+    return accum, planned, ({k: shape(accum, v) for k, v in fields.items()}, programs[accum])
 
 
 def _reference_adder(config: RunConfig, cfg: ModelConfig, examples, mesh, out: pathlib.Path,
