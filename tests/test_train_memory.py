@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 import yaml
 
+from judgejax.budget import GB, MemoryBudgetError
 from judgejax.sharding import MeshConfig
 from judgejax.train.loop import run
-from judgejax.budget import GB, MemoryBudgetError
 from judgejax.train.memory import accum_options, choose_accum
 from test_train_loop import config, losses
 from tiny_run import make_tiny_model, write_sft

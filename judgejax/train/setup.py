@@ -17,6 +17,7 @@ import numpy as np
 from jax.experimental import multihost_utils
 from jax.sharding import NamedSharding, PartitionSpec as P
 
+from judgejax.budget import budget_bytes
 from judgejax.data.load import load_preference_examples, load_sft_examples
 from judgejax.data.pipeline import preference_dataset, sft_dataset
 from judgejax.host import release_heap, rss
@@ -29,7 +30,6 @@ from judgejax.tokenizer import load_tokenizer
 from judgejax.train.batches import global_batch, seq_batch_keys
 from judgejax.train.checkpoints import TrainCheckpoints
 from judgejax.train.config import RunConfig, to_dict
-from judgejax.budget import budget_bytes
 from judgejax.train.memory import accum_options, choose_accum
 from judgejax.train.optimizer import make_optimizer
 from judgejax.train.reference import compute_reference_logps, load_or_compute
