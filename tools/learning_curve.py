@@ -24,7 +24,7 @@ import sys
 
 import bench_common as bc
 from judgejax.commands.common import model_path
-from judgejax.data.jsonl import read_appended, write_jsonl
+from judgejax.data.jsonl import read_appended
 from judgejax.eval.bootstrap import format_interval, run_intervals
 from judgejax.eval.options import EvalOptions
 from judgejax.eval.run import evaluate
@@ -33,6 +33,7 @@ from judgejax.model.checkpoint import RUN_CHECKPOINTS
 from judgejax.pipeline.config import ARENA_TEACHER, load_pipeline_config, stage_config
 from judgejax.pipeline.stages import Pipeline
 from judgejax.sources.arena import prompt_of_example
+from judgejax.sources.pair import read_pairs, write_pairs
 from judgejax.train.loop import run as train
 
 COLUMNS = {"prompt": "question", "a": "chosen", "b": "rejected", "id": "id"}
@@ -89,9 +90,9 @@ def main(argv=None) -> None:
     pipeline = arena_pipeline(parser, args.config, [*args.overrides, f"output_dir={out / 'pipeline'}"], "learning_curve")
     config = pipeline.config
     sft_gap = config.arena.sft_min_gap
-    trained = [r for r in read_appended(pipeline.path("data", "prefs.jsonl")) if r["gap"] >= sft_gap]
+    trained = [p for p in read_pairs(pipeline.path("data", "prefs.jsonl")) if p.grading.gap >= sft_gap]
     sample = out / "train-sample.jsonl"
-    write_jsonl(sample, trained[: args.train_sample])
+    write_pairs(trained[: args.train_sample], sample)
     sets = {"heldout": pipeline.path("data", "heldout.jsonl"), "train": sample}
 
     points = []

@@ -23,6 +23,7 @@ from judgejax.judge.records import Instruction, Judgement
 from judgejax.judge.synth import ORDERS, ChatTeacher, SynthConfig, instruction, sample_judgements
 from judgejax.judge.templates import DEFAULT_TEMPLATE, TEMPLATES
 from judgejax.sample.chat import ChatBackend
+from judgejax.sources.pair import Pair
 
 
 @section
@@ -95,9 +96,9 @@ def comparisons(answers: list[dict], template: str) -> list[Instruction]:
     out = []
     for a in answers:
         first, second = a["answers"]
-        row = {"id": a["id"], "source": a["policy"], "source_row": a["id"], "domain": TEMPLATES[template].criteria,
-               "question": a["question"], "chosen": first, "rejected": second}
-        out += [instruction(row, TEMPLATES[template], order, swapped) for order, swapped in zip(ORDERS, (False, True))]
+        pair = Pair(a["id"], a["policy"], a["id"], TEMPLATES[template].criteria,
+                    ({"role": "user", "content": a["question"]},), first, second)
+        out += [instruction(pair, TEMPLATES[template], order, swapped) for order, swapped in zip(ORDERS, (False, True))]
     return out
 
 
