@@ -25,6 +25,7 @@ import jax
 
 from judgejax.budget import MemoryBudgetError, gb, planned_bytes
 
+
 def accum_options(rows: int, min_accum: int, ways: int) -> list[int]:
     """Micro-batch counts from `min_accum` up whose micro-batches split `rows` evenly over `ways`
     data-parallel devices: largest micro-batch first."""
