@@ -35,6 +35,12 @@ def budget_bytes(memory_budget_gb: float, setting: str = "train.memory_budget") 
     return int(AVAILABLE_SHARE * available), f"{AVAILABLE_SHARE:.0%} of the {available / GB:.1f} GB available"
 
 
+def sampler_budget(memory_budget_gb: float, setting: str) -> int | None:
+    """The bytes a sampler batch may plan on CPU (`budget_bytes`); None elsewhere, where the devices
+    are not this host's memory."""
+    return budget_bytes(memory_budget_gb, setting)[0] if jax.default_backend() == "cpu" else None
+
+
 def planned_bytes(compiled: jax.stages.Compiled) -> tuple[int, int]:
     """The bytes a call of `compiled` after another holds on this host by XLA's plan (arguments,
     outputs that do not reuse a donated argument, twice the temporaries; per device times this

@@ -23,7 +23,7 @@ from jax.experimental import multihost_utils
 from jax.sharding import Mesh
 from tqdm import tqdm
 
-from judgejax.budget import budget_bytes
+from judgejax.budget import sampler_budget
 from judgejax.data.hashing import file_sha256
 from judgejax.data.jsonl import append_jsonl, read_appended
 from judgejax.eval import benchmarks
@@ -217,10 +217,8 @@ def build_judge(opts: EvalOptions, mesh: Mesh, share_and_pack: bool = True) -> J
     if opts.mode == "verdict-prob":
         return VerdictProbJudge(model, tokenizer, templates["pair"], batch_multiple=multiple,
                                 share_and_pack=share_and_pack)
-    on_cpu = jax.default_backend() == "cpu"
     return GenerativeJudge(model, tokenizer, templates.get("pair"), stop_ids=assets_stop_ids(tokenizer, assets),
-                           batch_multiple=multiple,
-                           memory_budget=budget_bytes(opts.memory_budget, "eval.memory_budget")[0] if on_cpu else None,
+                           batch_multiple=multiple, memory_budget=sampler_budget(opts.memory_budget, "eval.memory_budget"),
                            max_new_tokens=opts.new_token_limit, share_and_pack=share_and_pack,
                            rating_template=templates.get("rating"), ties_template=templates.get("ties"),
                            ranking_template=templates.get("ranking"))

@@ -81,10 +81,9 @@ def summarize(records: Sequence[Record], *, benchmark: str, mode: str, both_orde
         summary["cut_off"] = sum(r["finish_reason"] == "length" for r in records)  # judgements ended by max_new_tokens
         summary["loops"] = sum(loops(r["output"]) for r in records)  # judgements repeating themselves (repetition.py)
         summary["mean_output_tokens"] = sum(r["n_tokens"] for r in records) / len(records)
-    if mode != "implicit-reward":
-        summary["verdict_counts"] = dict(Counter(r["verdict"] for r in seeded))
     group_of = SECTION_OF.__getitem__ if rewardbench else str
     if mode != "implicit-reward":
+        summary["verdict_counts"] = dict(Counter(r["verdict"] for r in seeded))
         summary["intervals"] = run_intervals(records, group_of)
     if both_orders:
         summary["scores_both_orders"] = score(records)

@@ -16,7 +16,7 @@ import jax
 from jax.sharding import Mesh
 from tqdm import tqdm
 
-from judgejax.budget import budget_bytes
+from judgejax.budget import sampler_budget
 from judgejax.model.checkpoint import assets_dir, load_model
 from judgejax.sample.methods import Greedy, Sample
 from judgejax.sample.buckets import DEFAULT_BUCKETS
@@ -83,8 +83,7 @@ class LocalChat:
         self.batch_multiple = data_parallel_size(mesh)
         self.batch_size = -(-batch_size // self.batch_multiple) * self.batch_multiple
         self.buckets = tuple(buckets)
-        # on CPU, the memory a sampler batch may plan (GB; 0: a share of the available), as bytes
-        self.memory_budget = budget_bytes(memory_budget, "memory_budget")[0] if jax.default_backend() == "cpu" else None
+        self.memory_budget = sampler_budget(memory_budget, "memory_budget")  # GB; 0: a share of the available
         self.dtypes = {"param_dtype": param_dtype, "compute_dtype": compute_dtype}
         assets = assets_dir(self.path)
         self.tokenizer = load_tokenizer(assets)

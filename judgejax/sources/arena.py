@@ -124,7 +124,8 @@ def _held_out(question_id: str, config: ArenaConfig) -> bool:
 
 def build_pairs(by_question: dict[str, list[dict]], config: ArenaConfig,
                 excluded: Callable[[str], bool] = lambda question: False) -> ArenaSplit:
-    """Preference pairs graded by GPT-4 (ratings and the two critiques), split into train and test by prompt. `excluded(question)` drops a prompt (decontamination)."""
+    """Preference pairs graded by GPT-4 (ratings and the two critiques), split into train and test
+    by prompt. `excluded(question)` drops a prompt (decontamination)."""
     counts: Counter = Counter()
     train, test = [], []
     for question_id in sorted(by_question):

@@ -12,10 +12,11 @@ heap (kept, for speed: judgejax/host.py) cannot always fit into the holes earlie
 grows. So when after a step the process holds more than XLA's plan of the step plus what it held
 beside the state before the first step, the loop hands the freed memory back (`release_heap`).
 
-On CPU, where every device is this host's memory, a stage takes the fewest micro-batches (gradient accumulation: the same
-update) whose compiled step fits its budget; if not even the smallest micro-batch fits, it stops
-before the first step with one line that says what to change. The loop calls the chosen probe's
-compiled program for batches of its shapes (jit would compile it again; `train.setup.reusing`)."""
+On CPU, where every device is this host's memory, a stage takes the fewest micro-batches
+(gradient accumulation: the same update) whose compiled step fits its budget; if not even the
+smallest micro-batch fits, it stops before the first step with one line that says what to change.
+The loop calls the chosen probe's compiled program for batches of its shapes (jit would compile it
+again; `train.setup.reusing`)."""
 
 from __future__ import annotations
 
